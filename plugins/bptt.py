@@ -1,0 +1,171 @@
+"""The ``bptt`` trainer: truncated backpropagation through time, as in d2l §8.5/§9."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+import zoo
+from zoo.errors import RunError
+from zoo.interfaces import TrainContext
+from zoo.options import option
+
+
+@dataclasses.dataclass
+class BPTTOptions:
+    """Options of the ``bptt`` trainer."""
+
+    optimizer: Literal["sgd", "adam"] = option("adam", "sgd (plain, as d2l's scratch code) or adam")
+    lr: float = option(0.01, "learning rate")
+    epochs: int = option(10, "passes over the training corpus")
+    clip_norm: float | None = option(None, "rescale gradients whose global L2 norm exceeds this (d2l grad_clipping)")
+    clip_value: float | None = option(None, "clamp every gradient entry to [-v, v] (the dinosaur exercise)")
+
+    def validate(self) -> list[str]:
+        """Problems with values out of range."""
+        problems = []
+        if self.lr <= 0:
+            problems.append(f"lr: must be positive, got {self.lr}")
+        if self.epochs < 1:
+            problems.append(f"epochs: must be at least 1, got {self.epochs}")
+        for key in ("clip_norm", "clip_value"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                problems.append(f"{key}: must be positive (or null for no clipping), got {value}")
+        return problems
+
+
+def clip_grad_norm(params: list[torch.nn.Parameter], theta: float) -> None:
+    """d2l's clipping: if the global norm exceeds ``theta``, scale every gradient by theta/norm.
+
+    Stays on the device (no host synchronisation).
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = torch.clamp(theta / norm, max=1.0)
+    for g in grads:
+        g.mul_(scale)
+
+
+def clip_grad_value(params: list[torch.nn.Parameter], value: float) -> None:
+    """Clamp every gradient entry to [-value, value], like ``np.clip`` in the dinosaur exercise."""
+    for p in params:
+        if p.grad is not None:
+            p.grad.clamp_(-value, value)
+
+
+class _Progress:
+    """A tqdm bar on a terminal; one plain line per epoch otherwise."""
+
+    def __init__(self, enabled: bool, epochs: int, batches: int):
+        self.enabled, self.epochs = enabled, epochs
+        self.tty = enabled and sys.stderr.isatty()
+        self.bar = tqdm(total=epochs * batches, unit="batch", dynamic_ncols=True, leave=True) if self.tty else None
+
+    def batch(self, epoch: int, loss: float, tokens_per_s: float) -> None:
+        if self.bar is not None:
+            self.bar.set_description(f"epoch {epoch}/{self.epochs}", refresh=False)
+            self.bar.set_postfix(loss=f"{loss:.4f}", ppl=f"{math.exp(min(loss, 50)):.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            self.bar.update(1)
+
+    def epoch(self, rec: dict[str, Any]) -> None:
+        if self.enabled and self.bar is None:
+            print(f"epoch {rec['epoch']}/{self.epochs}  loss {rec['loss']:.4f}  perplexity {rec['perplexity']:.3f}  "
+                  f"tokens/s {rec['tokens_per_s']:,.0f}  ({rec['seconds']:.2f} s)", file=sys.stderr, flush=True)
+
+    def write(self, text: str) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class BPTTTrainer:
+    """Cross-entropy over every position, backprop through the batch's steps, clip, step.
+
+    With a sampler that carries state, the state starts from zeros each epoch and
+    is detached between batches; otherwise every batch starts from zeros.
+    Perplexity is exp of the mean per-token loss over the epoch.
+    """
+
+    Options = BPTTOptions
+
+    def __init__(self, options: BPTTOptions | None = None):
+        self.options = options or BPTTOptions()
+
+    def _optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+        if self.options.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=self.options.lr)
+        return torch.optim.Adam(params, lr=self.options.lr)
+
+    def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
+        """Train for ``epochs`` epochs; see :meth:`zoo.interfaces.Trainer.fit`."""
+        o, model, device = self.options, ctx.model, ctx.backend.device
+        params = list(model.parameters())
+        opt = self._optimizer(params)
+        predict = ctx.recipe.predict.core
+        ids = ctx.corpus.train
+        progress = _Progress(ctx.progress, o.epochs, ctx.sampler.num_batches(len(ids)))
+        records = []
+        model.train()
+        try:
+            for epoch in range(1, o.epochs + 1):
+                start = time.perf_counter()
+                loss_sum, tokens, state = 0.0, 0, None
+                for b, (X, Y) in enumerate(ctx.sampler.batches(ids, ctx.rng), start=1):
+                    X = torch.from_numpy(X).to(device)  # (N, T)
+                    Y = torch.from_numpy(Y).to(device)  # (N, T)
+                    if ctx.sampler.carries_state and state is not None:
+                        state = tuple(s.detach() for s in state)
+                    else:
+                        state = None
+                    logits, state = model(X, state)  # (N, T, V)
+                    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if o.clip_norm is not None:
+                        clip_grad_norm(params, o.clip_norm)
+                    if o.clip_value is not None:
+                        clip_grad_value(params, o.clip_value)
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm (the weights of the last finished run stay untouched)")
+                    opt.step()
+                    loss_sum += value * Y.numel()
+                    tokens += Y.numel()
+                    progress.batch(epoch, value, tokens / (time.perf_counter() - start))
+                seconds = time.perf_counter() - start
+                mean = loss_sum / tokens
+                rec = {"epoch": epoch, "loss": mean, "perplexity": math.exp(mean), "tokens_per_s": tokens / seconds, "seconds": seconds}
+                records.append(rec)
+                progress.epoch(rec)
+                ctx.on_epoch(rec)
+                if predict.prefixes and ((predict.every and epoch % predict.every == 0) or epoch == o.epochs):
+                    lines = [ctx.predictor.generate(model, ctx.corpus.vocab, p, predict.length, strategy=predict.strategy,
+                                                    temperature=predict.temperature, top_k=predict.top_k) for p in predict.prefixes]
+                    for line in lines:
+                        progress.write(f"  {line}")
+                    ctx.on_samples(epoch, lines)
+                    model.train()
+        finally:
+            progress.close()
+        return records
+
+
+@zoo.hookimpl
+def register_trainers(register):
+    """Register ``bptt``."""
+    register("bptt", BPTTTrainer)

@@ -1,0 +1,88 @@
+"""The default predictor: prefix warm-up, greedy or sampled continuation, and perplexity."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+from zoo.errors import UsageError
+from zoo.interfaces import NoOptions
+from zoo.model import LanguageModel
+from zoo.vocab import Vocab
+
+
+def choose(logits: torch.Tensor, strategy: str, temperature: float, top_k: int | None, generator: torch.Generator | None) -> torch.Tensor:
+    """Pick the next token id per row of (N, V) logits: argmax, or a draw from the tempered softmax."""
+    if strategy == "greedy":
+        return logits.argmax(dim=-1)
+    if strategy != "sample":
+        raise UsageError(f"unknown strategy {strategy!r}; use greedy or sample")
+    logits = logits.float() / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # (N, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = F.softmax(logits, dim=-1)
+    return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
+
+
+class DefaultPredictor:
+    """Generation in the d2l manner, without re-reading the prefix for every new token.
+
+    The prefix is read once (the state carried through it), then each new token
+    is one step from the carried state.
+    """
+
+    Options = NoOptions
+
+    def __init__(self, options: NoOptions | None = None):
+        self.options = options or NoOptions()
+
+    @torch.no_grad()
+    def generate(self, model: LanguageModel, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
+                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None) -> str:
+        """Return ``prefix`` followed by ``num_tokens`` generated tokens."""
+        ids = vocab.encode(prefix)
+        if not ids:
+            raise UsageError("generate: the prefix is empty; give at least one token to start from")
+        if temperature <= 0:
+            raise UsageError(f"generate: temperature must be positive, got {temperature}")
+        was_training = model.training
+        model.eval()
+        try:
+            x = torch.tensor([ids], device=model.device)  # (1, P)
+            logits, state = model(x)  # warm-up: one pass over the prefix
+            out = list(ids)
+            for i in range(num_tokens):
+                nxt = choose(logits[:, -1], strategy, temperature, top_k, generator)  # (1,)
+                out.append(int(nxt))
+                if i + 1 < num_tokens:
+                    logits, state = model(nxt.view(1, 1), state)
+        finally:
+            model.train(was_training)
+        return vocab.decode(out)
+
+    @torch.no_grad()
+    def perplexity(self, model: LanguageModel, vocab: Vocab, text: str) -> float:
+        """exp(mean cross-entropy) of ``text[1:]`` read after ``text[:-1]``, from a zero state."""
+        ids = vocab.encode(text)
+        if len(ids) < 2:
+            raise UsageError("perplexity: the text needs at least two tokens (one to read, one to score)")
+        was_training = model.training
+        model.eval()
+        try:
+            x = torch.tensor([ids[:-1]], device=model.device)  # (1, T)
+            y = torch.tensor(ids[1:], device=model.device)  # (T,)
+            logits, _ = model(x)
+            loss = F.cross_entropy(logits[0].double(), y)
+        finally:
+            model.train(was_training)
+        return math.exp(float(loss))
+
+
+@zoo.hookimpl
+def register_predictors(register):
+    """Register ``default``."""
+    register("default", DefaultPredictor)

@@ -1,0 +1,68 @@
+"""Cell: one recurrent step of one layer in one direction.
+
+A cell holds equations, not weights. The stack (:mod:`zoo.stack`) owns the
+weights in PyTorch's ``nn.RNN``/``nn.GRU``/``nn.LSTM`` layout and hands each
+step the input projection already computed for the whole sequence, so a cell
+only writes the recurrent part. This is what lets any registered cell, a
+third party's included, run deep and bidirectional with the same weight names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import torch
+
+from .interfaces import NoOptions
+
+__all__ = ["Cell", "State"]
+
+State = tuple[torch.Tensor, ...]
+
+
+class Cell(ABC):
+    """Equations of one recurrent step, in PyTorch's weight layout.
+
+    Subclasses set:
+
+    ``gates``
+        blocks stacked in ``weight_ih``/``weight_hh`` (RNN 1, GRU 3, LSTM 4);
+    ``num_states``
+        1 for state ``(h,)``, 2 for ``(h, c)``;
+    ``nn_class``
+        the ``torch.nn`` module with the same equations (``nn.GRU``), or ``None``
+        when there is none, in which case only ``impl: scratch`` is offered;
+    ``Options``
+        a dataclass of cell-specific recipe keys under ``model`` (e.g. ``nonlinearity``).
+    """
+
+    gates: ClassVar[int]
+    num_states: ClassVar[int] = 1
+    nn_class: ClassVar[type[torch.nn.Module] | None] = None
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any = None):
+        self.options = options if options is not None else self.Options()
+
+    def nn_kwargs(self) -> dict[str, Any]:
+        """Extra keyword arguments for ``nn_class`` (e.g. ``nonlinearity``)."""
+        return {}
+
+    @abstractmethod
+    def step(self, gx: torch.Tensor, state: State, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
+        """Advance one time step.
+
+        :param gx: (batch, gates*hidden) input projection ``x @ weight_ih.T + bias_ih``.
+        :param state: the previous state, each tensor (batch, hidden).
+        :param weight_hh: (gates*hidden, hidden) recurrent weights.
+        :param bias_hh: (gates*hidden,) recurrent bias.
+        :returns: ``(h, new_state)``: the output (batch, hidden) and the new state.
+        """
+
+    def describe(self) -> str:
+        """A short description, e.g. ``gru`` or ``rnn(relu)``."""
+        fields = dataclasses.asdict(self.options) if dataclasses.is_dataclass(self.options) else {}
+        inner = ",".join(str(v) for v in fields.values())
+        return f"{type(self).__name__}({inner})" if inner else type(self).__name__

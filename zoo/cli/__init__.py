@@ -1,0 +1,68 @@
+"""The ``zoo`` command line: a thin layer that parses, calls the core and formats."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..errors import ZooError
+from ..registry import get_registry
+from .plugins import plugins_command
+from .predict import predict_command
+from .run import run_command
+from .validate import validate_command
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rnn-zoo", prog_name="zoo")
+def cli() -> None:
+    """zoo: train, compare and share recurrent language models.
+
+    \b
+    Train the d2l GRU on the Jay Chou lyrics:
+        zoo run recipes/jay_gru.yaml
+    Then continue a prefix with it:
+        zoo predict runs/jay_gru --prefix 分开 -n 50
+    """
+
+
+cli.add_command(run_command)
+cli.add_command(validate_command)
+cli.add_command(plugins_command)
+cli.add_command(predict_command)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``zoo`` script: every error ends as one line on stderr and an exit code.
+
+    Exit codes: 0 success; 2 bad recipe, arguments or files; 1 failure during a run;
+    130 interrupted. ``ZOO_DEBUG=1`` shows tracebacks of unexpected errors.
+    """
+    try:
+        try:
+            get_registry().pm.hook.register_commands(cli=cli)
+        except ZooError:
+            pass  # reported by the command that needs the registry
+        cli.main(args=argv, prog_name="zoo", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("interrupted", 130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ZooError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # the last line of defence: no traceback for users
+        if os.environ.get("ZOO_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set ZOO_DEBUG=1 for the traceback, and please report it)", 1)

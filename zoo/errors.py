@@ -1,0 +1,44 @@
+"""Exceptions raised by zoo; the CLI turns each into one line on stderr."""
+
+from __future__ import annotations
+
+__all__ = ["ZooError", "UsageError", "RecipeError", "PluginError", "RunError"]
+
+
+class ZooError(Exception):
+    """Base of every error meant for a user: its message is one complete line.
+
+    ``exit_code`` is what the CLI exits with: 2 for bad input, 1 for a failure
+    while running.
+    """
+
+    exit_code = 1
+
+
+class UsageError(ZooError):
+    """Bad input from the user (arguments, files, references): exit code 2."""
+
+    exit_code = 2
+
+
+class RecipeError(UsageError):
+    """A recipe that does not validate; holds every problem found, not just the first.
+
+    :param problems: one message per problem, each starting with its YAML path.
+    """
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class PluginError(ZooError):
+    """A plugin that is broken, missing, or collides with another plugin."""
+
+    exit_code = 2
+
+
+class RunError(ZooError):
+    """A failure during a run (training diverged, a file could not be written)."""
+
+    exit_code = 1

@@ -1,0 +1,163 @@
+"""The interfaces every plugin implements: Dataset, Sampler, Backend, Trainer, Predictor.
+
+The Cell interface, which supplies behaviour of its own, lives in :mod:`zoo.cell`.
+Each component class declares an ``Options`` dataclass (see :mod:`zoo.options`);
+the registry constructs it as ``Component(options)`` with the recipe's values bound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .vocab import Vocab
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import LanguageModel
+    from .recipe import Recipe
+
+__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Trainer", "TrainContext", "Predictor", "NoOptions"]
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """Options of a component that has none."""
+
+
+@dataclasses.dataclass
+class Corpus:
+    """A tokenised corpus: training ids, optional validation ids, and the vocabulary."""
+
+    train: list[int]
+    vocab: Vocab
+    valid: list[int] | None = None
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    """Yields a corpus (token ids and a :class:`~zoo.vocab.Vocab`)."""
+
+    Options: ClassVar[type]
+
+    def load(self, data_dir: Path | None) -> Corpus:
+        """Read, preprocess and tokenise the corpus.
+
+        :param data_dir: a folder searched first for the corpus file (``ZOO_DATA`` or
+            ``--data-dir``); ``None`` means only the cache and the download address.
+        :returns: the corpus; its vocabulary must be built deterministically.
+        """
+        ...
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """Turns a list of ids into ``(X, Y)`` minibatches of shape (batch, steps).
+
+    ``carries_state`` tells the trainer what to do with the hidden state between
+    batches: ``True`` (sequential) carries it, detached; ``False`` (random)
+    starts every batch from zeros.
+    """
+
+    Options: ClassVar[type]
+    carries_state: ClassVar[bool]
+
+    def batches(self, ids: Sequence[int], rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield one epoch of ``(X, Y)`` int64 arrays, Y being X shifted one token ahead.
+
+        :param ids: the training ids.
+        :param rng: the run's seeded generator; the only source of randomness allowed.
+        """
+        ...
+
+    def num_batches(self, num_ids: int) -> int:
+        """How many batches one epoch over ``num_ids`` ids yields (0 when the corpus is too short)."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Decides where arrays live and how gradients are had.
+
+    ``name`` is the concrete backend ("torch", "cuda", ...) after any automatic choice.
+    """
+
+    Options: ClassVar[type]
+    name: str
+
+    @property
+    def device(self) -> "torch.device":
+        """The torch device models and batches are placed on."""
+        ...
+
+    def check(self) -> None:
+        """Raise :class:`~zoo.errors.UsageError` with one clear line when this backend cannot run here."""
+        ...
+
+
+@dataclasses.dataclass
+class TrainContext:
+    """Everything a trainer needs for one run, assembled by the runner.
+
+    ``on_epoch`` receives each epoch's metrics record; ``on_samples`` the epoch
+    number and the generated lines; ``progress`` says whether to draw a bar.
+    """
+
+    model: "LanguageModel"
+    corpus: Corpus
+    sampler: Sampler
+    backend: Backend
+    predictor: "Predictor"
+    recipe: "Recipe"
+    rng: np.random.Generator
+    on_epoch: Callable[[dict[str, Any]], None]
+    on_samples: Callable[[int, list[str]], None]
+    progress: bool = True
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """The training loop: loss, backpropagation through time, clipping, optimizer, metrics."""
+
+    Options: ClassVar[type]
+
+    def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
+        """Train ``ctx.model`` in place.
+
+        :returns: the per-epoch metrics records (each also passed to ``ctx.on_epoch``),
+            with at least ``epoch``, ``loss``, ``perplexity``, ``tokens_per_s`` and ``seconds``.
+        """
+        ...
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Text out of a trained model: generation from a prefix, and perplexity."""
+
+    Options: ClassVar[type]
+
+    def generate(
+        self,
+        model: "LanguageModel",
+        vocab: Vocab,
+        prefix: str,
+        num_tokens: int,
+        *,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: "torch.Generator | None" = None,
+    ) -> str:
+        """Warm up on ``prefix``, then produce ``num_tokens`` more tokens.
+
+        :returns: the prefix followed by the generated text.
+        """
+        ...
+
+    def perplexity(self, model: "LanguageModel", vocab: Vocab, text: str) -> float:
+        """exp of the mean cross-entropy of ``text[1:]`` given ``text[:-1]``, from a zero state."""
+        ...

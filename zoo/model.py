@@ -1,0 +1,131 @@
+"""LanguageModel: encoder, a recurrent stack of one registered cell, and a dense decoder."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .cell import Cell, State
+from .options import option
+from .stack import CellStack
+
+__all__ = ["ModelOptions", "LanguageModel"]
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclasses.dataclass
+class ModelOptions:
+    """The ``model`` section of a recipe (a cell adds its own keys beside these)."""
+
+    cell: str = option(help="registered cell name, e.g. gru")
+    impl: Literal["nn", "scratch"] = option("nn", "nn: the torch.nn module; scratch: the cell's own equations on autograd")
+    hidden_size: int = option(256, "hidden units per layer and direction")
+    layers: int = option(1, "stacked recurrent layers")
+    bidirectional: bool = option(False, "run a second, reversed direction per layer")
+    encoder: Literal["onehot", "embedding"] = option("onehot", "how tokens enter the first layer")
+    embedding_size: int | None = option(None, "embedding width (encoder: embedding); default hidden_size")
+    dropout: float = option(0.0, "dropout between stacked layers while training")
+    dtype: Literal["float32", "float64"] = option("float32", "floating point precision of the weights")
+    init: Literal["uniform", "normal"] = option("uniform", "uniform: ±1/sqrt(H) as torch.nn; normal: N(0, init_std) weights, zero biases, as d2l's scratch code")
+    init_std: float = option(0.01, "standard deviation for init: normal")
+
+    def validate(self) -> list[str]:
+        """Problems with values that have the right type but are out of range."""
+        problems = []
+        for key in ("hidden_size", "layers"):
+            if getattr(self, key) < 1:
+                problems.append(f"{key}: must be at least 1, got {getattr(self, key)}")
+        if self.embedding_size is not None and self.embedding_size < 1:
+            problems.append(f"embedding_size: must be at least 1, got {self.embedding_size}")
+        if self.embedding_size is not None and self.encoder != "embedding":
+            problems.append("embedding_size: only used with encoder: embedding")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout: must be in [0, 1), got {self.dropout}")
+        if self.init_std <= 0:
+            problems.append(f"init_std: must be positive, got {self.init_std}")
+        return problems
+
+
+class LanguageModel(nn.Module):
+    """Next-token model: ``embedding`` (optional) → ``rnn`` → ``dense``.
+
+    Parameter names follow ``torch.nn``: ``embedding.weight``, ``rnn.weight_ih_l0`` ...,
+    ``dense.weight``, ``dense.bias``, whichever implementation ``rnn`` is.
+
+    :param cell: the registered cell whose equations the stack runs.
+    :param options: the model section of the recipe.
+    :param vocab_size: tokens in the vocabulary (input one-hot width and output width).
+    """
+
+    def __init__(self, cell: Cell, options: ModelOptions, vocab_size: int):
+        super().__init__()
+        self.cell, self.options, self.vocab_size = cell, options, vocab_size
+        if options.encoder == "embedding":
+            self.embedding = nn.Embedding(vocab_size, options.embedding_size or options.hidden_size)
+            input_size = self.embedding.embedding_dim
+        else:
+            self.embedding = None
+            input_size = vocab_size
+        directions = 2 if options.bidirectional else 1
+        if options.impl == "nn":
+            if cell.nn_class is None:
+                raise ValueError(f"cell {type(cell).__name__} has no torch.nn implementation; use impl: scratch")
+            self.rnn = cell.nn_class(
+                input_size, options.hidden_size, num_layers=options.layers, batch_first=True,
+                bidirectional=options.bidirectional, dropout=options.dropout if options.layers > 1 else 0.0,
+                **cell.nn_kwargs(),
+            )
+        else:
+            self.rnn = CellStack(cell, input_size, options.hidden_size, options.layers, options.bidirectional, options.dropout)
+        self.dense = nn.Linear(directions * options.hidden_size, vocab_size)
+        if options.init == "normal":
+            for name, p in self.named_parameters():
+                if "bias" in name:
+                    nn.init.zeros_(p)
+                else:
+                    nn.init.normal_(p, 0.0, options.init_std)
+        self.to(DTYPES[options.dtype])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating point type of the weights."""
+        return self.dense.weight.dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights live."""
+        return self.dense.weight.device
+
+    def begin_state(self, batch_size: int) -> State:
+        """A zero state: ``cell.num_states`` tensors of shape (layers*directions, batch, hidden)."""
+        o = self.options
+        shape = (o.layers * (2 if o.bidirectional else 1), batch_size, o.hidden_size)
+        return tuple(torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in range(self.cell.num_states))
+
+    def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Logits for every position.
+
+        :param ids: (N, T) int64 token ids.
+        :param state: the carried state, or ``None`` for zeros.
+        :returns: ``(logits, state)`` with logits (N, T, vocab_size).
+        """
+        if self.embedding is not None:
+            x = self.embedding(ids)  # (N, T, E)
+        elif getattr(self.rnn, "accepts_ids", False):
+            x = ids  # the scratch stack gathers rows of weight_ih_l0
+        else:
+            x = F.one_hot(ids, self.vocab_size).to(self.dtype)  # (N, T, V)
+        if isinstance(self.rnn, CellStack):
+            out, state = self.rnn(x, state)
+        elif self.cell.num_states == 1:
+            out, h = self.rnn(x, None if state is None else state[0])
+            state = (h,)
+        else:
+            out, state = self.rnn(x, state)
+            state = tuple(state)
+        return self.dense(out), state  # (N, T, V)

@@ -1,0 +1,142 @@
+"""Declared component options: dataclass fields with a type, a default and one line of help."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any, Literal
+
+__all__ = ["option", "bind", "describe", "unknown", "OptionInfo"]
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, default_factory: Any = dataclasses.MISSING):
+    """Declare one option of a component's ``Options`` dataclass.
+
+    :param default: the value used when a recipe leaves the key out; omit it for a required option.
+    :param help: one line shown by ``zoo plugins --verbose``.
+    :param default_factory: for mutable defaults such as lists.
+    """
+    return dataclasses.field(default=default, default_factory=default_factory, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionInfo:
+    """What ``zoo plugins --verbose`` prints for one option."""
+
+    name: str
+    type: str
+    default: Any
+    help: str
+    required: bool
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "|".join(str(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        (item,) = typing.get_args(tp) or (Any,)
+        return f"list[{_type_name(item)}]"
+    if tp is type(None):
+        return "null"
+    return getattr(tp, "__name__", str(tp))
+
+
+def describe(options_cls: type) -> list[OptionInfo]:
+    """List the options a dataclass declares, in declaration order."""
+    hints = typing.get_type_hints(options_cls)
+    out = []
+    for f in dataclasses.fields(options_cls):
+        if f.default is not dataclasses.MISSING:
+            default, required = f.default, False
+        elif f.default_factory is not dataclasses.MISSING:
+            default, required = f.default_factory(), False
+        else:
+            default, required = None, True
+        out.append(OptionInfo(f.name, _type_name(hints[f.name]), default, f.metadata.get("help", ""), required))
+    return out
+
+
+def unknown(what: str, word: Any, known: typing.Iterable[str]) -> str:
+    """Word an unknown name: ``unknown cell 'gur'; did you mean 'gru'? known: gru, lstm``."""
+    known = sorted(known)
+    close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ";"
+    return f"unknown {what} {_show(word)}{hint} known: {', '.join(known) or '(none)'}"
+
+
+def _check(value: Any, tp: Any) -> tuple[bool, Any]:
+    """Return (ok, coerced value) for ``value`` against the annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return True, value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            ok, v = _check(value, arg)
+            if ok:
+                return True, v
+        return False, value
+    if origin is Literal:
+        return value in typing.get_args(tp), value
+    if origin is list:
+        if not isinstance(value, list):
+            return False, value
+        (item,) = typing.get_args(tp) or (Any,)
+        checked = [_check(v, item) for v in value]
+        return all(ok for ok, _ in checked), [v for _, v in checked]
+    if tp is type(None):
+        return value is None, value
+    if tp is bool:
+        return isinstance(value, bool), value
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, float(value)
+        return False, value
+    if tp is str:
+        return isinstance(value, str), value
+    return isinstance(value, tp), value
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def bind(options_cls: type, values: dict[str, Any], where: str, ignore: typing.Iterable[str] = ()) -> tuple[Any, list[str]]:
+    """Bind recipe values to an options dataclass, collecting every problem.
+
+    :param options_cls: the component's ``Options`` dataclass.
+    :param values: the recipe section (keys in ``ignore`` are skipped).
+    :param where: the YAML path of the section, used to prefix messages.
+    :returns: ``(options or None, problems)``; each problem is one line naming the YAML path.
+    """
+    ignore = set(ignore)
+    hints = typing.get_type_hints(options_cls)
+    fields = {f.name: f for f in dataclasses.fields(options_cls)}
+    problems, kwargs = [], {}
+    for key, value in values.items():
+        if key in ignore:
+            continue
+        if key not in fields:
+            problems.append(f"{where}.{key}: {unknown('key', key, fields)}")
+            continue
+        ok, coerced = _check(value, hints[key])
+        if not ok:
+            problems.append(f"{where}.{key}: expected {_type_name(hints[key])}, got {_show(value)}")
+            continue
+        kwargs[key] = coerced
+    for name, f in fields.items():
+        if name not in kwargs and name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            problems.append(f"{where}.{name}: required option is missing ({f.metadata.get('help', '')})")
+    if problems:
+        return None, problems
+    opts = options_cls(**kwargs)
+    check = getattr(opts, "validate", None)
+    if check is not None:
+        problems.extend(f"{where}.{msg}" for msg in check())
+    return (None if problems else opts), problems

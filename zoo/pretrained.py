@@ -1,0 +1,125 @@
+"""``zoo.load``: a trained model back from a registry name, a run directory, a file or a URL."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .catalog import entry, read_catalog
+from .data import cache_dir, download
+from .errors import UsageError
+from .model import LanguageModel
+from .options import unknown
+from .recipe import Recipe, apply_overrides, resolve
+from .registry import Registry, get_registry
+from .runner import build_model
+from .vocab import Vocab
+from .weights import WeightsFile, read_weights
+
+__all__ = ["Model", "load", "weights_path"]
+
+
+class Model:
+    """A trained language model with its vocabulary and predictor.
+
+    :ivar module: the ``torch.nn.Module`` (a :class:`~zoo.model.LanguageModel`).
+    :ivar vocab: the :class:`~zoo.vocab.Vocab` it was trained with.
+    :ivar recipe: the resolved :class:`~zoo.recipe.Recipe`.
+    """
+
+    def __init__(self, module: LanguageModel, vocab: Vocab, recipe: Recipe, predictor: Any, path: Path | None = None):
+        self.module, self.vocab, self.recipe, self.predictor, self.path = module, vocab, recipe, predictor, path
+        self.metrics: dict[str, Any] = {}
+
+    def generate(self, prefix: str, num_tokens: int = 50, *, strategy: str = "greedy", temperature: float = 1.0,
+                 top_k: int | None = None, seed: int | None = None) -> str:
+        """Continue ``prefix`` by ``num_tokens`` tokens; returns the prefix and the continuation.
+
+        :param strategy: ``greedy`` (most likely token) or ``sample`` (draw from the softmax).
+        :param temperature: softmax temperature for sampling (lower is more conservative).
+        :param top_k: sample only among the k most likely tokens.
+        :param seed: makes sampling reproducible.
+        """
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        return self.predictor.generate(self.module, self.vocab, prefix, num_tokens, strategy=strategy,
+                                       temperature=temperature, top_k=top_k, generator=generator)
+
+    def perplexity(self, text: str) -> float:
+        """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""
+        return self.predictor.perplexity(self.module, self.vocab, text)
+
+    def __repr__(self) -> str:
+        m = self.recipe.model.core
+        return f"Model({self.recipe.name!r}: {m.cell}/{m.impl}, hidden {m.hidden_size}, layers {m.layers}, vocab {len(self.vocab)})"
+
+
+def _from_url(url: str) -> Path:
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "model.safetensors"
+    dest = cache_dir() / "models" / hashlib.sha256(url.encode()).hexdigest()[:16] / name
+    return dest if dest.is_file() else download(url, dest, sha256=None)
+
+
+def weights_path(ref: str | Path) -> Path:
+    """Resolve a reference to a weights file: run directory, ``.safetensors`` path, URL or registry name."""
+    text = str(ref)
+    if text.startswith(("http://", "https://", "file://")):
+        return _from_url(text)
+    path = Path(ref)
+    if path.is_dir():
+        if not (path / "model.safetensors").is_file():
+            raise UsageError(f"run directory {path} has no model.safetensors; the run has not finished (or was not a zoo run)")
+        return path / "model.safetensors"
+    if path.suffix == ".safetensors" or path.exists() or "/" in text or "\\" in text:
+        if not path.is_file():
+            raise UsageError(f"weights file {path} not found; pass a run directory, a .safetensors file or a registry name")
+        return path
+    found = entry(text)
+    if found and found.get("weights"):
+        w = found["weights"]
+        return _from_url(w) if "://" in w else Path(w)
+    local = Path("runs") / text / "model.safetensors"
+    if local.is_file():
+        return local
+    if found:
+        raise UsageError(f"model '{text}' has no weights here yet; train it with  zoo run {found.get('recipe', 'its recipe')}  (it then loads from runs/{text})")
+    raise UsageError(f"{unknown('model', text, read_catalog())}; or pass a run directory or a .safetensors file")
+
+
+def _load_state(module: LanguageModel, wf: WeightsFile) -> None:
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(wf.tensors))
+    extra = sorted(set(wf.tensors) - set(expected))
+    if missing or extra:
+        raise UsageError(f"{wf.path}: tensors do not fit the recipe in its metadata (missing {missing or 'none'}, unexpected {extra or 'none'}); the file is not a zoo model or was altered")
+    for name, t in wf.tensors.items():
+        if tuple(t.shape) != tuple(expected[name].shape):
+            raise UsageError(f"{wf.path}: tensor {name} has shape {tuple(t.shape)}, the recipe needs {tuple(expected[name].shape)}; the weights do not belong to this recipe or vocabulary")
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in wf.tensors.items()})
+
+
+def load(ref: str | Path, *, backend: str | None = None, registry: Registry | None = None) -> Model:
+    """Load a trained model.
+
+    :param ref: a registry name (``"jay_gru"``), a run directory, a ``.safetensors`` path, or an
+        ``http(s)://``/``file://`` URL.
+    :param backend: run it on another backend than the one it was trained on (``torch``, ``cuda``...).
+    :returns: a :class:`Model` with ``generate``, ``perplexity``, ``module`` and ``vocab``.
+    """
+    registry = registry or get_registry()
+    wf = read_weights(weights_path(ref))
+    data = wf.recipe
+    if backend is not None:
+        data = apply_overrides(data, {"backend": backend})
+    r = resolve(data, registry)
+    vocab = wf.vocab
+    module = build_model(r, len(vocab))
+    _load_state(module, wf)
+    b = r.backend.cls(r.backend.options)
+    b.check()
+    module.to(b.device).eval()
+    model = Model(module, vocab, r, r.predict.cls(r.predict.options), wf.path)
+    model.metrics = wf.metrics
+    return model

@@ -1,0 +1,255 @@
+"""Recipes: YAML loading, ``--set`` overrides, and validation against the components' options."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from .errors import RecipeError, UsageError
+from .model import ModelOptions
+from .options import bind, option, unknown
+from .registry import Registry
+
+__all__ = ["PredictOptions", "Section", "Recipe", "read_recipe", "parse_overrides", "apply_overrides", "resolve", "prepare"]
+
+SECTIONS = ("dataset", "sampler", "model", "backend", "trainer", "predict")
+TOP_LEVEL = ("name", "description", "seed") + SECTIONS
+DEFAULTS = {"sampler": "sequential", "backend": "auto", "trainer": "bptt", "predict": "default"}
+
+
+@dataclasses.dataclass
+class PredictOptions:
+    """The ``predict`` section of a recipe (a predictor adds its own keys beside these)."""
+
+    name: str = option("default", "registered predictor")
+    prefixes: list[str] = option(help="texts to continue during and after training", default_factory=list)
+    length: int = option(50, "tokens to generate after each prefix")
+    every: int = option(0, "generate every N epochs (0: only after the last epoch)")
+    strategy: Literal["greedy", "sample"] = option("greedy", "greedy: most likely token; sample: draw from the softmax")
+    temperature: float = option(1.0, "softmax temperature for strategy: sample")
+    top_k: int | None = option(None, "sample only among the k most likely tokens")
+
+    def validate(self) -> list[str]:
+        """Problems with values out of range."""
+        problems = []
+        if self.length < 0:
+            problems.append(f"length: must be zero or more, got {self.length}")
+        if self.every < 0:
+            problems.append(f"every: must be zero or more, got {self.every}")
+        if self.temperature <= 0:
+            problems.append(f"temperature: must be positive, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            problems.append(f"top_k: must be at least 1, got {self.top_k}")
+        return problems
+
+
+@dataclasses.dataclass
+class Section:
+    """One resolved recipe section: the component's name, class and bound options.
+
+    ``core`` holds options every component of this section shares (model and
+    predict sections), ``options`` the component's own.
+    """
+
+    name: str
+    cls: Any
+    options: Any
+    core: Any = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The section with every default filled in."""
+        out = dataclasses.asdict(self.core) if self.core is not None else {"name": self.name}
+        out.update(dataclasses.asdict(self.options))
+        return out
+
+
+@dataclasses.dataclass
+class Recipe:
+    """A validated recipe with every default resolved."""
+
+    name: str
+    seed: int
+    dataset: Section
+    sampler: Section
+    model: Section
+    backend: Section
+    trainer: Section
+    predict: Section
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe as plain data; re-running it reproduces the run."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["seed"] = self.seed
+        for key in SECTIONS:
+            out[key] = getattr(self, key).to_dict()
+        if list(out["backend"]) == ["name"]:
+            out["backend"] = out["backend"]["name"]
+        return out
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a recipe file with ``yaml.safe_load``; every failure is one :class:`UsageError` line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"recipe file {path} not found; pass the path of a .yaml recipe, e.g. recipes/jay_gru.yaml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read recipe {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise UsageError(f"{path}{where}: {problem}; fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a recipe must be a YAML mapping with keys such as name, dataset, model, trainer")
+    return data
+
+
+def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Parse ``--set`` pairs ``a.b=value`` (values read as YAML scalars) into ``{"a.b": value}``."""
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UsageError(f"--set expects KEY=VALUE with a dotted key, e.g. trainer.lr=0.001; got {pair!r}")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            out[key] = raw
+    return out
+
+
+def apply_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return a copy of ``recipe`` with dotted-key overrides applied (``trainer.lr``, ``backend``)."""
+    recipe = copy.deepcopy(recipe)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = recipe
+        for i, part in enumerate(parts[:-1]):
+            if part not in node or node[part] is None:
+                node[part] = {}
+            elif isinstance(node[part], str) and part in SECTIONS:
+                node[part] = {"name": node[part]}  # backend: auto -> {name: auto}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise UsageError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping, cannot set a key inside it")
+        node[parts[-1]] = value
+    return recipe
+
+
+def _section_values(data: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any] | None:
+    value = data.get(key, DEFAULTS.get(key))
+    if value is None:
+        problems.append(f"{key}: required section is missing")
+        return None
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict):
+        problems.append(f"{key}: expected a mapping (or a component name), got {value!r}")
+        return None
+    if key in DEFAULTS and "name" not in value:
+        value = {**value, "name": DEFAULTS[key]}
+    return value
+
+
+def _component(registry: Registry, kind: str, where: str, name: Any, problems: list[str]) -> Any:
+    if not isinstance(name, str):
+        problems.append(f"{where}: expected a {kind} name, got {name!r}")
+        return None
+    try:
+        return registry.get(kind, name, where=where)
+    except RecipeError as exc:
+        problems.extend(exc.problems)
+        return None
+
+
+def _bind_pair(core_cls: type, cls: Any, values: dict[str, Any], where: str, problems: list[str]) -> tuple[Any, Any]:
+    """Bind one section shared by core options and the component's own options."""
+    own = getattr(cls, "Options", None)
+    core_keys = {f.name for f in dataclasses.fields(core_cls)}
+    own_keys = {f.name for f in dataclasses.fields(own)} if own else set()
+    extra = [k for k in values if k not in core_keys and k not in own_keys]
+    for k in extra:
+        problems.append(f"{where}.{k}: {unknown('key', k, core_keys | own_keys)}")
+    core, p1 = bind(core_cls, {k: v for k, v in values.items() if k in core_keys}, where)
+    opts, p2 = bind(own, {k: v for k, v in values.items() if k in own_keys}, where) if own else (None, [])
+    problems.extend(p1 + p2)
+    return core, opts
+
+
+def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
+    """Validate a recipe against the registry and fill in every default.
+
+    :raises RecipeError: listing every problem found, each starting with its YAML path.
+    """
+    problems: list[str] = []
+    for key in data:
+        if key not in TOP_LEVEL:
+            problems.append(f"{key}: {unknown('top-level key', key, TOP_LEVEL)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or "/" in name or name.startswith("."):
+        problems.append(f"name: expected a run name (letters, digits, _ or -), got {name!r}")
+    seed = data.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        problems.append(f"seed: expected a non-negative integer, got {seed!r}")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        problems.append(f"description: expected a string, got {description!r}")
+
+    sections: dict[str, Section] = {}
+    for key, kind in (("dataset", "dataset"), ("sampler", "sampler"), ("backend", "backend"), ("trainer", "trainer")):
+        values = _section_values(data, key, problems)
+        if values is None:
+            continue
+        cls = _component(registry, kind, f"{key}.name", values.get("name"), problems)
+        if cls is None:
+            continue
+        opts, p = bind(cls.Options, values, key, ignore=("name",))
+        problems.extend(p)
+        if opts is not None:
+            sections[key] = Section(values["name"], cls, opts)
+
+    values = _section_values(data, "model", problems)
+    if values is not None:
+        cls = _component(registry, "cell", "model.cell", values.get("cell"), problems) if "cell" in values else None
+        if "cell" not in values:
+            problems.append("model.cell: required option is missing (registered cell name, e.g. gru)")
+        if cls is not None:
+            core, opts = _bind_pair(ModelOptions, cls, values, "model", problems)
+            if core is not None and core.impl == "nn" and cls.nn_class is None:
+                problems.append(f"model.impl: cell '{core.cell}' has no torch.nn implementation; use impl: scratch")
+            elif core is not None and opts is not None:
+                sections["model"] = Section(core.cell, cls, opts, core)
+
+    values = _section_values(data, "predict", problems)
+    if values is not None:
+        cls = _component(registry, "predictor", "predict.name", values.get("name"), problems)
+        if cls is not None:
+            core, opts = _bind_pair(PredictOptions, cls, values, "predict", problems)
+            if core is not None and opts is not None:
+                sections["predict"] = Section(core.name, cls, opts, core)
+
+    if problems:
+        raise RecipeError(problems)
+    return Recipe(name=name, seed=seed, description=description, **sections)
+
+
+def prepare(source: str | Path | dict[str, Any], registry: Registry, overrides: dict[str, Any] | None = None, seed: int | None = None) -> Recipe:
+    """Read (if a path), override, and resolve a recipe in one call."""
+    data = read_recipe(source) if not isinstance(source, dict) else source
+    if overrides:
+        data = apply_overrides(data, overrides)
+    if seed is not None:
+        data = {**data, "seed": seed}
+    return resolve(data, registry)

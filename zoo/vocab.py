@@ -1,0 +1,85 @@
+"""Vocab: a deterministic mapping between tokens and integer ids."""
+
+from __future__ import annotations
+
+import collections
+import json
+from typing import Iterable, Sequence
+
+from .errors import UsageError
+
+__all__ = ["Vocab"]
+
+
+class Vocab:
+    """Tokens and their ids, built the same way in every process.
+
+    The reference code's ``list(set(text))`` changes order between Python
+    processes; zoo sorts instead (or orders by frequency, ties broken by the
+    token), so a vocabulary is a pure function of its corpus.
+
+    :param tokens: the tokens, index = id; must be unique.
+    :param level: ``"char"`` (decode joins with nothing) or ``"word"`` (joins with spaces).
+    :param unk: a token that unknown input maps to; ``None`` makes unknown input an error.
+    """
+
+    def __init__(self, tokens: Sequence[str], level: str = "char", unk: str | None = None):
+        self.tokens = list(tokens)
+        if level not in ("char", "word"):
+            raise ValueError(f"Vocab: level must be 'char' or 'word', got {level!r}")
+        self.level = level
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        if len(self.index) != len(self.tokens):
+            raise ValueError("Vocab: tokens must be unique")
+        if unk is not None and unk not in self.index:
+            raise ValueError(f"Vocab: unknown-token {unk!r} is not among the tokens")
+        self.unk = unk
+
+    @classmethod
+    def build(cls, tokens: Iterable[str], level: str = "char", order: str = "sorted", unk: str | None = None) -> "Vocab":
+        """Build from a token stream: ``order="sorted"`` or ``"frequency"`` (ties broken by the token)."""
+        counts = collections.Counter(tokens)
+        if order == "sorted":
+            ordered = sorted(counts)
+        elif order == "frequency":
+            ordered = sorted(counts, key=lambda t: (-counts[t], t))
+        else:
+            raise ValueError(f"Vocab: order must be 'sorted' or 'frequency', got {order!r}")
+        return cls(ordered, level=level, unk=unk)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and (self.tokens, self.level, self.unk) == (other.tokens, other.level, other.unk)
+
+    def split(self, text: str) -> list[str]:
+        """Split text into tokens: characters, or whitespace-separated words."""
+        return list(text) if self.level == "char" else text.split()
+
+    def encode(self, text: str | Sequence[str]) -> list[int]:
+        """Map text (or a list of tokens) to ids; unknown tokens map to ``unk`` or raise one clear error."""
+        tokens = self.split(text) if isinstance(text, str) else list(text)
+        missing = sorted({t for t in tokens if t not in self.index})
+        if missing and self.unk is None:
+            shown = ", ".join(repr(t) for t in missing[:10]) + (" ..." if len(missing) > 10 else "")
+            raise UsageError(f"text has {len(missing)} token(s) the vocabulary has never seen: {shown}; use only tokens from the training corpus")
+        fallback = self.index.get(self.unk, -1)
+        return [self.index.get(t, fallback) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Map ids back to text."""
+        sep = "" if self.level == "char" else " "
+        return sep.join(self.tokens[int(i)] for i in ids)
+
+    def to_json(self) -> str:
+        """The vocabulary as a JSON array of its tokens (index = id), as stored in weights metadata."""
+        return json.dumps(self.tokens, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, level: str = "char", unk: str | None = None) -> "Vocab":
+        """Rebuild a vocabulary from :meth:`to_json` output."""
+        return cls(json.loads(text), level=level, unk=unk)
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} {self.level} tokens)"
