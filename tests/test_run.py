@@ -50,6 +50,7 @@ def test_resolved_recipe_reruns_to_the_same_weights(short_run, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    assert (short_run.run_dir / "model.safetensors").read_bytes() == (again.run_dir / "model.safetensors").read_bytes()
 
 
 def test_weights_file_layout_and_metadata(short_run):
@@ -127,3 +128,12 @@ def test_scratch_impl_loads_nn_weights_with_the_same_logits(short_run, tmp_path)
     ids = torch.tensor([wf.vocab.encode("分开 我想要你")])
     with torch.no_grad():
         torch.testing.assert_close(scratch(ids)[0], nn_model(ids)[0], atol=1e-5, rtol=0)
+
+
+def test_catalog_name_loads_the_local_run(short_run, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(short_run.run_dir, tmp_path / "runs" / "jay_gru")
+    monkeypatch.chdir(tmp_path)
+    model = zoo.load("jay_gru")
+    assert model.recipe.name == "jay_gru" and model.generate("分开", 3).startswith("分开")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .atomic import atomic_path
 from .errors import UsageError
@@ -52,6 +53,22 @@ class WeightsFile:
         return self._json("zoo.metrics") if "zoo.metrics" in self.metadata else {}
 
 
+def _canonical(blob: bytes) -> bytes:
+    """Rewrite a safetensors blob's header with its metadata in sorted order.
+
+    safetensors serialises the metadata map in hash order, which differs from one
+    process to the next; sorting it makes equal weights give equal bytes. Tensor
+    offsets are relative to the data section, so only the header changes.
+    """
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8 : 8 + n])
+    meta = header.pop("__metadata__", None)
+    ordered = ({"__metadata__": dict(sorted(meta.items()))} if meta else {}) | dict(sorted(header.items()))
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # safetensors aligns the data section to 8 bytes with spaces
+    return struct.pack("<Q", len(text)) + text + blob[8 + n :]
+
+
 def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], *, vocab: Vocab, recipe: dict[str, Any], metrics: dict[str, Any], versions: dict[str, str]) -> Path:
     """Write weights and metadata to ``path`` atomically.
 
@@ -69,8 +86,9 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], *, vocab
         **{f"zoo.{k}_version": v for k, v in sorted(versions.items())},
     }
     path = Path(path)
+    blob = _canonical(save(tensors, metadata=metadata))
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        tmp.write_bytes(blob)
     return path
 
 
