@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
 import sys
 import time
 from typing import Any, Literal
@@ -67,7 +68,8 @@ class _Progress:
     def __init__(self, enabled: bool, epochs: int, batches: int):
         self.enabled, self.epochs = enabled, epochs
         self.tty = enabled and sys.stderr.isatty()
-        self.bar = tqdm(total=epochs * batches, unit="batch", dynamic_ncols=True, leave=True) if self.tty else None
+        # a pty that reports zero columns (script, some CI runners) gets the 80-column fallback
+        self.bar = tqdm(total=epochs * batches, unit="batch", ncols=shutil.get_terminal_size().columns, leave=True) if self.tty else None
 
     def batch(self, epoch: int, loss: float, tokens_per_s: float) -> None:
         if self.bar is not None:

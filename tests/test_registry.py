@@ -70,3 +70,40 @@ def test_every_hookspec_is_documented_with_params_and_returns(hook):
     doc = getattr(zoo.hookspecs, hook).__doc__ or ""
     assert doc.startswith("Called "), hook
     assert ":param" in doc and ":returns:" in doc, hook
+
+
+def fake_entry_points(extra):
+    """The installed ``zoo`` entry points plus ``extra`` ones (EntryPoint objects)."""
+    import importlib.metadata
+
+    real = importlib.metadata.entry_points
+
+    def entry_points(group=None, **kw):
+        eps = list(real(group=group, **kw))
+        return eps + list(extra) if group == "zoo" else eps
+
+    return entry_points
+
+
+def test_a_plugin_that_fails_to_import_is_isolated_and_reported(monkeypatch):
+    import importlib.metadata
+
+    from zoo.registry import load_registry
+
+    broken = importlib.metadata.EntryPoint("shiny", "zoo_no_such_module_xyz", "zoo")
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points([broken]))
+    reg = load_registry()
+    assert reg.get("cell", "gru") is GRU, "the built-ins still load"
+    assert [(b.name, b.reason) for b in reg.broken] == [("shiny", "ModuleNotFoundError: No module named 'zoo_no_such_module_xyz'")]
+
+
+def test_zoo_load_plugins_empty_means_builtins_only(monkeypatch):
+    import importlib.metadata
+
+    from zoo.registry import load_registry
+
+    broken = importlib.metadata.EntryPoint("shiny", "zoo_no_such_module_xyz", "zoo")
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points([broken]))
+    monkeypatch.setenv("ZOO_LOAD_PLUGINS", "")
+    reg = load_registry()
+    assert reg.broken == [] and reg.get("cell", "gru") is GRU
