@@ -1,4 +1,9 @@
-"""Minibatch samplers of d2l §8.3 (Chinese PyTorch edition, ``data_iter_random``/``data_iter_consecutive``)."""
+"""Built-in samplers: d2l's random and sequential minibatches (Chinese PyTorch edition, §6.3).
+
+``random`` follows ``data_iter_random`` and ``sequential`` follows
+``data_iter_consecutive`` of ShusenTang/Dive-into-DL-PyTorch, with the run's
+seeded ``numpy.random.Generator`` in place of the ``random`` module.
+"""
 
 from __future__ import annotations
 
@@ -7,86 +12,115 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-import zoo
+from zoo.hookspecs import hookimpl
 from zoo.options import option
+
+__all__ = ["SequentialSampler", "RandomSampler"]
 
 
 @dataclasses.dataclass
 class GridOptions:
-    """Options shared by both samplers: the (batch, steps) grid."""
+    """The minibatch grid both samplers share: ``batch_size`` rows of ``num_steps`` tokens."""
 
     batch_size: int = option(32, "sequences per minibatch")
-    num_steps: int = option(35, "time steps per sequence (the truncation length of BPTT)")
+    num_steps: int = option(35, "time steps per sequence (the truncation length of backpropagation through time)")
 
     def validate(self) -> list[str]:
-        """Sizes must be positive."""
-        return [f"{k}: must be at least 1, got {getattr(self, k)}" for k in ("batch_size", "num_steps") if getattr(self, k) < 1]
+        """Both sizes must be at least 1."""
+        return [f"{name}: must be at least 1, got {getattr(self, name)}" for name in ("batch_size", "num_steps") if getattr(self, name) < 1]
 
 
 @dataclasses.dataclass
 class SequentialOptions(GridOptions):
     """Options of the ``sequential`` sampler."""
 
-    random_offset: bool = option(False, "drop a random 0..num_steps-1 leading tokens each epoch (d2l English edition)")
+    random_offset: bool = option(False, "each epoch, first drop 0..num_steps-1 leading tokens, drawn from the run's generator (d2l English edition)")
+
+
+def _sequential_count(num_ids: int, batch_size: int, num_steps: int) -> int:
+    """``epoch_size`` of ``data_iter_consecutive`` for a corpus of ``num_ids`` ids (never negative)."""
+    batch_len = max(0, num_ids) // batch_size
+    return max(0, (batch_len - 1) // num_steps)
 
 
 class SequentialSampler:
-    """Adjacent minibatches: row r of batch i+1 continues row r of batch i, so state can be carried.
+    """Adjacent minibatches (d2l ``data_iter_consecutive``): row r of batch i+1 continues row r of batch i.
 
-    The corpus is cut into ``batch_size`` rows of equal length; batch i takes
-    columns ``[i*num_steps, (i+1)*num_steps)`` of every row.
+    The first ``batch_size * batch_len`` ids are laid out as ``batch_size`` rows of
+    ``batch_len = len(ids) // batch_size``; batch i is the columns
+    ``[i*num_steps, (i+1)*num_steps)`` and Y the same columns one further, for
+    ``(batch_len - 1) // num_steps`` batches. The hidden state can therefore be
+    carried (detached) from one batch to the next.
+
+    With ``random_offset`` an epoch first drops ``rng.integers(num_steps)`` leading
+    ids; it then yields as many batches as the largest offset allows, so that
+    every epoch has exactly :meth:`num_batches` batches.
     """
 
     Options = SequentialOptions
     carries_state = True
 
     def __init__(self, options: SequentialOptions | None = None):
-        self.options = options or SequentialOptions()
+        self.options = options if options is not None else SequentialOptions()
 
     def num_batches(self, num_ids: int) -> int:
-        """Batches per epoch (without a random offset, which can only lower it by one)."""
-        batch_len = num_ids // self.options.batch_size
-        return max(0, (batch_len - 1) // self.options.num_steps)
+        """Batches in one epoch over ``num_ids`` ids; 0 when the corpus is too short."""
+        o = self.options
+        if o.random_offset:
+            num_ids -= o.num_steps - 1  # the worst offset; every epoch is cut to this length
+        return _sequential_count(num_ids, o.batch_size, o.num_steps)
 
     def batches(self, ids: Sequence[int], rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield one epoch of ``(X, Y)``, each (batch_size, num_steps) int64."""
-        n, steps = self.options.batch_size, self.options.num_steps
+        """Yield one epoch of ``(X, Y)``, both int64 of shape (batch_size, num_steps)."""
+        o = self.options
         data = np.asarray(ids, dtype=np.int64)
-        if self.options.random_offset:
-            data = data[int(rng.integers(0, steps)):]
-        batch_len = len(data) // n
-        grid = data[: n * batch_len].reshape(n, batch_len)  # (batch, batch_len)
-        for i in range(max(0, (batch_len - 1) // steps)):
-            j = i * steps
-            yield grid[:, j : j + steps], grid[:, j + 1 : j + steps + 1]
+        count = self.num_batches(len(data))
+        if o.random_offset:
+            data = data[int(rng.integers(o.num_steps)) :]
+        batch_len = len(data) // o.batch_size
+        grid = data[: o.batch_size * batch_len].reshape(o.batch_size, batch_len)  # (batch, batch_len)
+        for i in range(count):
+            j = i * o.num_steps
+            X = np.ascontiguousarray(grid[:, j : j + o.num_steps])  # (batch, steps)
+            Y = np.ascontiguousarray(grid[:, j + 1 : j + o.num_steps + 1])  # (batch, steps)
+            yield X, Y
 
 
 class RandomSampler:
-    """Independent minibatches: examples of ``num_steps`` tokens drawn in a shuffled order, each once per epoch."""
+    """Independent minibatches (d2l ``data_iter_random``): examples of ``num_steps`` ids in a shuffled order.
+
+    The corpus holds ``num_examples = (len(ids) - 1) // num_steps`` examples, the
+    j-th starting at ``j * num_steps``; ``rng.permutation`` orders them and batch
+    i takes examples ``i*batch_size .. (i+1)*batch_size - 1`` of that order, for
+    ``num_examples // batch_size`` batches. Each example appears at most once per
+    epoch, and neighbouring batches are unrelated, so the state restarts every batch.
+    """
 
     Options = GridOptions
     carries_state = False
 
     def __init__(self, options: GridOptions | None = None):
-        self.options = options or GridOptions()
+        self.options = options if options is not None else GridOptions()
 
     def num_batches(self, num_ids: int) -> int:
-        """Batches per epoch."""
-        return max(0, (num_ids - 1) // self.options.num_steps // self.options.batch_size)
+        """Batches in one epoch over ``num_ids`` ids; 0 when the corpus is too short."""
+        num_examples = max(0, num_ids - 1) // self.options.num_steps
+        return num_examples // self.options.batch_size
 
     def batches(self, ids: Sequence[int], rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield one epoch of ``(X, Y)``, each (batch_size, num_steps) int64, in the order ``rng`` shuffles."""
-        n, steps = self.options.batch_size, self.options.num_steps
+        """Yield one epoch of ``(X, Y)``, both int64 of shape (batch_size, num_steps), in the order ``rng`` draws."""
+        o = self.options
         data = np.asarray(ids, dtype=np.int64)
-        order = rng.permutation((len(data) - 1) // steps)  # example indices
-        rows = np.arange(steps)
-        for i in range(self.num_batches(len(data))):
-            starts = order[i * n : (i + 1) * n, None] * steps  # (batch, 1)
-            yield data[starts + rows], data[starts + rows + 1]
+        num_examples = max(0, len(data) - 1) // o.num_steps
+        order = rng.permutation(num_examples)  # example indices, shuffled
+        offsets = np.arange(o.num_steps)  # (steps,)
+        for i in range(num_examples // o.batch_size):
+            starts = order[i * o.batch_size : (i + 1) * o.batch_size, None] * o.num_steps  # (batch, 1)
+            yield data[starts + offsets], data[starts + offsets + 1]  # (batch, steps) each
 
 
-@zoo.hookimpl
+@hookimpl
 def register_samplers(register):
     """Register ``sequential`` and ``random``."""
-    register("sequential", SequentialSampler, aliases=("consecutive",))
+    register("sequential", SequentialSampler)
     register("random", RandomSampler)

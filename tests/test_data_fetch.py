@@ -86,7 +86,7 @@ def test_dropped_connection_leaves_no_partial_file(server):
 
 
 def test_unreachable_address_says_what_to_do(server):
-    with pytest.raises(UsageError, match="could not download .*--data-dir"):
+    with pytest.raises(UsageError, match="could not download .*HTTP 404.*--data-dir"):
         fetch("c.txt", f"{server}/missing.txt", SHA)
     assert cache_files() == []
 

@@ -1,76 +1,353 @@
-"""The built-in corpora: d2l preprocessing, deterministic vocabularies, clear errors."""
+"""Tests of the built-in datasets (``zoo_plugins.datasets``) and of finding and downloading corpus files."""
 
 from __future__ import annotations
 
+import hashlib
+import http.server
+import json
 import os
 import subprocess
 import sys
+import threading
+import zipfile
+from pathlib import Path
 
 import pytest
 
+import zoo_plugins.datasets as datasets
+from zoo.data import fetch
 from zoo.errors import UsageError
-from zoo_plugins.datasets import Dinos, JayChouLyrics, JayChouOptions, TextFile, TextOptions, TimeMachine, TimeMachineOptions
+from zoo.interfaces import Dataset
+from zoo.options import bind
+from zoo.registry import Registry
 
 
-def test_jaychou_matches_d2l(data_dir):
-    corpus = JayChouLyrics().load(data_dir)
-    assert len(corpus.train) == 10000 and len(corpus.vocab) == 1027
-    assert "\n" not in corpus.vocab.tokens and corpus.valid is None
-    full = JayChouLyrics(JayChouOptions(max_chars=None)).load(data_dir)
-    assert len(full.train) > 60000
+def corpus_folder(relpath: str) -> Path:
+    """The ``ZOO_DATA`` folder when it holds ``relpath``; otherwise skip the test, saying why."""
+    value = os.environ.get("ZOO_DATA")
+    if not value:
+        pytest.skip(f"needs the corpus file {relpath}: set ZOO_DATA to a folder holding it (e.g. ../shared/data)")
+    if not (Path(value) / relpath).is_file():
+        pytest.skip(f"needs the corpus file {relpath}, which is not in ZOO_DATA={value}")
+    return Path(value)
 
 
-def test_jaychou_vocab_is_the_same_in_every_process(data_dir):
-    code = "from zoo_plugins.datasets import JayChouLyrics; import sys; v = JayChouLyrics().load(sys.argv[1]).vocab; print(hash(tuple(v.tokens)) and v.to_json())"
-    outs = {subprocess.run([sys.executable, "-c", code, str(data_dir)], capture_output=True, text=True, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
-    assert len(outs) == 1
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    """The error's message, checked to be a single line."""
+    msg = str(exc.value)
+    assert "\n" not in msg, msg
+    return msg
 
 
-def test_valid_fraction_holds_out_the_end(data_dir):
-    corpus = JayChouLyrics(JayChouOptions(valid_fraction=0.1)).load(data_dir)
-    assert len(corpus.train) == 9000 and len(corpus.valid) == 1000
+# -- registration and options -------------------------------------------------
 
 
-def test_timemachine_char_and_word(data_dir):
-    chars = TimeMachine().load(data_dir)
-    assert len(chars.vocab) == 27 and chars.vocab.tokens[0] == " "
-    words = TimeMachine(TimeMachineOptions(level="word", max_tokens=500)).load(data_dir)
-    assert len(words.train) == 500 and words.vocab.level == "word"
+def test_registers_every_dataset():
+    reg = Registry.from_plugins(datasets)
+    assert reg.names("dataset") == ["dinos", "jaychou_lyrics", "text", "timemachine"]
+    assert reg.get("dataset", "jaychou_lyrics") is datasets.JayChouLyrics
+    assert reg.get("dataset", "text") is datasets.TextFile
+    assert reg.names("sampler") == []
 
 
-def test_dinos_has_27_symbols_with_newline_first(data_dir):
-    corpus = Dinos().load(data_dir)
-    assert len(corpus.vocab) == 27 and corpus.vocab.tokens[0] == "\n"
+@pytest.mark.parametrize("cls", [datasets.JayChouLyrics, datasets.TimeMachine, datasets.Dinos])
+def test_follows_the_dataset_interface(cls):
+    assert isinstance(cls(), Dataset)
+    assert isinstance(cls(cls.Options()), Dataset)
+
+
+@pytest.mark.parametrize(
+    ("cls", "values", "problem"),
+    [
+        (datasets.JayChouLyrics, {"max_chars": 0}, "dataset.max_chars: must be at least 1 (or null for all), got 0"),
+        (datasets.JayChouLyrics, {"valid_fraction": 1.0}, "dataset.valid_fraction: must be in [0, 1), got 1.0"),
+        (datasets.TimeMachine, {"max_tokens": -3}, "dataset.max_tokens: must be at least 1 (or null for all), got -3"),
+        (datasets.TimeMachine, {"level": "byte"}, "dataset.level: expected char|word, got 'byte'"),
+        (datasets.Dinos, {"max_names": 0}, "dataset.max_names: must be at least 1 (or null for all), got 0"),
+        (datasets.TextFile, {}, "dataset.path: required option is missing"),
+        (datasets.TextFile, {"path": " "}, "dataset.path: must name a file, got an empty string"),
+        (datasets.TextFile, {"path": "a.txt", "vocab_order": "random"}, "dataset.vocab_order: expected sorted|frequency"),
+    ],
+)
+def test_bad_options_are_one_line_each(cls, values, problem):
+    opts, problems = bind(cls.Options, values, "dataset")
+    assert opts is None
+    assert len(problems) == 1 and problems[0].startswith(problem), problems
+
+
+def test_defaults_bind():
+    opts, problems = bind(datasets.JayChouLyrics.Options, {}, "dataset")
+    assert problems == [] and opts.max_chars == 10000 and opts.valid_fraction == 0.0
+    opts, problems = bind(datasets.TextFile.Options, {"path": "x.txt", "max_tokens": None}, "dataset")
+    assert problems == [] and (opts.level, opts.newlines, opts.vocab_order) == ("char", "keep", "sorted")
+
+
+# -- the shipped corpora ---------------------------------------------------------
+
+
+def test_jaychou_matches_d2l():
+    folder = corpus_folder(datasets.JAYCHOU_FILE)
+    corpus = datasets.JayChouLyrics().load(folder)
+    assert len(corpus.vocab) == 1027
+    assert len(corpus.train) == 10000
+    assert corpus.valid is None
+    assert corpus.vocab.tokens == sorted(corpus.vocab.tokens)
     text = corpus.vocab.decode(corpus.train)
-    assert len(text.split("\n")) == 1543 and text.endswith("zuul")
+    assert "\n" not in text and "\r" not in text
+    assert text.startswith("想要有直升机 想要和你飞到宇宙去")
 
 
-def test_text_dataset_char_and_word(tmp_path):
-    f = tmp_path / "t.txt"
-    f.write_text("the cat\nthe dog\n", encoding="utf-8")
-    chars = TextFile(TextOptions(path=str(f))).load(None)
-    assert chars.vocab.decode(chars.train) == "the cat\nthe dog\n"
-    words = TextFile(TextOptions(path=str(f), level="word", vocab_order="frequency")).load(None)
-    assert words.vocab.tokens == ["the", "cat", "dog"] and words.vocab.decode(words.train) == "the cat the dog"
-    spaced = TextFile(TextOptions(path=str(f), newlines="space")).load(None)
-    assert "\n" not in spaced.vocab.tokens
+def test_jaychou_max_chars_and_valid_split():
+    folder = corpus_folder(datasets.JAYCHOU_FILE)
+    whole = datasets.JayChouLyrics(datasets.JayChouOptions(max_chars=None)).load(folder)
+    assert len(whole.train) > 60000 and len(whole.vocab) > 1027
+    split = datasets.JayChouLyrics(datasets.JayChouOptions(valid_fraction=0.1)).load(folder)
+    assert (len(split.train), len(split.valid)) == (9000, 1000)
+    assert len(split.vocab) == 1027  # the vocabulary covers both splits
+    plain = datasets.JayChouLyrics().load(folder)
+    assert split.train + split.valid == plain.train
 
 
-def test_text_dataset_errors_are_one_line(tmp_path):
-    with pytest.raises(UsageError, match="corpus file .*absent.txt not found"):
-        TextFile(TextOptions(path=str(tmp_path / "absent.txt"))).load(None)
-    binary = tmp_path / "b.txt"
-    binary.write_bytes(b"\xff\xfe\x00bad")
-    with pytest.raises(UsageError, match="is not UTF-8 text"):
-        TextFile(TextOptions(path=str(binary))).load(None)
-    empty = tmp_path / "e.txt"
-    empty.write_text("")
-    with pytest.raises(UsageError, match="holds no tokens"):
-        TextFile(TextOptions(path=str(empty))).load(None)
+def test_jaychou_vocab_is_the_same_in_every_process():
+    folder = corpus_folder(datasets.JAYCHOU_FILE)
+    script = (
+        "import json, sys; from pathlib import Path; from zoo_plugins.datasets import JayChouLyrics; "
+        "c = JayChouLyrics().load(Path(sys.argv[1])); "
+        "print(json.dumps({'tokens': c.vocab.tokens, 'ids': c.train, 'set_order': list(set(c.vocab.tokens))}))"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(folder)], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        for seed in ("1", "2")
+    ]
+    outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outs[0]["set_order"] != outs[1]["set_order"]  # the reference's list(set(...)) would differ here
+    assert outs[0]["tokens"] == outs[1]["tokens"]
+    assert outs[0]["ids"] == outs[1]["ids"]
+    here = datasets.JayChouLyrics().load(folder)
+    assert outs[0]["tokens"] == here.vocab.tokens and outs[0]["ids"] == here.train
 
 
-def test_corrupt_zip_is_refused_with_advice(tmp_path):
-    (tmp_path / "jaychou_lyrics.txt.zip").write_bytes(b"not a zip")
-    with pytest.raises(UsageError, match="not the expected zip.*delete it"):
-        JayChouLyrics().load(tmp_path)
+def test_timemachine_char_level_matches_d2l():
+    folder = corpus_folder(datasets.TIMEMACHINE_FILE)
+    corpus = datasets.TimeMachine().load(folder)
+    assert corpus.vocab.tokens == [" "] + [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    assert len(corpus.train) == 170580  # d2l §8.2: len(corpus) with lines concatenated
+    assert corpus.vocab.decode(corpus.train[:13]) == "the time mach"
+
+
+def test_timemachine_word_level_and_max_tokens():
+    folder = corpus_folder(datasets.TIMEMACHINE_FILE)
+    corpus = datasets.TimeMachine(datasets.TimeMachineOptions(level="word")).load(folder)
+    assert corpus.vocab.level == "word"
+    assert (len(corpus.train), len(corpus.vocab)) == (32775, 4579)
+    assert corpus.vocab.decode(corpus.train[:5]) == "the time machine by h"
+    short = datasets.TimeMachine(datasets.TimeMachineOptions(level="word", max_tokens=5)).load(folder)
+    assert short.vocab.decode(short.train) == "the time machine by h"
+    assert len(short.vocab) == 5
+
+
+def test_dinos_has_27_symbols():
+    folder = corpus_folder(datasets.DINOS_FILE)
+    corpus = datasets.Dinos().load(folder)
+    assert len(corpus.vocab) == 27
+    assert corpus.vocab.tokens[0] == "\n" and corpus.vocab.tokens[1:] == [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    text = corpus.vocab.decode(corpus.train)
+    assert len(text.split("\n")) == 1543
+    assert text.startswith("aachenosaurus\n")
+    few = datasets.Dinos(datasets.DinosOptions(max_names=3)).load(folder)
+    assert few.vocab.decode(few.train).split("\n") == text.split("\n")[:3]
+
+
+# -- the text dataset -----------------------------------------------------------
+
+
+def text_corpus(path: Path | str, **values):
+    """Load the ``text`` dataset with options bound as a recipe would bind them."""
+    opts, problems = bind(datasets.TextFile.Options, {"path": str(path), **values}, "dataset")
+    assert problems == []
+    return datasets.TextFile(opts).load(None)
+
+
+def test_text_char_level(tmp_path):
+    path = tmp_path / "poem.txt"
+    path.write_text("Abb ba\r\nab\n", encoding="utf-8", newline="")
+    corpus = text_corpus(path)
+    assert corpus.vocab.tokens == ["\n", " ", "A", "a", "b"]
+    assert corpus.vocab.decode(corpus.train) == "Abb ba\nab\n"  # '\r\n' read as '\n'
+    spaced = text_corpus(path, lowercase=True, newlines="space", vocab_order="frequency")
+    assert spaced.vocab.tokens == ["b", " ", "a"]  # b: 4, then ' ' and a: 3 each, the tie broken by the token
+    assert spaced.vocab.decode(spaced.train) == "abb ba ab "
+    assert len(text_corpus(path, max_tokens=4).train) == 4
+
+
+def test_text_word_level(tmp_path):
+    path = tmp_path / "words.txt"
+    path.write_text("the cat\nsat on the mat\n\nthe end", encoding="utf-8")
+    corpus = text_corpus(path, level="word")
+    assert corpus.vocab.level == "word"
+    assert corpus.vocab.tokens == ["cat", "end", "mat", "on", "sat", "the"]
+    assert corpus.vocab.decode(corpus.train) == "the cat sat on the mat the end"
+    by_count = text_corpus(path, level="word", vocab_order="frequency", max_tokens=6, valid_fraction=0.5)
+    assert by_count.vocab.tokens == ["the", "cat", "mat", "on", "sat"]
+    assert by_count.vocab.decode(by_count.train) == "the cat sat"
+    assert by_count.vocab.decode(by_count.valid) == "on the mat"
+
+
+def test_text_relative_path_starts_at_the_current_directory(tmp_path, monkeypatch):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("xyz", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert text_corpus("sub/a.txt").vocab.tokens == ["x", "y", "z"]
+
+
+def test_text_missing_file_is_one_line_naming_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as exc:
+        text_corpus("nowhere/lyrics.txt")
+    msg = one_line(exc)
+    assert str(tmp_path / "nowhere" / "lyrics.txt") in msg and "not found" in msg and "check the path" in msg
+
+
+@pytest.mark.parametrize(("content", "expected"), [(b"\xff\xfe\x00bad", "is not UTF-8 text"), (b"  \n \n", "holds no tokens")])
+def test_text_unusable_file_is_one_line(tmp_path, content, expected):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(UsageError) as exc:
+        text_corpus(path, level="word")
+    assert expected in one_line(exc) and str(path) in str(exc.value)
+
+
+# -- missing and corrupt corpus files -------------------------------------------------
+
+
+def test_missing_corpus_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("ZOO_DATA", raising=False)
+    monkeypatch.setattr(datasets, "JAYCHOU_URL", "http://127.0.0.1:9/jaychou_lyrics.txt.zip")  # nothing listens on port 9
+    with pytest.raises(UsageError) as exc:
+        datasets.JayChouLyrics().load(tmp_path)
+    msg = one_line(exc)
+    assert "could not download http://127.0.0.1:9/jaychou_lyrics.txt.zip" in msg and "ZOO_DATA" in msg
+
+
+def test_corrupt_zip_is_one_line_suggesting_a_fresh_copy(tmp_path):
+    (tmp_path / datasets.JAYCHOU_FILE).write_bytes(b"PK\x03\x04 this is not really a zip")
+    with pytest.raises(UsageError) as exc:
+        datasets.JayChouLyrics().load(tmp_path)
+    msg = one_line(exc)
+    assert str(tmp_path / datasets.JAYCHOU_FILE) in msg and "delete it" in msg and datasets.JAYCHOU_URL in msg
+
+
+def test_zip_without_the_lyrics_is_one_line(tmp_path):
+    with zipfile.ZipFile(tmp_path / datasets.JAYCHOU_FILE, "w") as zf:
+        zf.writestr("other.txt", "hello")
+    with pytest.raises(UsageError) as exc:
+        datasets.JayChouLyrics().load(tmp_path)
+    assert "jaychou_lyrics.txt" in one_line(exc)
+
+
+def test_data_dir_argument_comes_before_zoo_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_DATA", str(tmp_path / "elsewhere"))
+    with zipfile.ZipFile(tmp_path / datasets.JAYCHOU_FILE, "w") as zf:
+        zf.writestr(datasets.JAYCHOU_MEMBER, "你好\r\n世界\n".encode())
+    corpus = datasets.JayChouLyrics().load(tmp_path)
+    assert corpus.vocab.decode(corpus.train) == "你好  世界 "
+
+
+# -- downloads ----------------------------------------------------------------------
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves the server's ``files``; a path in ``short`` announces more bytes than it sends, then hangs up."""
+
+    def do_GET(self):
+        """Answer one GET and record it in the server's ``hits``."""
+        self.server.hits.append(self.path)
+        body = self.server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body) + (1000 if self.path in self.server.short else 0)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, format, *args):
+        """Keep the test output quiet."""
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server in a thread, shut down after the test."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.files, srv.short, srv.hits = {}, set(), []
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache folder (``XDG_CACHE_HOME``) and no data folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("ZOO_DATA", raising=False)
+    return tmp_path / "xdg" / "zoo"
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every file below ``folder`` (temporary ones included)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
+
+
+BODY = b"Aachenosaurus\nZuul"
+BODY_SHA = hashlib.sha256(BODY).hexdigest()
+
+
+def test_download_checks_and_caches(server, cache):
+    server.files["/d/dinos.txt"] = BODY
+    path = fetch("dinos.txt", server.url + "/d/dinos.txt", BODY_SHA)
+    assert path == cache / "dinos.txt" and path.read_bytes() == BODY
+    assert fetch("dinos.txt", server.url + "/d/dinos.txt", BODY_SHA) == path
+    assert server.hits == ["/d/dinos.txt"]  # the second fetch came from the cache
+    assert files_under(cache) == [path]
+
+
+def test_download_with_the_wrong_sha_leaves_nothing(server, cache):
+    server.files["/dinos.txt"] = BODY
+    with pytest.raises(UsageError) as exc:
+        fetch("dinos.txt", server.url + "/dinos.txt", "0" * 64)
+    assert "sha256" in one_line(exc) and BODY_SHA in str(exc.value)
+    assert files_under(cache) == []
+
+
+def test_download_cut_short_leaves_no_partial_file(server, cache):
+    server.files["/dinos.txt"] = BODY
+    server.short.add("/dinos.txt")
+    with pytest.raises(UsageError) as exc:
+        fetch("dinos.txt", server.url + "/dinos.txt", None)
+    assert f"stopped after {len(BODY)} of {len(BODY) + 1000} bytes" in one_line(exc)
+    assert files_under(cache) == []
+
+
+def test_download_not_found_is_one_line(server, cache):
+    with pytest.raises(UsageError) as exc:
+        fetch("dinos.txt", server.url + "/missing.txt", BODY_SHA)
+    assert "Not Found" in one_line(exc) and files_under(cache) == []
+
+
+def test_dataset_downloads_on_first_use(server, cache, monkeypatch):
+    server.files["/dinos.txt"] = BODY
+    monkeypatch.setattr(datasets, "DINOS_URL", server.url + "/dinos.txt")
+    monkeypatch.setattr(datasets, "DINOS_SHA256", BODY_SHA)
+    corpus = datasets.Dinos().load(None)
+    assert corpus.vocab.decode(corpus.train) == "aachenosaurus\nzuul"
+    assert datasets.Dinos().load(None).train == corpus.train
+    assert server.hits == ["/dinos.txt"] and (cache / "dinos.txt").read_bytes() == BODY

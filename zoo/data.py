@@ -54,6 +54,9 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
                 raise UsageError(f"download of {url} stopped after {size} of {expected} bytes; try again")
             if sha256 is not None and h.hexdigest() != sha256:
                 raise UsageError(f"download of {url} has sha256 {h.hexdigest()}, expected {sha256}; refused (the file may have changed or been tampered with)")
+    except urllib.error.HTTPError as exc:
+        exc.close()  # the error response holds the socket open
+        raise UsageError(f"could not download {url}: HTTP {exc.code} {exc.reason}; put the file in a folder and pass --data-dir (or set ZOO_DATA)") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise UsageError(f"could not download {url}: {reason}; put the file in a folder and pass --data-dir (or set ZOO_DATA)") from None
