@@ -92,3 +92,12 @@ def test_unreadable_recipes_are_one_line(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(UsageError, match="must be a YAML mapping"):
         read_recipe(bad)
+
+
+def test_every_recipe_has_a_catalog_entry():
+    from zoo.catalog import read_catalog
+
+    catalog = read_catalog(ROOT / "registry.yaml")
+    for path in RECIPES:
+        assert path.stem in catalog, f"registry.yaml has no entry for {path.name}"
+        assert catalog[path.stem]["recipe"] == f"recipes/{path.name}"
