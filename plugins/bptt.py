@@ -95,6 +95,18 @@ class _Progress:
             self.bar.close()
 
 
+def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
+    """The periodic samples: labels of the first pairs for a labelling corpus, else continuations
+    of the recipe's prefixes (none for a bidirectional language model, which cannot generate)."""
+    model, vocab, p = ctx.model, ctx.corpus.vocab, ctx.recipe.predict.core
+    if ctx.corpus.pairs is not None:
+        return [f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}" for x, _ in ctx.corpus.pairs[:max_pairs]]
+    if model.options.bidirectional:
+        return []
+    return [ctx.predictor.generate(model, vocab, prefix, p.length, strategy=p.strategy, temperature=p.temperature, top_k=p.top_k)
+            for prefix in p.prefixes]
+
+
 class BPTTTrainer:
     """Cross-entropy over every position, backprop through the batch's steps, clip, step.
 
@@ -119,15 +131,14 @@ class BPTTTrainer:
         params = list(model.parameters())
         opt = self._optimizer(params)
         predict = ctx.recipe.predict.core
-        ids = ctx.corpus.train
-        progress = _Progress(ctx.progress, o.epochs, ctx.sampler.num_batches(len(ids)))
+        progress = _Progress(ctx.progress, o.epochs, ctx.sampler.num_batches(ctx.corpus))
         records = []
         model.train()
         try:
             for epoch in range(1, o.epochs + 1):
                 start = time.perf_counter()
                 loss_sum, tokens, state = 0.0, 0, None
-                for b, (X, Y) in enumerate(ctx.sampler.batches(ids, ctx.rng), start=1):
+                for b, (X, Y) in enumerate(ctx.sampler.batches(ctx.corpus, ctx.rng), start=1):
                     X = torch.from_numpy(X).to(device)  # (N, T)
                     Y = torch.from_numpy(Y).to(device)  # (N, T)
                     if ctx.sampler.carries_state and state is not None:
@@ -155,9 +166,8 @@ class BPTTTrainer:
                 records.append(rec)
                 progress.epoch(rec)
                 ctx.on_epoch(rec)
-                if predict.prefixes and ((predict.every and epoch % predict.every == 0) or epoch == o.epochs):
-                    lines = [ctx.predictor.generate(model, ctx.corpus.vocab, p, predict.length, strategy=predict.strategy,
-                                                    temperature=predict.temperature, top_k=predict.top_k) for p in predict.prefixes]
+                lines = samples(ctx) if (predict.every and epoch % predict.every == 0) or epoch == o.epochs else []
+                if lines:
                     for line in lines:
                         progress.write(f"  {line}")
                     ctx.on_samples(epoch, lines)

@@ -44,6 +44,9 @@ class DefaultPredictor:
     def generate(self, model: LanguageModel, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None) -> str:
         """Return ``prefix`` followed by ``num_tokens`` generated tokens."""
+        if model.options.bidirectional:
+            raise UsageError("generate: this model is bidirectional, so it read each next token while training and cannot "
+                             "generate; use label() for sequence labelling, or train a unidirectional model")
         ids = vocab.encode(prefix)
         if not ids:
             raise UsageError("generate: the prefix is empty; give at least one token to start from")
@@ -80,6 +83,21 @@ class DefaultPredictor:
         finally:
             model.train(was_training)
         return math.exp(float(loss))
+
+
+    @torch.no_grad()
+    def label(self, model: LanguageModel, vocab: Vocab, text: str) -> str:
+        """The most likely output token at every position of ``text`` (sequence labelling)."""
+        ids = vocab.encode(text)
+        if not ids:
+            raise UsageError("label: the text is empty; give at least one token")
+        was_training = model.training
+        model.eval()
+        try:
+            logits, _ = model(torch.tensor([ids], device=model.device))  # (1, T, V)
+        finally:
+            model.train(was_training)
+        return vocab.decode(logits[0].argmax(dim=-1).tolist())
 
 
 @zoo.hookimpl

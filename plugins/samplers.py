@@ -8,11 +8,12 @@ seeded ``numpy.random.Generator`` in place of the ``random`` module.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
 from zoo.hookspecs import hookimpl
+from zoo.interfaces import Corpus
 from zoo.options import option
 
 __all__ = ["SequentialSampler", "RandomSampler"]
@@ -59,22 +60,23 @@ class SequentialSampler:
 
     Options = SequentialOptions
     carries_state = True
+    task = "next_token"
 
     def __init__(self, options: SequentialOptions | None = None):
         self.options = options if options is not None else SequentialOptions()
 
-    def num_batches(self, num_ids: int) -> int:
-        """Batches in one epoch over ``num_ids`` ids; 0 when the corpus is too short."""
-        o = self.options
+    def num_batches(self, corpus: Corpus) -> int:
+        """Batches in one epoch over ``corpus``; 0 when it is too short."""
+        o, num_ids = self.options, len(corpus.train)
         if o.random_offset:
             num_ids -= o.num_steps - 1  # the worst offset; every epoch is cut to this length
         return _sequential_count(num_ids, o.batch_size, o.num_steps)
 
-    def batches(self, ids: Sequence[int], rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def batches(self, corpus: Corpus, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield one epoch of ``(X, Y)``, both int64 of shape (batch_size, num_steps)."""
         o = self.options
-        data = np.asarray(ids, dtype=np.int64)
-        count = self.num_batches(len(data))
+        data = np.asarray(corpus.train, dtype=np.int64)
+        count = self.num_batches(corpus)
         if o.random_offset:
             data = data[int(rng.integers(o.num_steps)) :]
         batch_len = len(data) // o.batch_size
@@ -98,19 +100,20 @@ class RandomSampler:
 
     Options = GridOptions
     carries_state = False
+    task = "next_token"
 
     def __init__(self, options: GridOptions | None = None):
         self.options = options if options is not None else GridOptions()
 
-    def num_batches(self, num_ids: int) -> int:
-        """Batches in one epoch over ``num_ids`` ids; 0 when the corpus is too short."""
-        num_examples = max(0, num_ids - 1) // self.options.num_steps
+    def num_batches(self, corpus: Corpus) -> int:
+        """Batches in one epoch over ``corpus``; 0 when it is too short."""
+        num_examples = max(0, len(corpus.train) - 1) // self.options.num_steps
         return num_examples // self.options.batch_size
 
-    def batches(self, ids: Sequence[int], rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def batches(self, corpus: Corpus, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield one epoch of ``(X, Y)``, both int64 of shape (batch_size, num_steps), in the order ``rng`` draws."""
         o = self.options
-        data = np.asarray(ids, dtype=np.int64)
+        data = np.asarray(corpus.train, dtype=np.int64)
         num_examples = max(0, len(data) - 1) // o.num_steps
         order = rng.permutation(num_examples)  # example indices, shuffled
         offsets = np.arange(o.num_steps)  # (steps,)

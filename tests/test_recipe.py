@@ -43,7 +43,7 @@ def test_resolved_recipe_fills_defaults_and_round_trips(registry):
 
 def test_misspelt_cell_names_the_path_and_the_intended_word(registry):
     data = apply_overrides(base(), {"model.cell": "gur"})
-    assert problems_of(data, registry) == ["model.cell: unknown cell 'gur'; did you mean 'gru'? known: gru"]
+    assert problems_of(data, registry) == ["model.cell: unknown cell 'gur'; did you mean 'gru'? known: gru, lstm, rnn"]
 
 
 def test_every_problem_is_reported_at_once(registry):

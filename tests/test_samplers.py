@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import zoo_plugins.samplers as samplers
-from zoo.interfaces import Sampler
+from zoo.interfaces import Corpus, Sampler
+from zoo.vocab import Vocab
 from zoo.options import bind
 from zoo.registry import Registry
 from zoo_plugins.samplers import GridOptions, RandomSampler, SequentialOptions, SequentialSampler
@@ -15,9 +16,14 @@ BOTH = [(SequentialSampler, SequentialOptions), (RandomSampler, GridOptions)]
 SIZES = [(1000, 4, 7), (10000, 32, 35), (100, 3, 5), (71, 5, 7), (72, 5, 7), (50, 1, 1), (36, 1, 35)]
 
 
+def lm(ids) -> Corpus:
+    """A language-model corpus of these ids (or of ids 0..n-1 for an int)."""
+    return Corpus(train=list(range(ids)) if isinstance(ids, int) else ids, vocab=Vocab([]))
+
+
 def epoch(sampler, ids, seed=0):
     """One epoch of batches from a fresh generator seeded with ``seed``."""
-    return list(sampler.batches(ids, np.random.default_rng(seed)))
+    return list(sampler.batches(lm(ids), np.random.default_rng(seed)))
 
 
 def reference_consecutive(ids, batch_size, num_steps):
@@ -72,7 +78,7 @@ def test_shapes_targets_and_count(cls, opts, n, batch_size, num_steps):
     sampler = cls(opts(batch_size=batch_size, num_steps=num_steps))
     ids = list(range(n))  # the token after id k is k + 1
     batches = epoch(sampler, ids)
-    assert len(batches) == sampler.num_batches(n)
+    assert len(batches) == sampler.num_batches(lm(n))
     for X, Y in batches:
         assert X.shape == Y.shape == (batch_size, num_steps)
         assert X.dtype == Y.dtype == np.int64
@@ -83,7 +89,7 @@ def test_shapes_targets_and_count(cls, opts, n, batch_size, num_steps):
 @pytest.mark.parametrize("n", [0, 1, 35, 100, 32 * 35])
 def test_a_corpus_shorter_than_one_batch_yields_nothing(cls, opts, n):
     sampler = cls(opts(batch_size=32, num_steps=35))
-    assert sampler.num_batches(n) == 0
+    assert sampler.num_batches(lm(n)) == 0
     assert epoch(sampler, list(range(n))) == []
 
 
@@ -113,7 +119,7 @@ def test_sequential_is_d2l_data_iter_consecutive(n, batch_size, num_steps):
 def test_jay_sizes_give_eight_sequential_batches():
     sampler = SequentialSampler()  # batch 32, steps 35: the d2l Jay Chou setting
     batches = epoch(sampler, list(range(10000)))
-    assert len(batches) == sampler.num_batches(10000) == 8
+    assert len(batches) == sampler.num_batches(lm(10000)) == 8
     assert sum(X.size for X, _ in batches) == 8960
 
 
@@ -129,7 +135,7 @@ def test_sequential_ignores_the_rng_by_default():
     sampler = SequentialSampler(SequentialOptions(batch_size=4, num_steps=6))
     rng = np.random.default_rng(3)
     before = rng.bit_generator.state
-    a = list(sampler.batches(list(range(500)), rng))
+    a = list(sampler.batches(lm(list(range(500))), rng))
     assert rng.bit_generator.state == before
     b = epoch(sampler, list(range(500)), seed=99)
     assert all(np.array_equal(x, y) for (x, _), (y, _) in zip(a, b))
@@ -141,7 +147,7 @@ def test_sequential_random_offset_comes_from_the_rng():
     firsts = set()
     for seed in range(30):
         batches = epoch(sampler, ids, seed)
-        assert len(batches) == sampler.num_batches(len(ids))  # the same count whatever the offset
+        assert len(batches) == sampler.num_batches(lm(len(ids)))  # the same count whatever the offset
         assert int(batches[0][0][0, 0]) == np.random.default_rng(seed).integers(5)
         for (X0, _), (X1, _) in zip(batches, batches[1:]):
             np.testing.assert_array_equal(X1[:, 0], X0[:, -1] + 1)
@@ -154,7 +160,7 @@ def test_sequential_random_offset_comes_from_the_rng():
 def test_random_offset_count_holds_for_every_offset(n):
     sampler = SequentialSampler(SequentialOptions(batch_size=3, num_steps=4, random_offset=True))
     counts = {len(epoch(sampler, list(range(n)), seed)) for seed in range(12)}
-    assert counts == {sampler.num_batches(n)}
+    assert counts == {sampler.num_batches(lm(n))}
 
 
 # -- random --------------------------------------------------------------------------
@@ -178,7 +184,7 @@ def test_random_is_seeded():
     assert [x.tolist() for x, _ in a] == [x.tolist() for x, _ in b]
     assert [x.tolist() for x, _ in a] != [x.tolist() for x, _ in c]
     rng = np.random.default_rng(0)  # one generator, two epochs: a fresh shuffle each epoch
-    first, second = list(sampler.batches(ids, rng)), list(sampler.batches(ids, rng))
+    first, second = list(sampler.batches(lm(ids), rng)), list(sampler.batches(lm(ids), rng))
     assert [x.tolist() for x, _ in first] == [x.tolist() for x, _ in a]
     assert [x.tolist() for x, _ in second] != [x.tolist() for x, _ in first]
 
@@ -187,5 +193,5 @@ def test_random_uses_each_example_at_most_once_per_epoch():
     sampler = RandomSampler(GridOptions(batch_size=4, num_steps=7))
     batches = epoch(sampler, list(range(1000)), seed=2)
     starts = [int(row[0]) for X, _ in batches for row in X]
-    assert len(starts) == len(set(starts)) == sampler.num_batches(1000) * 4
+    assert len(starts) == len(set(starts)) == sampler.num_batches(lm(1000)) * 4
     assert all(s % 7 == 0 and s + 7 < 1000 for s in starts)  # whole examples, Y still inside the corpus

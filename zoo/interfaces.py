@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -31,11 +31,23 @@ class NoOptions:
 
 @dataclasses.dataclass
 class Corpus:
-    """A tokenised corpus: training ids, optional validation ids, and the vocabulary."""
+    """A tokenised corpus: training ids, optional validation ids, and the vocabulary.
+
+    A language-model corpus predicts each next token of ``train``. A labelling
+    corpus also holds ``pairs``: (input ids, target ids) of equal length, where
+    the target at each position is what the model must output there; ``train``
+    then holds the inputs concatenated.
+    """
 
     train: list[int]
     vocab: Vocab
     valid: list[int] | None = None
+    pairs: list[tuple[list[int], list[int]]] | None = None
+
+    @property
+    def task(self) -> str:
+        """``"labelling"`` when the corpus holds pairs, else ``"next_token"``."""
+        return "labelling" if self.pairs is not None else "next_token"
 
 
 @runtime_checkable
@@ -60,22 +72,25 @@ class Sampler(Protocol):
 
     ``carries_state`` tells the trainer what to do with the hidden state between
     batches: ``True`` (sequential) carries it, detached; ``False`` (random)
-    starts every batch from zeros.
+    starts every batch from zeros. ``task`` is the corpus task it serves
+    (``"next_token"`` or ``"labelling"``, see :attr:`Corpus.task`).
     """
 
     Options: ClassVar[type]
     carries_state: ClassVar[bool]
+    task: ClassVar[str]
 
-    def batches(self, ids: Sequence[int], rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield one epoch of ``(X, Y)`` int64 arrays, Y being X shifted one token ahead.
+    def batches(self, corpus: Corpus, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield one epoch of ``(X, Y)`` int64 arrays of shape (batch, steps).
 
-        :param ids: the training ids.
+        :param corpus: the corpus; Y is X shifted one token ahead for a language-model
+            corpus, and the aligned targets for a labelling corpus.
         :param rng: the run's seeded generator; the only source of randomness allowed.
         """
         ...
 
-    def num_batches(self, num_ids: int) -> int:
-        """How many batches one epoch over ``num_ids`` ids yields (0 when the corpus is too short)."""
+    def num_batches(self, corpus: Corpus) -> int:
+        """How many batches one epoch over ``corpus`` yields (0 when it is too short)."""
         ...
 
 
@@ -155,9 +170,14 @@ class Predictor(Protocol):
         """Warm up on ``prefix``, then produce ``num_tokens`` more tokens.
 
         :returns: the prefix followed by the generated text.
+        :raises UsageError: for a bidirectional model, which cannot generate.
         """
         ...
 
     def perplexity(self, model: "LanguageModel", vocab: Vocab, text: str) -> float:
         """exp of the mean cross-entropy of ``text[1:]`` given ``text[:-1]``, from a zero state."""
+        ...
+
+    def label(self, model: "LanguageModel", vocab: Vocab, text: str) -> str:
+        """The most likely output token at each position of ``text`` (sequence labelling)."""
         ...

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cell import Cell, State
+from .errors import UsageError
 from .options import option
 from .stack import CellStack
 
@@ -33,6 +34,7 @@ class ModelOptions:
     dtype: Literal["float32", "float64"] = option("float32", "floating point precision of the weights")
     init: Literal["uniform", "normal"] = option("uniform", "uniform: ±1/sqrt(H) as torch.nn; normal: N(0, init_std) weights, zero biases, as d2l's scratch code")
     init_std: float = option(0.01, "standard deviation for init: normal")
+    decoder: Literal["dense", "none"] = option("dense", "dense: a linear layer to the vocabulary; none: the hidden state is the logits (needs hidden_size × directions = vocabulary size)")
 
     def validate(self) -> list[str]:
         """Problems with values that have the right type but are out of range."""
@@ -52,7 +54,7 @@ class ModelOptions:
 
 
 class LanguageModel(nn.Module):
-    """Next-token model: ``embedding`` (optional) → ``rnn`` → ``dense``.
+    """Next-token (or labelling) model: ``embedding`` (optional) → ``rnn`` → ``dense`` (optional).
 
     Parameter names follow ``torch.nn``: ``embedding.weight``, ``rnn.weight_ih_l0`` ...,
     ``dense.weight``, ``dense.bias``, whichever implementation ``rnn`` is.
@@ -82,7 +84,10 @@ class LanguageModel(nn.Module):
             )
         else:
             self.rnn = CellStack(cell, input_size, options.hidden_size, options.layers, options.bidirectional, options.dropout)
-        self.dense = nn.Linear(directions * options.hidden_size, vocab_size)
+        if options.decoder == "none" and directions * options.hidden_size != vocab_size:
+            raise UsageError(f"model.decoder: none uses the hidden state as the logits, so hidden_size × directions "
+                             f"({directions * options.hidden_size}) must equal the vocabulary size ({vocab_size})")
+        self.dense = nn.Linear(directions * options.hidden_size, vocab_size) if options.decoder == "dense" else None
         if options.init == "normal":
             for name, p in self.named_parameters():
                 if "bias" in name:
@@ -94,12 +99,12 @@ class LanguageModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         """The floating point type of the weights."""
-        return self.dense.weight.dtype
+        return next(self.rnn.parameters()).dtype
 
     @property
     def device(self) -> torch.device:
         """Where the weights live."""
-        return self.dense.weight.device
+        return next(self.rnn.parameters()).device
 
     def begin_state(self, batch_size: int) -> State:
         """A zero state: ``cell.num_states`` tensors of shape (layers*directions, batch, hidden)."""
@@ -128,4 +133,4 @@ class LanguageModel(nn.Module):
         else:
             out, state = self.rnn(x, state)
             state = tuple(state)
-        return self.dense(out), state  # (N, T, V)
+        return (self.dense(out) if self.dense is not None else out), state  # (N, T, V)

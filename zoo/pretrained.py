@@ -51,6 +51,10 @@ class Model:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""
         return self.predictor.perplexity(self.module, self.vocab, text)
 
+    def label(self, text: str) -> str:
+        """The most likely output token at each position of ``text`` (for models trained on pairs)."""
+        return self.predictor.label(self.module, self.vocab, text)
+
     def __repr__(self) -> str:
         m = self.recipe.model.core
         return f"Model({self.recipe.name!r}: {m.cell}/{m.impl}, hidden {m.hidden_size}, layers {m.layers}, vocab {len(self.vocab)})"

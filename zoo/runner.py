@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from .recipe import Recipe, prepare
 from .registry import Registry, get_registry
 from .weights import save_weights
 
-__all__ = ["RunResult", "run", "build_model", "seed_everything"]
+__all__ = ["RunResult", "run", "build_model", "seed_everything", "BidirectionalWarning"]
 
 
 @dataclasses.dataclass
@@ -52,13 +53,24 @@ def build_model(recipe: Recipe, vocab_size: int) -> LanguageModel:
     return LanguageModel(m.cls(m.options), m.core, vocab_size)
 
 
+class BidirectionalWarning(UserWarning):
+    """A bidirectional stack trained to predict the next token: it sees the answer."""
+
+
 def _check_corpus(corpus: Corpus, recipe: Recipe, sampler: Any) -> None:
-    if sampler.num_batches(len(corpus.train)) == 0:
-        s = recipe.sampler.options
-        raise UsageError(
-            f"dataset '{recipe.dataset.name}' has {len(corpus.train)} training tokens, fewer than one batch of "
-            f"sampler.batch_size × sampler.num_steps ({s.batch_size} × {s.num_steps}); lower them or use a longer corpus"
-        )
+    if sampler.task != corpus.task:
+        fix = "sampler: pairs" if corpus.task == "labelling" else "sampler: sequential or random"
+        raise UsageError(f"sampler.name: '{recipe.sampler.name}' serves {sampler.task} corpora, but dataset "
+                         f"'{recipe.dataset.name}' is a {corpus.task} corpus; use {fix}")
+    if sampler.num_batches(corpus) == 0:
+        sizes = ", ".join(f"sampler.{k}={v}" for k, v in dataclasses.asdict(recipe.sampler.options).items() if isinstance(v, int) and not isinstance(v, bool))
+        raise UsageError(f"dataset '{recipe.dataset.name}' ({len(corpus.train)} training tokens) is shorter than one batch "
+                         f"({sizes}); lower them or use a longer corpus")
+    if recipe.model.core.bidirectional and corpus.task == "next_token":
+        warnings.warn(
+            "model.bidirectional: a bidirectional stack trained to predict the next token reads that token through its "
+            "backward direction, so its perplexity falls to about 1 while it cannot generate; use it for labelling (pairs) instead",
+            BidirectionalWarning, stacklevel=3)
 
 
 def _plot(path: Path, metrics: list[dict[str, Any]], title: str) -> None:

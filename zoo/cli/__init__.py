@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     Exit codes: 0 success; 2 bad recipe, arguments or files; 1 failure during a run;
     130 interrupted. ``ZOO_DEBUG=1`` shows tracebacks of unexpected errors.
     """
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     try:
         try:
             get_registry().pm.hook.register_commands(cli=cli)

@@ -1,0 +1,49 @@
+"""The simple RNN cell (Elman, 1990; d2l §8.4), in torch.nn.RNN's equations and weight layout.
+
+    h' = φ(W_ih x + b_ih + W_hh h + b_hh),   φ = tanh or relu
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import torch
+from torch import nn
+
+import zoo
+from zoo.cell import Cell, State
+from zoo.options import option
+
+
+@dataclasses.dataclass
+class RNNOptions:
+    """Options of the ``rnn`` cell (keys of the recipe's ``model`` section)."""
+
+    nonlinearity: Literal["tanh", "relu"] = option("tanh", "the activation φ of h' = φ(W_ih x + b_ih + W_hh h + b_hh)")
+
+
+class RNN(Cell):
+    """Elman RNN; ``impl: nn`` runs ``torch.nn.RNN``, ``impl: scratch`` this equation."""
+
+    gates = 1
+    num_states = 1
+    nn_class = nn.RNN
+    Options = RNNOptions
+
+    def nn_kwargs(self) -> dict[str, str]:
+        """``nonlinearity`` for ``torch.nn.RNN``."""
+        return {"nonlinearity": self.options.nonlinearity}
+
+    def step(self, gx: torch.Tensor, state: State, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
+        """One step; ``gx`` is (N, H), the input projection with ``bias_ih``."""
+        (h,) = state
+        pre = gx + torch.addmm(bias_hh, h, weight_hh.t())  # (N, H)
+        h = torch.tanh(pre) if self.options.nonlinearity == "tanh" else torch.relu(pre)
+        return h, (h,)
+
+
+@zoo.hookimpl
+def register_cells(register):
+    """Register ``rnn``."""
+    register("rnn", RNN)
