@@ -51,6 +51,11 @@ class Model:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""
         return self.predictor.perplexity(self.module, self.vocab, text)
 
+    @property
+    def task(self) -> str:
+        """``"labelling"`` for a model trained on pairs, else ``"next_token"``."""
+        return self.recipe.sampler.cls.task
+
     def label(self, text: str) -> str:
         """The most likely output token at each position of ``text`` (for models trained on pairs)."""
         return self.predictor.label(self.module, self.vocab, text)

@@ -9,7 +9,7 @@ from ..pretrained import load
 
 @click.command("predict")
 @click.argument("ref")
-@click.option("--prefix", "prefixes", multiple=True, required=True, help="Text to continue (repeatable).")
+@click.option("--prefix", "prefixes", multiple=True, required=True, help="Text to continue, or to label for a model trained on pairs (repeatable).")
 @click.option("-n", "--num-tokens", type=click.IntRange(min=0), default=50, show_default=True, help="Tokens to generate.")
 @click.option("--strategy", type=click.Choice(["greedy", "sample"]), default="greedy", show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Softmax temperature (sample).")
@@ -19,9 +19,15 @@ from ..pretrained import load
 @click.option("--perplexity", "show_ppl", is_flag=True, help="Also print each prefix's perplexity.")
 def predict_command(ref: str, prefixes: tuple[str, ...], num_tokens: int, strategy: str, temperature: float,
                     top_k: int | None, seed: int | None, backend: str | None, show_ppl: bool) -> None:
-    """Generate text from REF: a registry name, run directory, .safetensors file or URL."""
+    """Generate text from REF: a registry name, run directory, .safetensors file or URL.
+
+    A model trained on pairs (sequence labelling) prints each text's labels instead.
+    """
     model = load(ref, backend=backend)
     for prefix in prefixes:
-        click.echo(model.generate(prefix, num_tokens, strategy=strategy, temperature=temperature, top_k=top_k, seed=seed))
+        if model.task == "labelling":
+            click.echo(f"{prefix} -> {model.label(prefix)}")
+        else:
+            click.echo(model.generate(prefix, num_tokens, strategy=strategy, temperature=temperature, top_k=top_k, seed=seed))
         if show_ppl:
             click.echo(f"perplexity({prefix!r}) = {model.perplexity(prefix):.4f}")
