@@ -12,11 +12,12 @@ Gates are stacked i, f, g, o as in ``torch.nn.LSTM``; the state is ``(h, c)``.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 import zoo
-from zoo.cell import Cell, State
+from zoo.cell import Cell, NpState, State
 
 
 class LSTM(Cell):
@@ -34,6 +35,30 @@ class LSTM(Cell):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (N, H)
         h = torch.sigmoid(o) * torch.tanh(c)  # (N, H)
         return h, (h, c)
+
+
+    def np_step(self, gx: np.ndarray, state: NpState, weight_hh: np.ndarray, bias_hh: np.ndarray) -> tuple[np.ndarray, NpState, tuple]:
+        """The same step in NumPy; also returns what :meth:`np_step_backward` needs."""
+        h_prev, c_prev = state
+        pre = gx + h_prev @ weight_hh.T + bias_hh  # (N, 4H)
+        i, f, g, o = np.split(pre, 4, axis=1)
+        i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
+        c = f * c_prev + i * g
+        tc = np.tanh(c)
+        h = o * tc  # (N, H)
+        return h, (h, c), (h_prev, c_prev, i, f, g, o, tc)
+
+    def np_step_backward(self, dh: np.ndarray, dstate: NpState, cache: tuple, weight_hh: np.ndarray) -> tuple[np.ndarray, NpState, np.ndarray, np.ndarray]:
+        """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
+        h_prev, c_prev, i, f, g, o, tc = cache
+        dh = dh + dstate[0]
+        dc = dstate[1] + dh * o * (1 - tc * tc)  # c reaches the loss through h and through the next c
+        dpre = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=1)
+        return dpre, (dpre @ weight_hh, dc * f), dpre.T @ h_prev, dpre.sum(0)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # stable for large |x|
 
 
 @zoo.hookimpl

@@ -8,11 +8,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
 import zoo
-from zoo.cell import Cell, State
+from zoo.cell import Cell, NpState, State
 from zoo.options import option
 
 
@@ -41,6 +42,21 @@ class RNN(Cell):
         pre = gx + torch.addmm(bias_hh, h, weight_hh.t())  # (N, H)
         h = torch.tanh(pre) if self.options.nonlinearity == "tanh" else torch.relu(pre)
         return h, (h,)
+
+
+    def np_step(self, gx: np.ndarray, state: NpState, weight_hh: np.ndarray, bias_hh: np.ndarray) -> tuple[np.ndarray, NpState, tuple]:
+        """The same step in NumPy; also returns what :meth:`np_step_backward` needs."""
+        (h_prev,) = state
+        pre = gx + h_prev @ weight_hh.T + bias_hh  # (N, H)
+        h = np.tanh(pre) if self.options.nonlinearity == "tanh" else np.maximum(pre, 0)
+        return h, (h,), (h_prev, h)
+
+    def np_step_backward(self, dh: np.ndarray, dstate: NpState, cache: tuple, weight_hh: np.ndarray) -> tuple[np.ndarray, NpState, np.ndarray, np.ndarray]:
+        """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
+        h_prev, h = cache
+        d = dh + dstate[0]  # the output and the carried state are the same h
+        dpre = d * (1 - h * h) if self.options.nonlinearity == "tanh" else d * (h > 0)  # (N, H)
+        return dpre, (dpre @ weight_hh,), dpre.T @ h_prev, dpre.sum(0)
 
 
 @zoo.hookimpl

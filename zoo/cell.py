@@ -13,13 +13,15 @@ import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from .interfaces import NoOptions
 
-__all__ = ["Cell", "State"]
+__all__ = ["Cell", "State", "NpState"]
 
 State = tuple[torch.Tensor, ...]
+NpState = tuple[np.ndarray, ...]
 
 
 class Cell(ABC):
@@ -60,6 +62,15 @@ class Cell(ABC):
         :param bias_hh: (gates*hidden,) recurrent bias.
         :returns: ``(h, new_state)``: the output (batch, hidden) and the new state.
         """
+
+    # A cell that also defines ``np_step`` and ``np_step_backward`` runs on the NumPy
+    # backend, whose hand-written backpropagation through time calls them:
+    #
+    #   np_step(gx, state, weight_hh, bias_hh) -> (h, new_state, cache)
+    #   np_step_backward(dh, dstate, cache, weight_hh) -> (dgx, dstate_prev, dweight_hh, dbias_hh)
+    #
+    # ``dh`` is the loss gradient reaching this step's output from above, ``dstate``
+    # the gradient reaching its new state from the next step.
 
     def describe(self) -> str:
         """A short description, e.g. ``gru`` or ``rnn(relu)``."""
