@@ -1,12 +1,72 @@
-"""Backends on PyTorch: ``torch`` (CPU) and ``auto`` (CUDA when present, else CPU)."""
+"""Backends on PyTorch: ``torch`` (CPU), ``cuda`` (an NVIDIA GPU) and ``auto`` (CUDA when present, else CPU).
+
+Gradients come from autograd; the engine below is the d2l training step.
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 import zoo
 from zoo.errors import UsageError
-from zoo.interfaces import NoOptions
+from zoo.interfaces import NoOptions, TrainSettings
+from zoo.model import LanguageModel
+
+
+def clip_grad_norm(params: list[torch.nn.Parameter], theta: float) -> None:
+    """d2l's clipping: if the global norm exceeds ``theta``, scale every gradient by theta/norm.
+
+    Stays on the device (no host synchronisation).
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    scale = torch.clamp(theta / norm, max=1.0)
+    for g in grads:
+        g.mul_(scale)
+
+
+def clip_grad_value(params: list[torch.nn.Parameter], value: float) -> None:
+    """Clamp every gradient entry to [-value, value], like ``np.clip`` in the dinosaur exercise."""
+    for p in params:
+        if p.grad is not None:
+            p.grad.clamp_(-value, value)
+
+
+class TorchEngine:
+    """Training steps on autograd: cross-entropy over every position, backward, clip, SGD or Adam."""
+
+    def __init__(self, model: LanguageModel, settings: TrainSettings):
+        self.model, self.settings = model, settings
+        self.params = list(model.parameters())
+        opt = torch.optim.SGD if settings.optimizer == "sgd" else torch.optim.Adam
+        self.optimizer = opt(self.params, lr=settings.lr)
+
+    def train_step(self, X: np.ndarray, Y: np.ndarray, state: Any) -> tuple[float, Any]:
+        """See :meth:`zoo.interfaces.Engine.train_step`."""
+        device = self.model.device
+        X = torch.from_numpy(X).to(device)  # (N, T)
+        Y = torch.from_numpy(Y).to(device)  # (N, T)
+        self.model.train()
+        logits, state = self.model(X, state)  # (N, T, V)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.settings.clip_norm is not None:
+            clip_grad_norm(self.params, self.settings.clip_norm)
+        if self.settings.clip_value is not None:
+            clip_grad_value(self.params, self.settings.clip_value)
+        value = loss.item()
+        if math.isfinite(value):
+            self.optimizer.step()
+        return value, tuple(s.detach() for s in state)
+
+    def sync(self) -> None:
+        """The weights already live in the model."""
 
 
 class TorchBackend:
@@ -23,12 +83,36 @@ class TorchBackend:
         """Always the CPU."""
         return torch.device("cpu")
 
-    def check(self) -> None:
+    def check(self, model_options: Any = None, cell: Any = None) -> None:
         """The CPU is always there."""
+
+    def engine(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator) -> TorchEngine:
+        """Autograd training steps (dropout draws from torch's seeded generator)."""
+        return TorchEngine(model, settings)
+
+    def inference(self, model: LanguageModel) -> LanguageModel:
+        """The model itself."""
+        return model
+
+
+class CudaBackend(TorchBackend):
+    """PyTorch on an NVIDIA GPU: ``nn`` cells through cuDNN, ``scratch`` cells on the device."""
+
+    name = "cuda"
+
+    @property
+    def device(self) -> torch.device:
+        """The current CUDA device."""
+        return torch.device("cuda")
+
+    def check(self, model_options: Any = None, cell: Any = None) -> None:
+        """Fail with one line when torch sees no GPU."""
+        if not torch.cuda.is_available():
+            raise UsageError("backend: cuda needs an NVIDIA GPU and a CUDA build of torch, and torch sees none here; use backend: torch (or auto)")
 
 
 class AutoBackend(TorchBackend):
-    """Picks ``cuda`` when an NVIDIA GPU is visible to torch, otherwise ``torch`` (CPU)."""
+    """Picks ``cuda`` when torch sees an NVIDIA GPU, otherwise ``torch`` (CPU)."""
 
     def __init__(self, options: NoOptions | None = None):
         super().__init__(options)
@@ -40,23 +124,7 @@ class AutoBackend(TorchBackend):
         return torch.device("cuda" if self.name == "cuda" else "cpu")
 
 
-class CudaBackend(TorchBackend):
-    """PyTorch on an NVIDIA GPU."""
-
-    name = "cuda"
-
-    @property
-    def device(self) -> torch.device:
-        """The current CUDA device."""
-        return torch.device("cuda")
-
-    def check(self) -> None:
-        """Fail with one line when torch sees no GPU."""
-        if not torch.cuda.is_available():
-            raise UsageError("backend: cuda needs an NVIDIA GPU with a CUDA build of torch, and none is visible here; use backend: torch or auto")
-
-
-@zoo.hookimpl
+@zoo.hookimpl(trylast=True)
 def register_backends(register):
     """Register ``torch``, ``cuda`` and ``auto``."""
     register("torch", TorchBackend, aliases=("cpu",))

@@ -9,13 +9,11 @@ import sys
 import time
 from typing import Any, Literal
 
-import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 import zoo
 from zoo.errors import RunError
-from zoo.interfaces import TrainContext
+from zoo.interfaces import TrainContext, TrainSettings
 from zoo.options import option
 
 
@@ -41,25 +39,6 @@ class BPTTOptions:
             if value is not None and value <= 0:
                 problems.append(f"{key}: must be positive (or null for no clipping), got {value}")
         return problems
-
-
-def clip_grad_norm(params: list[torch.nn.Parameter], theta: float) -> None:
-    """d2l's clipping: if the global norm exceeds ``theta``, scale every gradient by theta/norm.
-
-    Stays on the device (no host synchronisation).
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    scale = torch.clamp(theta / norm, max=1.0)
-    for g in grads:
-        g.mul_(scale)
-
-
-def clip_grad_value(params: list[torch.nn.Parameter], value: float) -> None:
-    """Clamp every gradient entry to [-value, value], like ``np.clip`` in the dinosaur exercise."""
-    for p in params:
-        if p.grad is not None:
-            p.grad.clamp_(-value, value)
 
 
 class _Progress:
@@ -98,7 +77,7 @@ class _Progress:
 def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
     """The periodic samples: labels of the first pairs for a labelling corpus, else continuations
     of the recipe's prefixes (none for a bidirectional language model, which cannot generate)."""
-    model, vocab, p = ctx.model, ctx.corpus.vocab, ctx.recipe.predict.core
+    model, vocab, p = ctx.backend.inference(ctx.model), ctx.corpus.vocab, ctx.recipe.predict.core
     if ctx.corpus.pairs is not None:
         return [f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}" for x, _ in ctx.corpus.pairs[:max_pairs]]
     if model.options.bidirectional:
@@ -120,45 +99,24 @@ class BPTTTrainer:
     def __init__(self, options: BPTTOptions | None = None):
         self.options = options or BPTTOptions()
 
-    def _optimizer(self, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
-        if self.options.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=self.options.lr)
-        return torch.optim.Adam(params, lr=self.options.lr)
-
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs; see :meth:`zoo.interfaces.Trainer.fit`."""
-        o, model, device = self.options, ctx.model, ctx.backend.device
-        params = list(model.parameters())
-        opt = self._optimizer(params)
+        o = self.options
+        engine = ctx.backend.engine(ctx.model, TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value), ctx.rng)
         predict = ctx.recipe.predict.core
         progress = _Progress(ctx.progress, o.epochs, ctx.sampler.num_batches(ctx.corpus))
         records = []
-        model.train()
         try:
             for epoch in range(1, o.epochs + 1):
                 start = time.perf_counter()
                 loss_sum, tokens, state = 0.0, 0, None
                 for b, (X, Y) in enumerate(ctx.sampler.batches(ctx.corpus, ctx.rng), start=1):
-                    X = torch.from_numpy(X).to(device)  # (N, T)
-                    Y = torch.from_numpy(Y).to(device)  # (N, T)
-                    if ctx.sampler.carries_state and state is not None:
-                        state = tuple(s.detach() for s in state)
-                    else:
-                        state = None
-                    logits, state = model(X, state)  # (N, T, V)
-                    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if o.clip_norm is not None:
-                        clip_grad_norm(params, o.clip_norm)
-                    if o.clip_value is not None:
-                        clip_grad_value(params, o.clip_value)
-                    value = loss.item()
+                    value, state = engine.train_step(X, Y, state if ctx.sampler.carries_state else None)
                     if not math.isfinite(value):
-                        raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm (the weights of the last finished run stay untouched)")
-                    opt.step()
-                    loss_sum += value * Y.numel()
-                    tokens += Y.numel()
+                        raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm "
+                                       "(nothing was saved from this run; earlier runs' files are untouched)")
+                    loss_sum += value * Y.size
+                    tokens += Y.size
                     progress.batch(epoch, value, tokens / (time.perf_counter() - start))
                 seconds = time.perf_counter() - start
                 mean = loss_sum / tokens
@@ -166,14 +124,15 @@ class BPTTTrainer:
                 records.append(rec)
                 progress.epoch(rec)
                 ctx.on_epoch(rec)
-                lines = samples(ctx) if (predict.every and epoch % predict.every == 0) or epoch == o.epochs else []
-                if lines:
-                    for line in lines:
+                if (predict.every and epoch % predict.every == 0) or epoch == o.epochs:
+                    engine.sync()
+                    for line in (lines := samples(ctx)):
                         progress.write(f"  {line}")
-                    ctx.on_samples(epoch, lines)
-                    model.train()
+                    if lines:
+                        ctx.on_samples(epoch, lines)
         finally:
             progress.close()
+        engine.sync()
         return records
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .model import LanguageModel
     from .recipe import Recipe
 
-__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Trainer", "TrainContext", "Predictor", "NoOptions"]
+__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Predictor", "NoOptions"]
 
 
 @dataclasses.dataclass
@@ -94,11 +94,40 @@ class Sampler(Protocol):
         ...
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """What a training engine needs to know about the update rule."""
+
+    optimizer: str
+    lr: float
+    clip_norm: float | None = None
+    clip_value: float | None = None
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """One model's training steps on one backend: forward, backward, clipping, optimizer."""
+
+    def train_step(self, X: np.ndarray, Y: np.ndarray, state: Any) -> tuple[float, Any]:
+        """One minibatch: forward, backward, clip, and an optimizer step if the loss is finite.
+
+        :param X: (N, T) int64 inputs.
+        :param Y: (N, T) int64 targets.
+        :param state: the carried state, or ``None`` for zeros.
+        :returns: ``(mean loss before the step, final state detached from this batch)``.
+        """
+        ...
+
+    def sync(self) -> None:
+        """Write the trained weights back into the torch ``LanguageModel`` (before saving or predicting)."""
+        ...
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Decides where arrays live and how gradients are had.
 
-    ``name`` is the concrete backend ("torch", "cuda", ...) after any automatic choice.
+    ``name`` is the concrete backend ("torch", "cuda", "numpy") after any automatic choice.
     """
 
     Options: ClassVar[type]
@@ -106,11 +135,19 @@ class Backend(Protocol):
 
     @property
     def device(self) -> "torch.device":
-        """The torch device models and batches are placed on."""
+        """The torch device the ``LanguageModel`` (the weights' home) is placed on."""
         ...
 
-    def check(self) -> None:
-        """Raise :class:`~zoo.errors.UsageError` with one clear line when this backend cannot run here."""
+    def check(self, model_options: Any = None, cell: Any = None) -> None:
+        """Raise :class:`~zoo.errors.UsageError` with one clear line when this backend cannot run here (or cannot run this model)."""
+        ...
+
+    def engine(self, model: "LanguageModel", settings: TrainSettings, rng: np.random.Generator) -> Engine:
+        """The training engine for ``model``; ``rng`` drives any randomness such as dropout masks."""
+        ...
+
+    def inference(self, model: "LanguageModel") -> Any:
+        """Something callable like ``model`` (``(ids, state) -> (logits, state)`` on tensors) that computes on this backend."""
         ...
 
 

@@ -30,8 +30,9 @@ class Model:
     :ivar recipe: the resolved :class:`~zoo.recipe.Recipe`.
     """
 
-    def __init__(self, module: LanguageModel, vocab: Vocab, recipe: Recipe, predictor: Any, path: Path | None = None):
+    def __init__(self, module: LanguageModel, vocab: Vocab, recipe: Recipe, predictor: Any, path: Path | None = None, runner: Any = None):
         self.module, self.vocab, self.recipe, self.predictor, self.path = module, vocab, recipe, predictor, path
+        self.runner = runner if runner is not None else module  # what computes: the module, or its twin on another backend
         self.metrics: dict[str, Any] = {}
 
     def generate(self, prefix: str, num_tokens: int = 50, *, strategy: str = "greedy", temperature: float = 1.0,
@@ -44,12 +45,12 @@ class Model:
         :param seed: makes sampling reproducible.
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.predictor.generate(self.module, self.vocab, prefix, num_tokens, strategy=strategy,
+        return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, strategy=strategy,
                                        temperature=temperature, top_k=top_k, generator=generator)
 
     def perplexity(self, text: str) -> float:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""
-        return self.predictor.perplexity(self.module, self.vocab, text)
+        return self.predictor.perplexity(self.runner, self.vocab, text)
 
     @property
     def task(self) -> str:
@@ -58,7 +59,7 @@ class Model:
 
     def label(self, text: str) -> str:
         """The most likely output token at each position of ``text`` (for models trained on pairs)."""
-        return self.predictor.label(self.module, self.vocab, text)
+        return self.predictor.label(self.runner, self.vocab, text)
 
     def __repr__(self) -> str:
         m = self.recipe.model.core
@@ -114,7 +115,7 @@ def load(ref: str | Path, *, backend: str | None = None, registry: Registry | No
 
     :param ref: a registry name (``"jay_gru"``), a run directory, a ``.safetensors`` path, or an
         ``http(s)://``/``file://`` URL.
-    :param backend: run it on another backend than the one it was trained on (``torch``, ``cuda``...).
+    :param backend: run it on another backend than the one it was trained on (``torch``, ``numpy``, ``cuda``...).
     :returns: a :class:`Model` with ``generate``, ``perplexity``, ``module`` and ``vocab``.
     """
     registry = registry or get_registry()
@@ -127,8 +128,8 @@ def load(ref: str | Path, *, backend: str | None = None, registry: Registry | No
     module = build_model(r, len(vocab))
     _load_state(module, wf)
     b = r.backend.cls(r.backend.options)
-    b.check()
+    b.check(r.model.core, module.cell)
     module.to(b.device).eval()
-    model = Model(module, vocab, r, r.predict.cls(r.predict.options), wf.path)
+    model = Model(module, vocab, r, r.predict.cls(r.predict.options), wf.path, runner=b.inference(module))
     model.metrics = wf.metrics
     return model

@@ -123,7 +123,7 @@ def run(
     rng = seed_everything(r.seed)
 
     backend = r.backend.cls(r.backend.options)
-    backend.check()
+    backend.check(r.model.core, r.model.cls(r.model.options))
     sampler = r.sampler.cls(r.sampler.options)
     corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
     _check_corpus(corpus, r, sampler)

@@ -1,0 +1,150 @@
+"""The ``numpy`` backend: forward and backward passes written by hand, no torch on the training path.
+
+Weights keep torch.nn's names and shapes, so a model trained here is an ordinary
+zoo model: it loads on ``torch`` or ``cuda`` with the same logits, and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+import zoo
+from zoo.errors import UsageError
+from zoo.interfaces import NoOptions, TrainSettings
+from zoo.model import LanguageModel
+from zoo.npmodel import NumpyLanguageModel, supports_numpy
+
+
+def _weights(model: LanguageModel) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+class NumpySGD:
+    """Plain SGD: ``p -= lr * g``."""
+
+    def __init__(self, lr: float):
+        self.lr = lr
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update ``params`` in place."""
+        for k, g in grads.items():
+            params[k] -= self.lr * g
+
+
+class NumpyAdam:
+    """Adam with torch's defaults and arithmetic (betas 0.9, 0.999; eps 1e-8 added after the bias-corrected root)."""
+
+    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.t = 0
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update ``params`` in place."""
+        b1, b2 = self.betas
+        self.t += 1
+        c1, c2 = 1 - b1**self.t, 1 - b2**self.t
+        for k, g in grads.items():
+            m = self.m.setdefault(k, np.zeros_like(g))
+            v = self.v.setdefault(k, np.zeros_like(g))
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            params[k] -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+
+
+class NumpyEngine:
+    """Training steps in NumPy: hand-written BPTT, d2l clipping, SGD or Adam."""
+
+    def __init__(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator):
+        self.model, self.settings, self.rng = model, settings, rng
+        self.net = NumpyLanguageModel(model.cell, model.options, _weights(model))
+        self.optimizer = NumpySGD(settings.lr) if settings.optimizer == "sgd" else NumpyAdam(settings.lr)
+
+    def train_step(self, X: np.ndarray, Y: np.ndarray, state: Any) -> tuple[float, Any]:
+        """See :meth:`zoo.interfaces.Engine.train_step`; the state is a tuple of arrays."""
+        loss, grads, state = self.net.loss_and_grads(X, Y, state, self.rng if self.model.options.dropout else None)
+        if self.settings.clip_norm is not None:
+            norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+            if norm > self.settings.clip_norm:
+                for g in grads.values():
+                    g *= self.settings.clip_norm / norm
+        if self.settings.clip_value is not None:
+            for g in grads.values():
+                np.clip(g, -self.settings.clip_value, self.settings.clip_value, out=g)
+        if np.isfinite(loss):
+            self.optimizer.step(self.net.params, grads)
+        return loss, state
+
+    def sync(self) -> None:
+        """Copy the NumPy weights into the torch model."""
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                v.copy_(torch.from_numpy(self.net.params[k]))
+
+
+class NumpyInference:
+    """A LanguageModel look-alike for predictors: tensors in and out, NumPy inside."""
+
+    def __init__(self, model: LanguageModel):
+        self.options, self.training = model.options, False
+        self.net = NumpyLanguageModel(model.cell, model.options, _weights(model))
+
+    device = torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The weights' dtype, as torch names it."""
+        return torch.float64 if self.options.dtype == "float64" else torch.float32
+
+    def eval(self) -> "NumpyInference":
+        """Inference never drops out."""
+        return self
+
+    def train(self, mode: bool = True) -> "NumpyInference":
+        """No training mode here."""
+        return self
+
+    def __call__(self, ids: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
+        logits, state, _ = self.net.forward(ids.cpu().numpy(), None if state is None else tuple(s.numpy() for s in state))
+        return torch.from_numpy(logits), tuple(torch.from_numpy(s) for s in state)
+
+
+class NumpyBackend:
+    """NumPy on the CPU, with backpropagation through time written by hand."""
+
+    Options = NoOptions
+    name = "numpy"
+
+    def __init__(self, options: NoOptions | None = None):
+        self.options = options or NoOptions()
+
+    @property
+    def device(self) -> torch.device:
+        """The torch copy of the weights stays on the CPU."""
+        return torch.device("cpu")
+
+    def check(self, model_options: Any = None, cell: Any = None) -> None:
+        """Refuse cells without NumPy equations."""
+        if cell is not None and not supports_numpy(cell):
+            raise UsageError(f"backend: numpy needs NumPy equations (np_step, np_step_backward) that cell "
+                             f"'{type(cell).__name__}' does not define; use backend: torch")
+
+    def engine(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator) -> NumpyEngine:
+        """Hand-written training steps; dropout masks come from ``rng``."""
+        return NumpyEngine(model, settings, rng)
+
+    def inference(self, model: LanguageModel) -> NumpyInference:
+        """Forward passes in NumPy."""
+        return NumpyInference(model)
+
+
+@zoo.hookimpl
+def register_backends(register):
+    """Register ``numpy``."""
+    register("numpy", NumpyBackend, aliases=("np",))

@@ -1,0 +1,87 @@
+"""NumpyLanguageModel: a LanguageModel's weights and computation in pure NumPy, gradients by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cell import Cell, NpState
+from .model import ModelOptions
+from .npstack import StackCache, stack_backward, stack_forward, zero_state
+
+__all__ = ["NumpyLanguageModel", "supports_numpy"]
+
+NP_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def supports_numpy(cell: Cell) -> bool:
+    """Whether a cell defines the NumPy step equations the numpy backend needs."""
+    return callable(getattr(cell, "np_step", None)) and callable(getattr(cell, "np_step_backward", None))
+
+
+class NumpyLanguageModel:
+    """Encoder → stack → decoder on NumPy arrays, with the same weight names as :class:`~zoo.model.LanguageModel`.
+
+    :param cell: the cell (it must define ``np_step``/``np_step_backward``).
+    :param options: the model section of the recipe.
+    :param params: weights by their torch names (``rnn.weight_ih_l0``, ``dense.weight``, ...).
+    """
+
+    def __init__(self, cell: Cell, options: ModelOptions, params: dict[str, np.ndarray]):
+        self.cell, self.options = cell, options
+        dtype = NP_DTYPES[options.dtype]
+        self.params = {k: np.ascontiguousarray(v, dtype=dtype) for k, v in params.items()}
+        self.directions = 2 if options.bidirectional else 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The floating point type of the weights."""
+        return NP_DTYPES[self.options.dtype]
+
+    def _stack_params(self) -> dict[str, np.ndarray]:
+        return {k[4:]: v for k, v in self.params.items() if k.startswith("rnn.")}
+
+    def begin_state(self, batch_size: int) -> NpState:
+        """A zero state, (layers*directions, batch, hidden) per state tensor."""
+        o = self.options
+        return zero_state(self.cell, o.layers, self.directions, batch_size, o.hidden_size, self.dtype)
+
+    def forward(self, ids: np.ndarray, state: NpState | None = None, rng: np.random.Generator | None = None) -> tuple[np.ndarray, NpState, tuple]:
+        """Logits (N, T, V) for int ids (N, T); ``rng`` turns on dropout (training).
+
+        :returns: ``(logits, final state, cache for backward)``.
+        """
+        o = self.options
+        if state is None:
+            state = self.begin_state(ids.shape[0])
+        x = self.params["embedding.weight"][ids] if "embedding.weight" in self.params else ids  # (N, T, E) or ids
+        out, state, cache = stack_forward(self.cell, self._stack_params(), x, state, o.layers, self.directions, o.dropout, rng)
+        logits = out @ self.params["dense.weight"].T + self.params["dense.bias"] if "dense.weight" in self.params else out
+        return logits, state, (ids, out, cache)
+
+    def loss_and_grads(self, ids: np.ndarray, targets: np.ndarray, state: NpState | None = None,
+                       rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray], NpState]:
+        """Mean cross-entropy over every position, its gradients by weight name, and the final state."""
+        logits, new_state, (_, out, cache) = self.forward(ids, state, rng)
+        flat = logits.reshape(-1, logits.shape[-1])  # (N*T, V)
+        y = targets.reshape(-1)
+        shifted = flat - flat.max(axis=1, keepdims=True)
+        log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss = float(-(shifted[np.arange(len(y)), y] - log_z[:, 0]).mean())
+        dflat = np.exp(shifted - log_z)  # softmax
+        dflat[np.arange(len(y)), y] -= 1
+        dflat /= len(y)
+        dlogits = dflat.reshape(logits.shape).astype(self.dtype, copy=False)
+        grads: dict[str, np.ndarray] = {}
+        if "dense.weight" in self.params:
+            grads["dense.weight"] = dflat.T @ out.reshape(-1, out.shape[-1])  # one product over all steps
+            grads["dense.bias"] = dflat.sum(0)
+            dout = dlogits @ self.params["dense.weight"]  # (N, T, D*H)
+        else:
+            dout = dlogits
+        stack_grads, dx = stack_backward(self.cell, self._stack_params(), cache, dout, None, self.options.layers, self.directions)
+        grads.update({f"rnn.{k}": v for k, v in stack_grads.items()})
+        if "embedding.weight" in self.params:
+            demb = np.zeros_like(self.params["embedding.weight"])
+            np.add.at(demb, ids.reshape(-1), dx.reshape(-1, dx.shape[-1]))
+            grads["embedding.weight"] = demb
+        return loss, {k: v.astype(self.dtype, copy=False) for k, v in grads.items()}, new_state
