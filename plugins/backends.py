@@ -55,7 +55,7 @@ class TorchEngine:
         logits, state = self.model(X, state)  # (N, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * Y.shape[1] if self.settings.reduction == "sum" else loss).backward()
         if self.settings.clip_norm is not None:
             clip_grad_norm(self.params, self.settings.clip_norm)
         if self.settings.clip_value is not None:

@@ -26,10 +26,18 @@ class BPTTOptions:
     epochs: int = option(10, "passes over the training corpus")
     clip_norm: float | None = option(None, "rescale gradients whose global L2 norm exceeds this (d2l grad_clipping)")
     clip_value: float | None = option(None, "clamp every gradient entry to [-v, v] (the dinosaur exercise)")
+    loss_reduction: Literal["mean", "sum"] = option("mean", "minimise the mean loss per token, or the sum over each sequence's steps (the dinosaur exercise)")
+    max_steps: int | None = option(None, "stop after this many optimizer steps, mid-epoch if need be")
+    smoothing: float | None = option(None, "also report an exponential moving average of the per-sequence loss with this decay (the dinosaur exercise: 0.999)")
+    smoothing_init: float | None = option(None, "the average's starting value (default: the first batch's loss)")
 
     def validate(self) -> list[str]:
         """Problems with values out of range."""
         problems = []
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"max_steps: must be at least 1, got {self.max_steps}")
+        if self.smoothing is not None and not 0 < self.smoothing < 1:
+            problems.append(f"smoothing: must be in (0, 1), got {self.smoothing}")
         if self.lr <= 0:
             problems.append(f"lr: must be positive, got {self.lr}")
         if self.epochs < 1:
@@ -82,8 +90,9 @@ def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
         return [f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}" for x, _ in ctx.corpus.pairs[:max_pairs]]
     if model.options.bidirectional:
         return []
-    return [ctx.predictor.generate(model, vocab, prefix, p.length, strategy=p.strategy, temperature=p.temperature, top_k=p.top_k)
-            for prefix in p.prefixes]
+    lines = [ctx.predictor.generate(model, vocab, prefix, p.length, strategy=p.strategy, temperature=p.temperature, top_k=p.top_k,
+                                    stop=p.stop) for prefix in p.prefixes]
+    return [line.removesuffix(p.stop) if p.stop else line for line in lines]
 
 
 class BPTTTrainer:
@@ -102,10 +111,11 @@ class BPTTTrainer:
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs; see :meth:`zoo.interfaces.Trainer.fit`."""
         o = self.options
-        engine = ctx.backend.engine(ctx.model, TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value), ctx.rng)
+        engine = ctx.backend.engine(ctx.model, TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value, o.loss_reduction), ctx.rng)
         predict = ctx.recipe.predict.core
         progress = _Progress(ctx.progress, o.epochs, ctx.sampler.num_batches(ctx.corpus))
         records = []
+        steps, smoothed, stop = 0, o.smoothing_init, False
         try:
             for epoch in range(1, o.epochs + 1):
                 start = time.perf_counter()
@@ -117,19 +127,30 @@ class BPTTTrainer:
                                        "(nothing was saved from this run; earlier runs' files are untouched)")
                     loss_sum += value * Y.size
                     tokens += Y.size
+                    steps += 1
+                    if o.smoothing is not None:
+                        seq_loss = value * Y.shape[1]  # per sequence, as the exercise reports it
+                        smoothed = seq_loss if smoothed is None else smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
                     progress.batch(epoch, value, tokens / (time.perf_counter() - start))
+                    if o.max_steps is not None and steps >= o.max_steps:
+                        stop = True
+                        break
                 seconds = time.perf_counter() - start
                 mean = loss_sum / tokens
-                rec = {"epoch": epoch, "loss": mean, "perplexity": math.exp(mean), "tokens_per_s": tokens / seconds, "seconds": seconds}
+                rec = {"epoch": epoch, "loss": mean, "perplexity": math.exp(mean), "tokens_per_s": tokens / seconds, "seconds": seconds, "steps": steps}
+                if o.smoothing is not None:
+                    rec["smoothed_loss"] = smoothed
                 records.append(rec)
                 progress.epoch(rec)
                 ctx.on_epoch(rec)
-                if (predict.every and epoch % predict.every == 0) or epoch == o.epochs:
+                if (predict.every and epoch % predict.every == 0) or epoch == o.epochs or stop:
                     engine.sync()
                     for line in (lines := samples(ctx)):
                         progress.write(f"  {line}")
                     if lines:
                         ctx.on_samples(epoch, lines)
+                if stop:
+                    break
         finally:
             progress.close()
         engine.sync()

@@ -68,7 +68,8 @@ class NumpyEngine:
 
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: Any) -> tuple[float, Any]:
         """See :meth:`zoo.interfaces.Engine.train_step`; the state is a tuple of arrays."""
-        loss, grads, state = self.net.loss_and_grads(X, Y, state, self.rng if self.model.options.dropout else None)
+        scale = Y.shape[1] if self.settings.reduction == "sum" else 1
+        loss, grads, state = self.net.loss_and_grads(X, Y, state, self.rng if self.model.options.dropout else None, scale)
         if self.settings.clip_norm is not None:
             norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
             if norm > self.settings.clip_norm:

@@ -11,6 +11,7 @@ import zoo
 from zoo.errors import UsageError
 from zoo.interfaces import NoOptions
 from zoo.model import LanguageModel
+from zoo.stack import NO_INPUT
 from zoo.vocab import Vocab
 
 
@@ -42,25 +43,31 @@ class DefaultPredictor:
 
     @torch.no_grad()
     def generate(self, model: LanguageModel, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
-                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None) -> str:
-        """Return ``prefix`` followed by ``num_tokens`` generated tokens."""
+                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
+                 stop: str | None = None) -> str:
+        """Return ``prefix`` followed by up to ``num_tokens`` generated tokens.
+
+        An empty prefix starts from the all-zero input (as the dinosaur exercise does);
+        generation ends early after producing the token ``stop``.
+        """
         if model.options.bidirectional:
             raise UsageError("generate: this model is bidirectional, so it read each next token while training and cannot "
                              "generate; use label() for sequence labelling, or train a unidirectional model")
         ids = vocab.encode(prefix)
-        if not ids:
-            raise UsageError("generate: the prefix is empty; give at least one token to start from")
+        stop_id = vocab.encode([stop])[0] if stop is not None else None
         if temperature <= 0:
             raise UsageError(f"generate: temperature must be positive, got {temperature}")
         was_training = model.training
         model.eval()
         try:
-            x = torch.tensor([ids], device=model.device)  # (1, P)
+            x = torch.tensor([ids or [NO_INPUT]], device=model.device)  # (1, P)
             logits, state = model(x)  # warm-up: one pass over the prefix
             out = list(ids)
             for i in range(num_tokens):
                 nxt = choose(logits[:, -1], strategy, temperature, top_k, generator)  # (1,)
                 out.append(int(nxt))
+                if int(nxt) == stop_id:
+                    break
                 if i + 1 < num_tokens:
                     logits, state = model(nxt.view(1, 1), state)
         finally:

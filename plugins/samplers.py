@@ -8,10 +8,11 @@ seeded ``numpy.random.Generator`` in place of the ``random`` module.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from typing import Iterator, Literal
 
 import numpy as np
 
+from zoo.errors import UsageError
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Corpus
 from zoo.options import option
@@ -122,8 +123,57 @@ class RandomSampler:
             yield data[starts + offsets], data[starts + offsets + 1]  # (batch, steps) each
 
 
+@dataclasses.dataclass
+class NamesOptions:
+    """Options of the ``names`` sampler."""
+
+    shuffle: Literal["once", "epoch", "none"] = option("once", "shuffle the names once and cycle through them (the exercise), every epoch, or never")
+    zero_start: bool = option(True, "begin each name with the all-zero input, as the exercise's x<1> = 0 (else with the separator)")
+    separator: str = option("\n", "the token that ends each name")
+
+
+class NamesSampler:
+    """One line (a name) per minibatch, as the dinosaur-names exercise trains: X = [start] + name, Y = name + [separator].
+
+    Batches have shape (1, len(name) + 1). The state is carried from one name to the
+    next, as the exercise carries ``a_prev``.
+    """
+
+    Options = NamesOptions
+    carries_state = True
+    task = "next_token"
+
+    def __init__(self, options: NamesOptions | None = None):
+        self.options = options if options is not None else NamesOptions()
+        self._order: np.ndarray | None = None
+
+    def _names(self, corpus: Corpus) -> tuple[list[np.ndarray], int]:
+        if self.options.separator not in corpus.vocab.index:
+            raise UsageError(f"sampler.separator: {self.options.separator!r} is not in the vocabulary; the names sampler needs a corpus with one name per line")
+        sep = corpus.vocab.index[self.options.separator]
+        data = np.asarray(corpus.train, dtype=np.int64)
+        cuts = np.flatnonzero(data == sep)
+        return [name for name in np.split(data, cuts + 1) if len(name[name != sep])], sep
+
+    def num_batches(self, corpus: Corpus) -> int:
+        """One batch per name."""
+        return len(self._names(corpus)[0])
+
+    def batches(self, corpus: Corpus, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield ``(X, Y)`` of shape (1, len(name) + 1) for every name, in the configured order."""
+        names, sep = self._names(corpus)
+        if self.options.shuffle == "epoch" or (self.options.shuffle == "once" and self._order is None):
+            self._order = rng.permutation(len(names))
+        order = range(len(names)) if self.options.shuffle == "none" else self._order
+        start = -1 if self.options.zero_start else sep
+        for i in order:
+            name = names[i][names[i] != sep]
+            yield np.concatenate([[start], name])[None], np.concatenate([name, [sep]])[None]
+
+
 @hookimpl
 def register_samplers(register):
-    """Register ``sequential`` and ``random``."""
+    """Register ``sequential``, ``random`` and ``names``."""
     register("sequential", SequentialSampler)
     register("random", RandomSampler)
+    register("names", NamesSampler)

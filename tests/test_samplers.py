@@ -47,9 +47,9 @@ def reference_random(ids, batch_size, num_steps, order):
 # -- registration and options ------------------------------------------------------
 
 
-def test_registers_both_samplers():
+def test_registers_the_samplers():
     reg = Registry.from_plugins(samplers)
-    assert reg.names("sampler") == ["random", "sequential"]
+    assert reg.names("sampler") == ["names", "random", "sequential"]
     assert reg.get("sampler", "sequential") is SequentialSampler
     assert reg.get("sampler", "random") is RandomSampler
     assert SequentialSampler.carries_state is True and RandomSampler.carries_state is False

@@ -102,6 +102,7 @@ class TrainSettings:
     lr: float
     clip_norm: float | None = None
     clip_value: float | None = None
+    reduction: str = "mean"  # gradient of the mean over tokens, or of the sum over each row's steps ("sum")
 
 
 @runtime_checkable
@@ -114,7 +115,7 @@ class Engine(Protocol):
         :param X: (N, T) int64 inputs.
         :param Y: (N, T) int64 targets.
         :param state: the carried state, or ``None`` for zeros.
-        :returns: ``(mean loss before the step, final state detached from this batch)``.
+        :returns: ``(mean loss per token before the step, final state detached from this batch)``.
         """
         ...
 
@@ -203,9 +204,11 @@ class Predictor(Protocol):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: "torch.Generator | None" = None,
+        stop: str | None = None,
     ) -> str:
-        """Warm up on ``prefix``, then produce ``num_tokens`` more tokens.
+        """Warm up on ``prefix`` (empty: the all-zero input), then produce up to ``num_tokens`` more tokens.
 
+        :param stop: a token that ends the generation once produced.
         :returns: the prefix followed by the generated text.
         :raises UsageError: for a bidirectional model, which cannot generate.
         """

@@ -12,7 +12,7 @@ from torch import nn
 from .cell import Cell, State
 from .errors import UsageError
 from .options import option
-from .stack import CellStack
+from .stack import CellStack, gather_rows
 
 __all__ = ["ModelOptions", "LanguageModel"]
 
@@ -120,11 +120,13 @@ class LanguageModel(nn.Module):
         :returns: ``(logits, state)`` with logits (N, T, vocab_size).
         """
         if self.embedding is not None:
-            x = self.embedding(ids)  # (N, T, E)
+            x = gather_rows(self.embedding.weight, ids)  # (N, T, E)
         elif getattr(self.rnn, "accepts_ids", False):
             x = ids  # the scratch stack gathers rows of weight_ih_l0
         else:
-            x = F.one_hot(ids, self.vocab_size).to(self.dtype)  # (N, T, V)
+            x = F.one_hot(ids.clamp(min=0), self.vocab_size).to(self.dtype)  # (N, T, V)
+            if bool((ids < 0).any()):
+                x = x * (ids >= 0).unsqueeze(-1).to(self.dtype)  # NO_INPUT: an all-zero vector
         if isinstance(self.rnn, CellStack):
             out, state = self.rnn(x, state)
         elif self.cell.num_states == 1:

@@ -6,7 +6,7 @@ import numpy as np
 
 from .cell import Cell, NpState
 from .model import ModelOptions
-from .npstack import StackCache, stack_backward, stack_forward, zero_state
+from .npstack import gather_rows, scatter_rows, stack_backward, stack_forward, zero_state
 
 __all__ = ["NumpyLanguageModel", "supports_numpy"]
 
@@ -53,14 +53,14 @@ class NumpyLanguageModel:
         o = self.options
         if state is None:
             state = self.begin_state(ids.shape[0])
-        x = self.params["embedding.weight"][ids] if "embedding.weight" in self.params else ids  # (N, T, E) or ids
+        x = gather_rows(self.params["embedding.weight"], ids) if "embedding.weight" in self.params else ids  # (N, T, E) or ids
         out, state, cache = stack_forward(self.cell, self._stack_params(), x, state, o.layers, self.directions, o.dropout, rng)
         logits = out @ self.params["dense.weight"].T + self.params["dense.bias"] if "dense.weight" in self.params else out
         return logits, state, (ids, out, cache)
 
     def loss_and_grads(self, ids: np.ndarray, targets: np.ndarray, state: NpState | None = None,
-                       rng: np.random.Generator | None = None) -> tuple[float, dict[str, np.ndarray], NpState]:
-        """Mean cross-entropy over every position, its gradients by weight name, and the final state."""
+                       rng: np.random.Generator | None = None, scale: float = 1.0) -> tuple[float, dict[str, np.ndarray], NpState]:
+        """Mean cross-entropy over every position, the gradients of ``scale`` × it by weight name, and the final state."""
         logits, new_state, (_, out, cache) = self.forward(ids, state, rng)
         flat = logits.reshape(-1, logits.shape[-1])  # (N*T, V)
         y = targets.reshape(-1)
@@ -69,7 +69,7 @@ class NumpyLanguageModel:
         loss = float(-(shifted[np.arange(len(y)), y] - log_z[:, 0]).mean())
         dflat = np.exp(shifted - log_z)  # softmax
         dflat[np.arange(len(y)), y] -= 1
-        dflat /= len(y)
+        dflat *= scale / len(y)
         dlogits = dflat.reshape(logits.shape).astype(self.dtype, copy=False)
         grads: dict[str, np.ndarray] = {}
         if "dense.weight" in self.params:
@@ -82,6 +82,6 @@ class NumpyLanguageModel:
         grads.update({f"rnn.{k}": v for k, v in stack_grads.items()})
         if "embedding.weight" in self.params:
             demb = np.zeros_like(self.params["embedding.weight"])
-            np.add.at(demb, ids.reshape(-1), dx.reshape(-1, dx.shape[-1]))
+            scatter_rows(demb, ids, dx)
             grads["embedding.weight"] = demb
         return loss, {k: v.astype(self.dtype, copy=False) for k, v in grads.items()}, new_state

@@ -17,7 +17,22 @@ import numpy as np
 
 from .cell import Cell, NpState
 
-__all__ = ["StackCache", "stack_forward", "stack_backward", "zero_state"]
+__all__ = ["StackCache", "stack_forward", "stack_backward", "zero_state", "gather_rows", "scatter_rows"]
+
+
+def gather_rows(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """``table[ids]``, where id -1 (no input) gives a row of zeros."""
+    rows = table[ids.clip(min=0)]
+    if (ids < 0).any():
+        rows = rows * (ids >= 0)[..., None]
+    return rows
+
+
+def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+    """``out[ids] += rows`` with repeated ids summed and id -1 skipped: the gradient of :func:`gather_rows`."""
+    ids, rows = ids.reshape(-1), rows.reshape(-1, rows.shape[-1])
+    keep = ids >= 0
+    np.add.at(out, ids[keep], rows[keep])
 
 
 @dataclasses.dataclass
@@ -57,7 +72,7 @@ def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, stat
         outs, layer_steps = [], []
         for d in range(directions):
             w_ih, w_hh, b_ih, b_hh = (params[n] for n in _names(k, d))
-            gx = (w_ih.T[layer_in] if layer_in.dtype.kind in "iu" else layer_in @ w_ih.T) + b_ih  # (N, T, G*H)
+            gx = (gather_rows(w_ih.T, layer_in) if layer_in.dtype.kind in "iu" else layer_in @ w_ih.T) + b_ih  # (N, T, G*H)
             s = tuple(t[k * directions + d] for t in state)
             steps = range(gx.shape[1] - 1, -1, -1) if d else range(gx.shape[1])
             out = np.empty(gx.shape[:2] + (w_hh.shape[1],), dtype=gx.dtype)  # (N, T, H)
@@ -110,7 +125,7 @@ def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache,
             flat = dgx.reshape(-1, dgx.shape[2])  # (N*T, G*H)
             if ids:  # one-hot input: the gradient lands on the rows of weight_ih.T that were gathered
                 dw_ih_t = np.zeros((w_ih.shape[1], w_ih.shape[0]), dtype=dout.dtype)
-                np.add.at(dw_ih_t, layer_in.reshape(-1), flat)
+                scatter_rows(dw_ih_t, layer_in, flat)
                 grads[names[0]] = dw_ih_t.T
             else:
                 grads[names[0]] = flat.T @ layer_in.reshape(-1, layer_in.shape[2])  # one product over all steps

@@ -36,17 +36,18 @@ class Model:
         self.metrics: dict[str, Any] = {}
 
     def generate(self, prefix: str, num_tokens: int = 50, *, strategy: str = "greedy", temperature: float = 1.0,
-                 top_k: int | None = None, seed: int | None = None) -> str:
+                 top_k: int | None = None, seed: int | None = None, stop: str | None = None) -> str:
         """Continue ``prefix`` by ``num_tokens`` tokens; returns the prefix and the continuation.
 
         :param strategy: ``greedy`` (most likely token) or ``sample`` (draw from the softmax).
         :param temperature: softmax temperature for sampling (lower is more conservative).
         :param top_k: sample only among the k most likely tokens.
         :param seed: makes sampling reproducible.
+        :param stop: end early once this token is produced (e.g. ``"\\n"``); an empty prefix starts from the all-zero input.
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, strategy=strategy,
-                                       temperature=temperature, top_k=top_k, generator=generator)
+                                       temperature=temperature, top_k=top_k, generator=generator, stop=stop)
 
     def perplexity(self, text: str) -> float:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""

@@ -26,12 +26,13 @@ class PredictOptions:
     """The ``predict`` section of a recipe (a predictor adds its own keys beside these)."""
 
     name: str = option("default", "registered predictor")
-    prefixes: list[str] = option(help="texts to continue during and after training", default_factory=list)
+    prefixes: list[str] = option(help="texts to continue during and after training ('' starts from the all-zero input)", default_factory=list)
     length: int = option(50, "tokens to generate after each prefix")
     every: int = option(0, "generate every N epochs (0: only after the last epoch)")
     strategy: Literal["greedy", "sample"] = option("greedy", "greedy: most likely token; sample: draw from the softmax")
     temperature: float = option(1.0, "softmax temperature for strategy: sample")
     top_k: int | None = option(None, "sample only among the k most likely tokens")
+    stop: str | None = option(None, "end a generation early when this token is produced (e.g. a newline)")
 
     def validate(self) -> list[str]:
         """Problems with values out of range."""

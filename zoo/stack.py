@@ -10,7 +10,19 @@ from torch import nn
 
 from .cell import Cell, State
 
-__all__ = ["CellStack", "weight_names"]
+__all__ = ["CellStack", "weight_names", "gather_rows", "NO_INPUT"]
+
+#: A token id meaning "no input": an all-zero one-hot vector (or embedding), as at the
+#: first step of the dinosaur-names exercise.
+NO_INPUT = -1
+
+
+def gather_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``table[ids]`` (differentiable), where :data:`NO_INPUT` gives a row of zeros."""
+    rows = F.embedding(ids.clamp(min=0), table)
+    if bool((ids < 0).any()):
+        rows = rows * (ids >= 0).unsqueeze(-1).to(rows.dtype)
+    return rows
 
 
 def weight_names(layers: int, bidirectional: bool) -> list[str]:
@@ -88,7 +100,7 @@ class CellStack(nn.Module):
             for d in range(self.num_directions):
                 w_ih, w_hh, b_ih, b_hh = self._weights(k, d)
                 if layer_in.dtype == torch.long:  # one-hot ids: a row gather equals the product
-                    gx = F.embedding(layer_in, w_ih.t()) + b_ih  # (N, T, G*H)
+                    gx = gather_rows(w_ih.t(), layer_in) + b_ih  # (N, T, G*H)
                 else:
                     gx = F.linear(layer_in, w_ih, b_ih)  # (N, T, G*H)
                 idx = k * self.num_directions + d
