@@ -52,11 +52,11 @@ class BPTTOptions:
 class _Progress:
     """A tqdm bar on a terminal; one plain line per epoch otherwise."""
 
-    def __init__(self, enabled: bool, epochs: int, batches: int):
+    def __init__(self, enabled: bool, epochs: int, total: int):
         self.enabled, self.epochs = enabled, epochs
         self.tty = enabled and sys.stderr.isatty()
         # a pty that reports zero columns (script, some CI runners) gets the 80-column fallback
-        self.bar = tqdm(total=epochs * batches, unit="batch", ncols=shutil.get_terminal_size().columns, leave=True) if self.tty else None
+        self.bar = tqdm(total=total, unit="batch", ncols=shutil.get_terminal_size().columns, leave=True) if self.tty else None
 
     def batch(self, epoch: int, loss: float, tokens_per_s: float) -> None:
         if self.bar is not None:
@@ -113,7 +113,8 @@ class BPTTTrainer:
         o = self.options
         engine = ctx.backend.engine(ctx.model, TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value, o.loss_reduction), ctx.rng)
         predict = ctx.recipe.predict.core
-        progress = _Progress(ctx.progress, o.epochs, ctx.sampler.num_batches(ctx.corpus))
+        total = o.epochs * ctx.sampler.num_batches(ctx.corpus)
+        progress = _Progress(ctx.progress, o.epochs, min(total, o.max_steps or total))
         records = []
         steps, smoothed, stop = 0, o.smoothing_init, False
         try:
@@ -124,7 +125,7 @@ class BPTTTrainer:
                     value, state = engine.train_step(X, Y, state if ctx.sampler.carries_state else None)
                     if not math.isfinite(value):
                         raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm "
-                                       "(nothing was saved from this run; earlier runs' files are untouched)")
+                                       "(no weights were saved from this run)")
                     loss_sum += value * Y.size
                     tokens += Y.size
                     steps += 1

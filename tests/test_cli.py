@@ -87,3 +87,13 @@ def test_short_run_then_predict(data_dir, tmp_path):
     first = pred.stdout.splitlines()[0]
     assert first.startswith("分开") and len(first) == 12
     assert "perplexity('分开')" in pred.stdout
+
+
+def test_a_diverging_run_stops_with_exit_1_naming_epoch_and_batch(tmp_path):
+    recipe = tmp_path / "nan.yaml"
+    recipe.write_text(
+        f"name: nan\ndataset: {{name: text, path: {ROOT / 'README.md'}}}\nsampler: {{name: sequential, batch_size: 4, num_steps: 10}}\n"
+        "model: {cell: rnn, impl: scratch, hidden_size: 8, nonlinearity: relu, init: normal, init_std: 5.0}\nbackend: torch\n"
+        "trainer: {name: bptt, optimizer: sgd, lr: 1.0e+30, epochs: 3}\n")
+    line = assert_one_line_error(zoo("run", str(recipe), "--out", str(tmp_path / "out"), "-q"), 1, "loss became nan at epoch 1, batch", "trainer.lr")
+    assert not (tmp_path / "out" / "model.safetensors").exists(), line
