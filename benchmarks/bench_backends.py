@@ -1,0 +1,81 @@
+"""Time one training epoch of the Jay GRU recipe's shapes on each backend, side by side, and print ratios.
+
+    python benchmarks/bench_backends.py [--repeats 5] [--cell gru] [--dtype float32]
+
+Shapes: hidden 256, vocabulary 1027, batch 32 × 35 steps, 8 batches (8,960 tokens) per
+epoch, one-hot input, Adam, clip 0.01 — as recipes/jay_gru.yaml. Each implementation trains
+the same batches from the same weights; the rounds are interleaved so machine noise hits
+all of them alike. Ratios are against torch scratch (autograd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from zoo.interfaces import TrainSettings
+from zoo.model import LanguageModel, ModelOptions
+from zoo.registry import get_registry
+
+V, H, N, T, BATCHES = 1027, 256, 32, 35, 8
+
+
+def engines(cell_name: str, dtype: str) -> dict[str, object]:
+    """One engine per implementation, all starting from the same weights."""
+    reg = get_registry()
+    cell = reg.get("cell", cell_name)()
+    settings = TrainSettings("adam", 0.01, clip_norm=0.01)
+    torch.manual_seed(0)
+    base = LanguageModel(cell, ModelOptions(cell=cell_name, impl="scratch", hidden_size=H, dtype=dtype), V)
+    out = {}
+    for label, backend, impl in [("torch scratch", "torch", "scratch"), ("torch nn", "torch", "nn"), ("numpy", "numpy", "scratch")] + (
+            [("cuda scratch", "cuda", "scratch"), ("cuda nn", "cuda", "nn")] if torch.cuda.is_available() else []):
+        b = reg.get("backend", backend)()
+        model = LanguageModel(cell, ModelOptions(cell=cell_name, impl=impl, hidden_size=H, dtype=dtype), V)
+        model.load_state_dict(base.state_dict())
+        out[label] = (b.engine(model.to(b.device), settings, np.random.default_rng(0)), b)
+    return out
+
+
+def epoch(engine, batches, carry: bool = True, sync=lambda: None) -> float:
+    """Seconds for one epoch of training steps (state carried, as the sequential sampler does)."""
+    start = time.perf_counter()
+    state = None
+    for X, Y in batches:
+        _, state = engine.train_step(X, Y, state if carry else None)
+    sync()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation (after one warm-up)")
+    parser.add_argument("--cell", default="gru", help="registered cell name")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T))) for _ in range(BATCHES)]
+    impls = engines(args.cell, args.dtype)
+    sync = {label: (torch.cuda.synchronize if b.name == "cuda" else (lambda: None)) for label, (_, b) in impls.items()}
+    times: dict[str, list[float]] = {label: [] for label in impls}
+    for label, (engine, _) in impls.items():
+        epoch(engine, batches, sync=sync[label])  # warm-up
+    for _ in range(args.repeats):
+        for label, (engine, _) in impls.items():
+            times[label].append(epoch(engine, batches, sync=sync[label]))
+    tokens = BATCHES * N * T
+    ref = statistics.median(times["torch scratch"])
+    print(f"{args.cell}, {args.dtype}, hidden {H}, vocab {V}, batch {N}×{T}, {tokens} tokens/epoch, "
+          f"{args.repeats} epochs each, torch threads {torch.get_num_threads()}")
+    print(f"{'implementation':<16}{'tokens/s (median)':>18}{'spread':>16}{'× torch scratch':>17}")
+    for label, ts in times.items():
+        med = statistics.median(ts)
+        print(f"{label:<16}{tokens / med:>18,.0f}{f'{tokens / max(ts):,.0f}–{tokens / min(ts):,.0f}':>16}{ref / med:>17.2f}")
+
+
+if __name__ == "__main__":
+    main()
