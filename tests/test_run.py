@@ -114,9 +114,8 @@ def test_perplexity_is_exp_of_mean_cross_entropy_from_a_zero_state(short_run):
 
 
 def test_scratch_impl_loads_nn_weights_with_the_same_logits(short_run, tmp_path):
-    from zoo.recipe import apply_overrides
+    from zoo.recipe import apply_overrides, resolve
     from zoo.runner import build_model
-    from zoo.recipe import resolve
     from zoo.registry import get_registry
     from zoo.weights import read_weights
 

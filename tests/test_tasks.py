@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import types
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def recipe(tmp_path: Path, **model) -> dict:
 @pytest.mark.parametrize("layers, bidirectional", [(1, False), (3, False), (2, True)])
 def test_a_cell_defined_outside_zoo_trains_deep_and_bidirectional(tmp_path, layers, bidirectional):
     reg = registry_with_custom_cell()
-    with pytest.warns(BidirectionalWarning) if bidirectional else _nothing():
+    with pytest.warns(BidirectionalWarning) if bidirectional else contextlib.nullcontext():
         result = zoo.run(recipe(tmp_path, layers=layers, bidirectional=bidirectional), out=tmp_path / "run", registry=reg)
     assert result.metrics[-1]["perplexity"] < result.metrics[0]["perplexity"]
     model = zoo.load(result.run_dir, registry=reg)
@@ -75,14 +76,6 @@ def test_a_cell_without_torch_nn_counterpart_asks_for_scratch(tmp_path):
 
     with pytest.raises(RecipeError, match="model.impl: cell 'mgu' has no torch.nn implementation; use impl: scratch"):
         resolve(recipe(tmp_path, impl="nn"), registry_with_custom_cell())
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_hello_ohlol_recipes_predict_ohlol(tmp_path):

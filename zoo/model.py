@@ -6,7 +6,6 @@ import dataclasses
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .cell import Cell, State
@@ -119,15 +118,14 @@ class LanguageModel(nn.Module):
         :param state: the carried state, or ``None`` for zeros.
         :returns: ``(logits, state)`` with logits (N, T, vocab_size).
         """
+        scratch = isinstance(self.rnn, CellStack)
         if self.embedding is not None:
             x = gather_rows(self.embedding.weight, ids)  # (N, T, E)
-        elif getattr(self.rnn, "accepts_ids", False):
+        elif scratch:
             x = ids  # the scratch stack gathers rows of weight_ih_l0
-        else:
-            x = F.one_hot(ids.clamp(min=0), self.vocab_size).to(self.dtype)  # (N, T, V)
-            if bool((ids < 0).any()):
-                x = x * (ids >= 0).unsqueeze(-1).to(self.dtype)  # NO_INPUT: an all-zero vector
-        if isinstance(self.rnn, CellStack):
+        else:  # one-hot; NO_INPUT (-1) matches no column, giving the all-zero vector
+            x = (ids.unsqueeze(-1) == torch.arange(self.vocab_size, device=ids.device)).to(self.dtype)  # (N, T, V)
+        if scratch:
             out, state = self.rnn(x, state)
         elif self.cell.num_states == 1:
             out, h = self.rnn(x, None if state is None else state[0])

@@ -51,8 +51,6 @@ class CellStack(nn.Module):
         * **state**: the final state, same layout as the input state.
     """
 
-    accepts_ids = True
-
     def __init__(self, cell: Cell, input_size: int, hidden_size: int, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0):
         super().__init__()
         self.cell = cell
