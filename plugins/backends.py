@@ -68,6 +68,25 @@ class TorchEngine:
     def sync(self) -> None:
         """The weights already live in the model."""
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights (``model.*``) and optimizer moments (``optimizer.<param>.<key>``), for a checkpoint."""
+        out = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        names = [n for n, _ in self.model.named_parameters()]
+        for i, moments in self.optimizer.state_dict()["state"].items():
+            out |= {f"optimizer.{names[i]}.{key}": t for key, t in moments.items()}
+        return out
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+        index = {n: i for i, (n, _) in enumerate(self.model.named_parameters())}
+        state = self.optimizer.state_dict()
+        for key, t in tensors.items():
+            if key.startswith("optimizer."):
+                name, moment = key.removeprefix("optimizer.").rsplit(".", 1)
+                state["state"].setdefault(index[name], {})[moment] = t
+        self.optimizer.load_state_dict(state)
+
 
 class TorchBackend:
     """PyTorch on the CPU: autograd gives the gradients."""

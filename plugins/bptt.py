@@ -9,10 +9,12 @@ import sys
 import time
 from typing import Any, Literal
 
+import numpy as np
+import torch
 from tqdm import tqdm
 
 import zoo
-from zoo.errors import RunError
+from zoo.errors import Interrupted, RunError, UsageError
 from zoo.interfaces import TrainContext, TrainSettings
 from zoo.options import option
 
@@ -30,10 +32,14 @@ class BPTTOptions:
     max_steps: int | None = option(None, "stop after this many optimizer steps, mid-epoch if need be")
     smoothing: float | None = option(None, "also report an exponential moving average of the per-sequence loss with this decay (the dinosaur exercise: 0.999)")
     smoothing_init: float | None = option(None, "the average's starting value (default: the first batch's loss)")
+    checkpoint_every: int | None = option(1, "write a checkpoint for `zoo run --resume` every this many checkpoint_units (null: only at the end and on Ctrl-C)")
+    checkpoint_unit: Literal["epochs", "batches"] = option("epochs", "what checkpoint_every counts: epochs, or batches (optimizer steps)")
 
     def validate(self) -> list[str]:
         """Problems with values out of range."""
         problems = []
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            problems.append(f"checkpoint_every: must be at least 1 (or null), got {self.checkpoint_every}")
         if self.max_steps is not None and self.max_steps < 1:
             problems.append(f"max_steps: must be at least 1, got {self.max_steps}")
         if self.smoothing is not None and not 0 < self.smoothing < 1:
@@ -52,11 +58,11 @@ class BPTTOptions:
 class _Progress:
     """A tqdm bar on a terminal; one plain line per epoch otherwise."""
 
-    def __init__(self, enabled: bool, epochs: int, total: int):
+    def __init__(self, enabled: bool, epochs: int, total: int, initial: int = 0):
         self.enabled, self.epochs = enabled, epochs
         self.tty = enabled and sys.stderr.isatty()
         # a pty that reports zero columns (script, some CI runners) gets the 80-column fallback
-        self.bar = tqdm(total=total, unit="batch", ncols=shutil.get_terminal_size().columns, leave=True) if self.tty else None
+        self.bar = tqdm(total=total, initial=initial, unit="batch", ncols=shutil.get_terminal_size().columns, leave=True) if self.tty else None
 
     def batch(self, epoch: int, loss: float, tokens_per_s: float) -> None:
         if self.bar is not None:
@@ -95,12 +101,38 @@ def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
     return [line.removesuffix(p.stop) if p.stop else line for line in lines]
 
 
+@dataclasses.dataclass
+class _State:
+    """Where training stands between two batches: the JSON part of a checkpoint."""
+
+    epoch: int = 1  # the epoch in progress
+    batch: int = 0  # its batches done
+    steps: int = 0  # optimizer steps over the whole run
+    loss_sum: float = 0.0  # this epoch's summed per-token loss
+    tokens: int = 0  # this epoch's tokens
+    seconds: float = 0.0  # this epoch's training time before the current stretch (checkpoint writes excluded)
+    smoothed: float | None = None
+    sampler_rng: dict | None = None  # the sampler's generator when this epoch began
+    sampler: dict | None = None  # the sampler's own state then
+    carry: str | None = None  # "torch" or "numpy" when the carried state is stored as tensors carry.0, carry.1, ...
+    records: list = dataclasses.field(default_factory=list)
+
+
+def _sampler_state(sampler: Any) -> dict | None:
+    return sampler.state_dict() if hasattr(sampler, "state_dict") else None
+
+
 class BPTTTrainer:
     """Cross-entropy over every position, backprop through the batch's steps, clip, step.
 
     With a sampler that carries state, the state starts from zeros each epoch and
     is detached between batches; otherwise every batch starts from zeros.
     Perplexity is exp of the mean per-token loss over the epoch.
+
+    Checkpoints (every ``checkpoint_every`` epochs or batches, at the end, and on
+    SIGINT/SIGTERM) hold the engine's state, the carried state, the counters and
+    the sampler's generator as it stood when the epoch began; resuming replays
+    the epoch's batches up to the saved position without training on them.
     """
 
     Options = BPTTOptions
@@ -108,40 +140,85 @@ class BPTTTrainer:
     def __init__(self, options: BPTTOptions | None = None):
         self.options = options or BPTTOptions()
 
-    def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
-        """Train for ``epochs`` epochs; see :meth:`zoo.interfaces.Trainer.fit`."""
+    def _due(self, unit: str, count: int) -> bool:
         o = self.options
-        engine = ctx.backend.engine(ctx.model, TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value, o.loss_reduction), ctx.rng)
+        return o.checkpoint_every is not None and o.checkpoint_unit == unit and count % o.checkpoint_every == 0
+
+    @staticmethod
+    def _save(ctx: TrainContext, engine: Any, st: _State, carry: Any, where: str) -> None:
+        tensors = {f"engine.{k}": v for k, v in engine.state_dict().items()}
+        st.carry = None
+        if carry is not None and ctx.sampler.carries_state:
+            st.carry = "numpy" if isinstance(carry[0], np.ndarray) else "torch"
+            tensors |= {f"carry.{i}": torch.as_tensor(c) for i, c in enumerate(carry)}
+        ctx.checkpoints.save(dataclasses.asdict(st), tensors, where)
+
+    @staticmethod
+    def _restore(ctx: TrainContext, engine: Any) -> tuple[_State, Any]:
+        ckpt = ctx.checkpoints.resumed
+        try:
+            st = _State(**ckpt.state["trainer"])
+        except (KeyError, TypeError) as exc:
+            raise UsageError(f"checkpoint in {ctx.checkpoints.store.dir} was not written by this version of the bptt trainer ({exc}); "
+                             "start the run afresh with --overwrite") from None
+        engine.load_state_dict({k.removeprefix("engine."): v for k, v in ckpt.tensors.items() if k.startswith("engine.")})
+        carry = None
+        if st.carry is not None:
+            parts = [ckpt.tensors[f"carry.{i}"] for i in range(sum(k.startswith("carry.") for k in ckpt.tensors))]
+            carry = tuple(t.numpy() for t in parts) if st.carry == "numpy" else tuple(t.to(ctx.backend.device) for t in parts)
+        return st, carry
+
+    def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
+        """Train for ``epochs`` epochs (or continue ``ctx.checkpoints.resumed``); see :meth:`zoo.interfaces.Trainer.fit`."""
+        o = self.options
+        settings = TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value, o.loss_reduction)
+        engine = ctx.backend.engine(ctx.model, settings, ctx.engine_rng if ctx.engine_rng is not None else ctx.rng)
+        ck = ctx.checkpoints
+        if ck is not None and ck.resumed is not None:
+            st, carry = self._restore(ctx, engine)
+        else:
+            st, carry = _State(sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler)), None
         predict = ctx.recipe.predict.core
         total = o.epochs * ctx.sampler.num_batches(ctx.corpus)
-        progress = _Progress(ctx.progress, o.epochs, min(total, o.max_steps or total))
-        records = []
-        steps, smoothed, stop = 0, o.smoothing_init, False
+        progress = _Progress(ctx.progress, o.epochs, min(total, o.max_steps or total), initial=st.steps)
+        limit = o.max_steps if o.max_steps is not None else math.inf
         try:
-            for epoch in range(1, o.epochs + 1):
+            while st.epoch <= o.epochs:
+                epoch = st.epoch
+                ctx.rng.bit_generator.state = st.sampler_rng
+                if st.sampler is not None:
+                    ctx.sampler.load_state_dict(st.sampler)
                 start = time.perf_counter()
-                loss_sum, tokens, state = 0.0, 0, None
-                for b, (X, Y) in enumerate(ctx.sampler.batches(ctx.corpus, ctx.rng), start=1):
-                    value, state = engine.train_step(X, Y, state if ctx.sampler.carries_state else None)
+                stop = st.steps >= limit
+                for b, (X, Y) in enumerate(() if stop else ctx.sampler.batches(ctx.corpus, ctx.rng), start=1):
+                    if b <= st.batch:
+                        continue  # done before the checkpoint this run resumed from
+                    value, carry = engine.train_step(X, Y, carry if ctx.sampler.carries_state else None)
                     if not math.isfinite(value):
-                        raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm "
-                                       "(no weights were saved from this run)")
-                    loss_sum += value * Y.size
-                    tokens += Y.size
-                    steps += 1
+                        raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm and "
+                                       "run again (no weights were saved from this run; its last checkpoint is untouched)")
+                    st.loss_sum += value * Y.size
+                    st.tokens += Y.size
+                    st.steps += 1
+                    st.batch = b
                     if o.smoothing is not None:
                         seq_loss = value * Y.shape[1]  # per sequence, as the exercise reports it
-                        smoothed = seq_loss if smoothed is None else smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
-                    progress.batch(epoch, value, tokens / (time.perf_counter() - start))
-                    if o.max_steps is not None and steps >= o.max_steps:
-                        stop = True
+                        st.smoothed = seq_loss if st.smoothed is None else st.smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
+                    progress.batch(epoch, value, st.tokens / (st.seconds + time.perf_counter() - start))
+                    stop = st.steps >= limit
+                    if ck is not None and (ck.stop_requested or self._due("batches", st.steps)):
+                        st.seconds += time.perf_counter() - start
+                        self._save(ctx, engine, st, carry, f"epoch {epoch}, batch {b}")
+                        start = time.perf_counter()  # the write is kept out of tokens/s
+                        self._stop_if_requested(ck, epoch, b)
+                    if stop:
                         break
-                seconds = time.perf_counter() - start
-                mean = loss_sum / tokens
-                rec = {"epoch": epoch, "loss": mean, "perplexity": math.exp(mean), "tokens_per_s": tokens / seconds, "seconds": seconds, "steps": steps}
+                seconds = st.seconds + time.perf_counter() - start
+                mean = st.loss_sum / st.tokens
+                rec = {"epoch": epoch, "loss": mean, "perplexity": math.exp(mean), "tokens_per_s": st.tokens / seconds, "seconds": seconds, "steps": st.steps}
                 if o.smoothing is not None:
-                    rec["smoothed_loss"] = smoothed
-                records.append(rec)
+                    rec["smoothed_loss"] = st.smoothed
+                st.records.append(rec)
                 progress.epoch(rec)
                 ctx.on_epoch(rec)
                 if (predict.every and epoch % predict.every == 0) or epoch == o.epochs or stop:
@@ -150,12 +227,23 @@ class BPTTTrainer:
                         progress.write(f"  {line}")
                     if lines:
                         ctx.on_samples(epoch, lines)
-                if stop:
-                    break
+                st = _State(epoch=o.epochs + 1 if stop else epoch + 1, steps=st.steps, smoothed=st.smoothed, records=st.records,
+                            sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler))
+                carry = None
+                finished = st.epoch > o.epochs
+                if ck is not None and (ck.stop_requested or self._due("epochs", epoch) or (finished and o.checkpoint_every is not None)):
+                    self._save(ctx, engine, st, carry, f"the end of epoch {epoch}")
+                    self._stop_if_requested(ck, epoch, None)
         finally:
             progress.close()
         engine.sync()
-        return records
+        return st.records
+
+    @staticmethod
+    def _stop_if_requested(ck: Any, epoch: int, batch: int | None) -> None:
+        if ck.stop_requested:
+            where = f"epoch {epoch}, batch {batch}" if batch is not None else f"the end of epoch {epoch}"
+            raise Interrupted(f"stopped by {ck.stop_requested} at {where} after writing a checkpoint")
 
 
 @zoo.hookimpl

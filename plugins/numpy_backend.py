@@ -33,6 +33,13 @@ class NumpySGD:
         for k, g in grads.items():
             params[k] -= self.lr * g
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Plain SGD keeps no state."""
+        return {}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        """Nothing to restore."""
+
 
 class NumpyAdam:
     """Adam with torch's defaults and arithmetic (betas 0.9, 0.999; eps 1e-8 added after the bias-corrected root)."""
@@ -56,6 +63,16 @@ class NumpyAdam:
             v *= b2
             v += (1 - b2) * g * g
             params[k] -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The step count and both moments of every weight."""
+        return {"step": np.asarray(self.t, dtype=np.int64)} | {f"{k}.m": m for k, m in self.m.items()} | {f"{k}.v": v for k, v in self.v.items()}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.t = int(arrays.get("step", 0))
+        self.m = {k.removesuffix(".m"): a.copy() for k, a in arrays.items() if k.endswith(".m")}
+        self.v = {k.removesuffix(".v"): a.copy() for k, a in arrays.items() if k.endswith(".v")}
 
 
 class NumpyEngine:
@@ -81,6 +98,20 @@ class NumpyEngine:
         if np.isfinite(loss):
             self.optimizer.step(self.net.params, grads)
         return loss, state
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights (``model.*``) and optimizer state (``optimizer.*``), for a checkpoint."""
+        arrays = {f"model.{k}": v for k, v in self.net.params.items()}
+        arrays |= {f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()}
+        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        for k, t in tensors.items():
+            if k.startswith("model."):
+                self.net.params[k.removeprefix("model.")][...] = t.numpy()
+        self.optimizer.load_state_dict({k.removeprefix("optimizer."): t.numpy() for k, t in tensors.items() if k.startswith("optimizer.")})
+        self.sync()
 
     def sync(self) -> None:
         """Copy the NumPy weights into the torch model."""

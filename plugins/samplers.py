@@ -147,6 +147,14 @@ class NamesSampler:
         self.options = options if options is not None else NamesOptions()
         self._order: np.ndarray | None = None
 
+    def state_dict(self) -> dict:
+        """The order shuffled once, if drawn yet (for checkpoints)."""
+        return {"order": None if self._order is None else self._order.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self._order = None if state["order"] is None else np.asarray(state["order"], dtype=np.int64)
+
     def _names(self, corpus: Corpus) -> tuple[list[np.ndarray], int]:
         if self.options.separator not in corpus.vocab.index:
             raise UsageError(f"sampler.separator: {self.options.separator!r} is not in the vocabulary; the names sampler needs a corpus with one name per line")

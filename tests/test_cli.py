@@ -8,24 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from clitools import assert_one_line_error, zoo
 
 ROOT = Path(__file__).resolve().parent.parent
 JAY = str(ROOT / "recipes" / "jay_gru.yaml")
-
-
-def zoo(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "zoo", *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          cwd=cwd, timeout=300)
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:
-    assert proc.returncode == code, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def test_misspelt_cell_exits_2_naming_the_path_and_the_fix():

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-__all__ = ["atomic_path", "atomic_open", "write_text"]
+__all__ = ["atomic_path", "atomic_open", "write_text", "sweep_temporaries"]
 
 
 @contextlib.contextmanager
@@ -21,6 +21,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as open() would create it, not mkstemp's owner-only mode
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -45,3 +48,9 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to ``path`` atomically, UTF-8 encoded."""
     with atomic_open(path) as f:
         f.write(text)
+
+
+def sweep_temporaries(folder: str | os.PathLike) -> None:
+    """Remove the temporary files a killed writer left in ``folder`` (call only while no one else writes there)."""
+    for tmp in Path(folder).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ZooError", "UsageError", "RecipeError", "PluginError", "RunError"]
+__all__ = ["ZooError", "UsageError", "RecipeError", "PluginError", "RunError", "Interrupted"]
 
 
 class ZooError(Exception):
@@ -42,3 +42,9 @@ class RunError(ZooError):
     """A failure during a run (training diverged, a file could not be written)."""
 
     exit_code = 1
+
+
+class Interrupted(RunError):
+    """A run stopped by SIGINT or SIGTERM after writing a checkpoint: exit code 130."""
+
+    exit_code = 130

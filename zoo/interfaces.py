@@ -18,6 +18,7 @@ from .vocab import Vocab
 if TYPE_CHECKING:
     import torch
 
+    from .checkpoint import Checkpoints
     from .model import LanguageModel
     from .recipe import Recipe
 
@@ -74,6 +75,10 @@ class Sampler(Protocol):
     batches: ``True`` (sequential) carries it, detached; ``False`` (random)
     starts every batch from zeros. ``task`` is the corpus task it serves
     (``"next_token"`` or ``"labelling"``, see :attr:`Corpus.task`).
+
+    A sampler that keeps state from one epoch to the next (such as an order
+    shuffled once) also defines ``state_dict() -> dict`` (JSON-able) and
+    ``load_state_dict(dict)``, so that a resumed run replays it exactly.
     """
 
     Options: ClassVar[type]
@@ -123,6 +128,14 @@ class Engine(Protocol):
         """Write the trained weights back into the torch ``LanguageModel`` (before saving or predicting)."""
         ...
 
+    def state_dict(self) -> dict[str, "torch.Tensor"]:
+        """Everything the engine needs to continue exactly (weights, optimizer state), as named tensors."""
+        ...
+
+    def load_state_dict(self, tensors: dict[str, "torch.Tensor"]) -> None:
+        """Restore what :meth:`state_dict` returned (also into the torch ``LanguageModel``)."""
+        ...
+
 
 @runtime_checkable
 class Backend(Protocol):
@@ -158,6 +171,8 @@ class TrainContext:
 
     ``on_epoch`` receives each epoch's metrics record; ``on_samples`` the epoch
     number and the generated lines; ``progress`` says whether to draw a bar.
+    ``rng`` is the sampler's alone; ``engine_rng`` drives the engine (dropout masks).
+    ``checkpoints`` saves and resumes the trainer's state (see :mod:`zoo.checkpoint`).
     """
 
     model: "LanguageModel"
@@ -170,6 +185,8 @@ class TrainContext:
     on_epoch: Callable[[dict[str, Any]], None]
     on_samples: Callable[[int, list[str]], None]
     progress: bool = True
+    engine_rng: np.random.Generator | None = None
+    checkpoints: "Checkpoints | None" = None
 
 
 @runtime_checkable

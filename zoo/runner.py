@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import random
 import warnings
@@ -14,15 +15,19 @@ import torch
 import yaml
 
 from . import __version__
-from .atomic import atomic_path, write_text
-from .errors import UsageError
+from .atomic import atomic_path, sweep_temporaries, write_text
+from .checkpoint import Checkpoint, Checkpoints, CheckpointStore
+from .errors import Interrupted, UsageError
 from .interfaces import Corpus, TrainContext
+from .interrupt import InterruptGuard
 from .model import LanguageModel
 from .recipe import Recipe, prepare
 from .registry import Registry, get_registry
+from .rngstate import capture_rng, restore_rng
+from .runlock import RunLock
 from .weights import save_weights
 
-__all__ = ["RunResult", "run", "build_model", "seed_everything", "BidirectionalWarning"]
+__all__ = ["RunResult", "run", "resume", "build_model", "seed_everything", "BidirectionalWarning"]
 
 
 @dataclasses.dataclass
@@ -66,6 +71,12 @@ def _check_corpus(corpus: Corpus, recipe: Recipe, sampler: Any) -> None:
         sizes = ", ".join(f"sampler.{k}={v}" for k, v in dataclasses.asdict(recipe.sampler.options).items() if isinstance(v, int) and not isinstance(v, bool))
         raise UsageError(f"dataset '{recipe.dataset.name}' ({len(corpus.train)} training tokens) is shorter than one batch "
                          f"({sizes}); lower them or use a longer corpus")
+    if corpus.task == "next_token":
+        for i, prefix in enumerate(recipe.predict.core.prefixes):
+            try:
+                corpus.vocab.encode(prefix)
+            except UsageError as exc:
+                raise UsageError(f"predict.prefixes[{i}]: {prefix!r}: {exc}") from None
     if recipe.model.core.bidirectional and corpus.task == "next_token":
         warnings.warn(
             "model.bidirectional: a bidirectional stack trained to predict the next token reads that token through its "
@@ -97,6 +108,108 @@ def versions() -> dict[str, str]:
     return {"zoo": __version__, "torch": torch.__version__.split("+")[0]}
 
 
+def corpus_fingerprint(corpus: Corpus) -> str:
+    """sha256 of the training ids and the vocabulary: a resumed run must see the same corpus."""
+    h = hashlib.sha256(np.asarray(corpus.train, dtype=np.int64).tobytes())
+    h.update(corpus.vocab.to_json().encode("utf-8"))
+    return h.hexdigest()
+
+
+@dataclasses.dataclass
+class _Setup:
+    """A run's components, built (and every input checked) before its directory is touched."""
+
+    recipe: Recipe
+    rng: np.random.Generator
+    engine_rng: np.random.Generator
+    backend: Any
+    sampler: Any
+    corpus: Corpus
+    model: LanguageModel
+    predictor: Any
+
+
+def _setup(r: Recipe, data_dir: str | Path | None) -> _Setup:
+    rng = seed_everything(r.seed)
+    engine_rng = np.random.default_rng([r.seed, 1])  # dropout masks: apart from the sampler's draws
+    backend = r.backend.cls(r.backend.options)
+    backend.check(r.model.core, r.model.cls(r.model.options))
+    sampler = r.sampler.cls(r.sampler.options)
+    corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
+    _check_corpus(corpus, r, sampler)
+    model = build_model(r, len(corpus.vocab)).to(backend.device)
+    return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.cls(r.predict.options))
+
+
+_OUTPUTS = ("model.safetensors", "perplexity.png", "metrics.jsonl", "samples.txt", "recipe.yaml")
+
+
+def _claim(run_dir: Path, overwrite: bool) -> None:
+    """Make ``run_dir`` ready for a fresh run, refusing to destroy a run in it unless told to."""
+    store = CheckpointStore(run_dir)
+    if not overwrite and (run_dir / "model.safetensors").is_file():
+        raise UsageError(f"{run_dir} already holds a finished run; pass --overwrite to replace it, or --out DIR to keep it")
+    if not overwrite and store.exists():
+        raise UsageError(f"{run_dir} holds an unfinished run; continue it with  zoo run --resume {run_dir}  "
+                         "or pass --overwrite to start afresh")
+    for name in _OUTPUTS:  # the weights first: a directory without them is never taken for a finished run
+        (run_dir / name).unlink(missing_ok=True)
+    store.clear()
+
+
+def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None) -> RunResult:
+    """Train (from scratch, or on from ``resumed``) and write the run directory; the caller holds its lock."""
+    r = s.recipe
+    for folder in (run_dir, run_dir / "checkpoint"):
+        sweep_temporaries(folder)  # left by a killed run; we hold the lock, so no one is writing them
+    resolved = r.to_dict()
+    fingerprint = corpus_fingerprint(s.corpus)
+    metrics: list[dict[str, Any]] = []
+    samples: list[str] = []
+    if resumed is None:
+        write_text(run_dir / "recipe.yaml", f"# resolved recipe of run '{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
+                   + yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False))
+    else:
+        metrics, samples = resumed.state["run"]["metrics"], resumed.state["run"]["samples"]
+        restore_rng(resumed.state["run"]["rng"], resumed.tensors, {"engine": s.engine_rng})
+
+    def write_metrics() -> None:
+        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+
+    def write_samples() -> None:
+        write_text(run_dir / "samples.txt", "\n".join(samples))
+
+    def on_epoch(rec: dict[str, Any]) -> None:
+        metrics.append(rec)
+        write_metrics()
+
+    def on_samples(epoch: int, lines: list[str]) -> None:
+        samples.append(f"epoch {epoch}\n" + "".join(f"{line}\n" for line in lines))
+        write_samples()
+
+    def collect() -> Checkpoint:
+        rng_state, rng_tensors = capture_rng({"engine": s.engine_rng})
+        state = {"recipe": resolved, "corpus": fingerprint, "metrics": metrics, "samples": samples, "rng": rng_state}
+        return Checkpoint({"run": state}, rng_tensors)
+
+    write_metrics()  # a resumed run drops what came after its checkpoint: it will be computed again, identically
+    write_samples()
+    with InterruptGuard() as guard:
+        checkpoints = Checkpoints(CheckpointStore(run_dir), collect, resumed, lambda: guard.requested)
+        ctx = TrainContext(s.model, s.corpus, s.sampler, s.backend, s.predictor, r, s.rng, on_epoch, on_samples, progress,
+                           engine_rng=s.engine_rng, checkpoints=checkpoints)
+        try:
+            records = r.trainer.cls(r.trainer.options).fit(ctx)
+        except Interrupted as exc:
+            raise Interrupted(f"{exc}; continue with  zoo run --resume {run_dir}") from None
+
+    if records:
+        _plot(run_dir / "perplexity.png", records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})")
+    final = {k: records[-1][k] for k in ("epoch", "loss", "perplexity")} if records else {}
+    save_weights(run_dir / "model.safetensors", s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions())
+    return RunResult(run_dir, r, records)
+
+
 def run(
     recipe: str | Path | dict[str, Any],
     overrides: dict[str, Any] | None = None,
@@ -105,6 +218,7 @@ def run(
     data_dir: str | Path | None = None,
     seed: int | None = None,
     progress: bool = False,
+    overwrite: bool = False,
     registry: Registry | None = None,
 ) -> RunResult:
     """Train a recipe and write its run directory.
@@ -115,43 +229,42 @@ def run(
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
     :param seed: overrides the recipe's seed.
     :param progress: draw a progress bar (or plain lines when not on a terminal).
+    :param overwrite: replace a run already in ``out`` (otherwise refused, finished or not).
     :returns: the run directory, the resolved recipe and the metrics.
+    :raises Interrupted: on SIGINT/SIGTERM, after writing a checkpoint that :func:`resume` continues.
     """
-    registry = registry or get_registry()
-    r = prepare(recipe, registry, overrides, seed)
+    r = prepare(recipe, registry or get_registry(), overrides, seed)
     run_dir = Path(out) if out is not None else Path("runs") / r.name
-    rng = seed_everything(r.seed)
+    setup = _setup(r, data_dir)
+    with RunLock(run_dir):
+        _claim(run_dir, overwrite)
+        return _train(setup, run_dir, progress, None)
 
-    backend = r.backend.cls(r.backend.options)
-    backend.check(r.model.core, r.model.cls(r.model.options))
-    sampler = r.sampler.cls(r.sampler.options)
-    corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
-    _check_corpus(corpus, r, sampler)
-    model = build_model(r, len(corpus.vocab)).to(backend.device)
-    predictor = r.predict.cls(r.predict.options)
 
-    resolved = r.to_dict()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / "recipe.yaml", f"# resolved recipe of run '{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
-               + yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False))
-    metrics: list[dict[str, Any]] = []
-    samples: list[str] = []
+def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress: bool = False, registry: Registry | None = None) -> RunResult:
+    """Continue an interrupted run from its last checkpoint; the result equals, bit for bit, an uninterrupted run's.
 
-    def on_epoch(rec: dict[str, Any]) -> None:
-        metrics.append(rec)
-        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
-
-    def on_samples(epoch: int, lines: list[str]) -> None:
-        samples.append(f"epoch {epoch}\n" + "".join(f"{line}\n" for line in lines))
-        write_text(run_dir / "samples.txt", "\n".join(samples))
-
-    write_text(run_dir / "metrics.jsonl", "")
-    write_text(run_dir / "samples.txt", "")
-    ctx = TrainContext(model, corpus, sampler, backend, predictor, r, rng, on_epoch, on_samples, progress)
-    records = r.trainer.cls(r.trainer.options).fit(ctx)
-
-    final = {k: records[-1][k] for k in ("epoch", "loss", "perplexity")} if records else {}
-    save_weights(run_dir / "model.safetensors", model.state_dict(), vocab=corpus.vocab, recipe=resolved, metrics=final, versions=versions())
-    if records:
-        _plot(run_dir / "perplexity.png", records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})")
-    return RunResult(run_dir, r, records)
+    :param run_dir: the run directory of the interrupted run.
+    :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UsageError(f"run directory {run_dir} not found; pass the folder an interrupted zoo run wrote")
+    with RunLock(run_dir):
+        store = CheckpointStore(run_dir)
+        if (run_dir / "model.safetensors").is_file():
+            raise UsageError(f"the run in {run_dir} has already finished; nothing to resume (load it with  zoo predict {run_dir})")
+        if not store.exists():
+            if (run_dir / "recipe.yaml").is_file():
+                raise UsageError(f"the run in {run_dir} stopped before its first checkpoint; start it again with  "
+                                 f"zoo run {run_dir / 'recipe.yaml'} --out {run_dir} --overwrite")
+            raise UsageError(f"{run_dir} is not a zoo run directory (it has no checkpoint/); pass the folder an interrupted run wrote")
+        ckpt = store.load()
+        state = ckpt.state.get("run")
+        if not isinstance(state, dict) or not {"recipe", "corpus", "metrics", "samples", "rng"} <= set(state):
+            raise UsageError(f"checkpoint in {store.dir} lacks the runner's state; it was not written by this version of zoo")
+        setup = _setup(prepare(state["recipe"], registry or get_registry()), data_dir)
+        if corpus_fingerprint(setup.corpus) != state["corpus"]:
+            raise UsageError(f"the corpus of dataset '{setup.recipe.dataset.name}' differs from the one the checkpoint in {store.dir} "
+                             "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
+        return _train(setup, run_dir, progress, ckpt)

@@ -1,0 +1,126 @@
+"""Checkpoints for exact resume: tensors in safetensors, the rest in JSON, committed by one rename.
+
+A checkpoint is two files in ``<run_dir>/checkpoint/``: ``state-<seq>.safetensors``
+(weights, optimizer moments, carried state, torch's generator states) and
+``checkpoint.json``, which names that file, holds its sha256 and every other
+fact as JSON. The JSON file is written last and atomically, so it is the commit
+point: a run killed at any moment leaves either the old checkpoint or the new
+one, never a mix. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+
+from .atomic import atomic_path, write_text
+from .errors import RunError, UsageError
+
+__all__ = ["Checkpoint", "CheckpointStore", "Checkpoints"]
+
+FORMAT = 1
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """One saved moment of a run: a JSON-able ``state`` and the ``tensors`` that go with it."""
+
+    state: dict[str, Any]
+    tensors: dict[str, torch.Tensor]
+
+
+class CheckpointStore:
+    """The ``checkpoint/`` folder of a run directory."""
+
+    POINTER = "checkpoint.json"
+
+    def __init__(self, run_dir: str | Path):
+        self.dir = Path(run_dir) / "checkpoint"
+
+    def exists(self) -> bool:
+        """Whether a committed checkpoint is there."""
+        return (self.dir / self.POINTER).is_file()
+
+    def _fail(self, why: str) -> UsageError:
+        return UsageError(f"checkpoint in {self.dir} is unusable ({why}); start the run afresh with  zoo run {self.dir.parent / 'recipe.yaml'} --out {self.dir.parent} --overwrite")
+
+    def _pointer(self) -> dict[str, Any]:
+        try:
+            pointer = json.loads((self.dir / self.POINTER).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise self._fail(f"{self.POINTER} is unreadable: {exc}") from None
+        if not isinstance(pointer, dict) or pointer.get("format") != FORMAT or not {"seq", "tensors", "sha256", "state"} <= set(pointer):
+            raise self._fail(f"{self.POINTER} is not a zoo checkpoint of format {FORMAT}")
+        return pointer
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        """Write the tensors under a new name, commit the JSON pointer, then drop older tensor files."""
+        seq = self._pointer()["seq"] + 1 if self.exists() else 1
+        name = f"state-{seq:06d}.safetensors"
+        blob = save({k: v.detach().cpu().contiguous() for k, v in checkpoint.tensors.items()}, metadata={"format": "pt"})
+        with atomic_path(self.dir / name) as tmp:
+            tmp.write_bytes(blob)
+        pointer = {"format": FORMAT, "seq": seq, "tensors": name, "sha256": hashlib.sha256(blob).hexdigest(), "state": checkpoint.state}
+        write_text(self.dir / self.POINTER, json.dumps(pointer, ensure_ascii=False))
+        for stale in self.dir.glob("state-*.safetensors"):
+            if stale.name != name:
+                stale.unlink(missing_ok=True)
+
+    def load(self) -> Checkpoint:
+        """Read and verify the committed checkpoint; anything amiss is one clear :class:`UsageError`."""
+        pointer = self._pointer()
+        path = self.dir / str(pointer["tensors"])
+        try:
+            blob = path.read_bytes()
+        except OSError as exc:
+            raise self._fail(f"cannot read {path.name}: {exc.strerror}") from None
+        if hashlib.sha256(blob).hexdigest() != pointer["sha256"]:
+            raise self._fail(f"{path.name} does not match the sha256 recorded in {self.POINTER}; it was truncated or altered")
+        try:
+            tensors = load(blob)
+        except (SafetensorError, ValueError, RuntimeError) as exc:
+            raise self._fail(f"{path.name} is not readable safetensors: {exc}") from None
+        return Checkpoint(pointer["state"], tensors)
+
+    def clear(self) -> None:
+        """Remove every checkpoint (a fresh run starting in this directory)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Checkpoints:
+    """A trainer's handle on its run's checkpoints (see :class:`~zoo.interfaces.TrainContext`).
+
+    :param store: where checkpoints go.
+    :param collect: the runner's own part of a checkpoint (metrics so far, generator states...).
+    :param resumed: the checkpoint this run continues from, if any.
+    :param stop: returns the name of a pending stop request (``"SIGINT"``...) or ``None``.
+    """
+
+    def __init__(self, store: CheckpointStore, collect: Callable[[], Checkpoint], resumed: Checkpoint | None = None,
+                 stop: Callable[[], str | None] = lambda: None):
+        self.store, self._collect, self.resumed, self._stop = store, collect, resumed, stop
+
+    @property
+    def stop_requested(self) -> str | None:
+        """The signal (``"SIGINT"``, ``"SIGTERM"``) asking the run to checkpoint and stop, else ``None``."""
+        return self._stop()
+
+    def save(self, trainer_state: dict[str, Any], tensors: dict[str, torch.Tensor], where: str) -> None:
+        """Save the trainer's state with the runner's; refuses non-finite floating tensors.
+
+        :param where: the position in words ("epoch 3, batch 12"), for the error message.
+        """
+        for name, t in tensors.items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise RunError(f"{name} became non-finite at {where}; lower trainer.lr or set trainer.clip_norm and run again "
+                               f"(the last good checkpoint in {self.store.dir} is untouched)")
+        run = self._collect()
+        self.store.save(Checkpoint({"trainer": trainer_state, **run.state}, {**tensors, **run.tensors}))
