@@ -125,6 +125,7 @@ def assert_same_run(run_dir: Path, ref: zoo.RunResult) -> None:
 POINTS = [("step", n) for n in sorted(random.Random(11).sample(range(1, 41), 4))] + [("pointer", 2), ("rename", 3), ("rename", 6)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", list(CONFIGS))
 @pytest.mark.parametrize("where, at", POINTS)
 def test_sigkill_anywhere_then_resume_gives_identical_weights(tmp_path, reference, corpus, config, where, at):
@@ -154,6 +155,7 @@ def test_sigint_writes_a_checkpoint_and_says_how_to_resume(tmp_path, reference, 
     assert_same_run(run_dir, reference[config])
 
 
+@pytest.mark.slow
 def test_sigint_from_outside_at_any_moment(tmp_path, reference, corpus):
     """A real Ctrl-C from another process, at a moment the test does not choose precisely."""
     run_dir = tmp_path / "run"

@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="zoo", standalone_mode=False)
     except click.exceptions.Abort:
         _fail("interrupted", 130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # bad arguments: one line, pointing at the command's help
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        ctx = getattr(exc, "ctx", None)
+        _fail(f"{message} (see {ctx.command_path} --help)" if ctx else message, exc.exit_code)
     except ZooError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
