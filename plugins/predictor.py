@@ -55,8 +55,8 @@ class DefaultPredictor:
                              "generate; use label() for sequence labelling, or train a unidirectional model")
         ids = vocab.encode(prefix)
         stop_id = vocab.encode([stop])[0] if stop is not None else None
-        if temperature <= 0:
-            raise UsageError(f"generate: temperature must be positive, got {temperature}")
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise UsageError(f"generate: temperature must be a positive finite number, got {temperature}")
         was_training = model.training
         model.eval()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Literal
@@ -94,8 +95,8 @@ def _check(value: Any, tp: Any) -> tuple[bool, Any]:
         return isinstance(value, bool), value
     if tp is int:
         return isinstance(value, int) and not isinstance(value, bool), value
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if tp is float:  # NaN and infinities are never a setting
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return True, float(value)
         return False, value
     if tp is str:
@@ -126,6 +127,9 @@ def bind(options_cls: type, values: dict[str, Any], where: str, ignore: typing.I
             problems.append(f"{where}.{key}: {unknown('key', key, fields)}")
             continue
         ok, coerced = _check(value, hints[key])
+        if not ok and isinstance(value, float) and not math.isfinite(value):
+            problems.append(f"{where}.{key}: must be a finite number, got {value}")
+            continue
         if not ok:
             problems.append(f"{where}.{key}: expected {_type_name(hints[key])}, got {_show(value)}")
             continue

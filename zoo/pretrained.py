@@ -99,7 +99,7 @@ def weights_path(ref: str | Path) -> Path:
     raise UsageError(f"{unknown('model', text, read_catalog())}; or pass a run directory or a .safetensors file")
 
 
-def _load_state(module: LanguageModel, wf: WeightsFile) -> None:
+def _load_state(module: LanguageModel, wf: WeightsFile, vocab_size: int) -> None:
     expected = module.state_dict()
     missing = sorted(set(expected) - set(wf.tensors))
     extra = sorted(set(wf.tensors) - set(expected))
@@ -107,7 +107,9 @@ def _load_state(module: LanguageModel, wf: WeightsFile) -> None:
         raise UsageError(f"{wf.path}: tensors do not fit the recipe in its metadata (missing {missing or 'none'}, unexpected {extra or 'none'}); the file is not a zoo model or was altered")
     for name, t in wf.tensors.items():
         if tuple(t.shape) != tuple(expected[name].shape):
-            raise UsageError(f"{wf.path}: tensor {name} has shape {tuple(t.shape)}, the recipe needs {tuple(expected[name].shape)}; the weights do not belong to this recipe or vocabulary")
+            raise UsageError(f"{wf.path}: tensor {name} has shape {tuple(t.shape)}, the recipe needs {tuple(expected[name].shape)} "
+                             f"(with the {vocab_size} tokens of the vocabulary in its metadata); the weights do not belong to this recipe or "
+                             "vocabulary: re-download or re-train them")
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in wf.tensors.items()})
 
 
@@ -127,7 +129,7 @@ def load(ref: str | Path, *, backend: str | None = None, registry: Registry | No
     r = resolve(data, registry)
     vocab = wf.vocab
     module = build_model(r, len(vocab))
-    _load_state(module, wf)
+    _load_state(module, wf, len(vocab))
     b = r.backend.cls(r.backend.options)
     b.check(r.model.core, module.cell)
     module.to(b.device).eval()

@@ -102,8 +102,10 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"recipe file {path} not found; pass the path of a .yaml recipe, e.g. recipes/jay_gru.yaml") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read recipe {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"recipe {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read recipe {path}: {exc.strerror or exc}; pass the path of a readable .yaml file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -202,8 +204,8 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
     if not isinstance(name, str) or not name.strip() or "/" in name or name.startswith("."):
         problems.append(f"name: expected a run name (letters, digits, _ or -), got {name!r}")
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        problems.append(f"seed: expected a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        problems.append(f"seed: expected an integer from 0 to 2**32 - 1, got {seed!r}")
     description = data.get("description", "")
     if not isinstance(description, str):
         problems.append(f"description: expected a string, got {description!r}")

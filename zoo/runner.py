@@ -137,7 +137,14 @@ def _setup(r: Recipe, data_dir: str | Path | None) -> _Setup:
     sampler = r.sampler.cls(r.sampler.options)
     corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
     _check_corpus(corpus, r, sampler)
-    model = build_model(r, len(corpus.vocab)).to(backend.device)
+    try:
+        model = build_model(r, len(corpus.vocab)).to(backend.device)
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower() and "out of memory" not in str(exc).lower():
+            raise
+        m = r.model.core
+        raise UsageError(f"model: not enough memory for hidden_size {m.hidden_size} × layers {m.layers} with a vocabulary of "
+                         f"{len(corpus.vocab)}; choose a smaller model.hidden_size or model.layers") from None
     return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.cls(r.predict.options))
 
 

@@ -14,7 +14,7 @@ from ..pretrained import load
 @click.option("--strategy", type=click.Choice(["greedy", "sample"]), default="greedy", show_default=True)
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Softmax temperature (sample).")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, help="Sample among the k most likely tokens.")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Make sampling reproducible.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Make sampling reproducible.")
 @click.option("--backend", default=None, help="Run on another backend (torch, cuda, ...).")
 @click.option("--perplexity", "show_ppl", is_flag=True, help="Also print each prefix's perplexity.")
 def predict_command(ref: str, prefixes: tuple[str, ...], num_tokens: int, strategy: str, temperature: float,

@@ -14,7 +14,7 @@ from ..runner import resume, run
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value, e.g. --set trainer.lr=0.001 (repeatable).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default: runs/<name>).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder searched first for corpus files (default: $ZOO_DATA).")
-@click.option("--seed", type=click.IntRange(min=0), default=None, help="Override the recipe's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the recipe's seed.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
               help="Continue the interrupted run in RUN_DIR from its last checkpoint (no RECIPE then).")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in the run directory (finished or not).")
