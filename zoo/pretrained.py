@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .catalog import entry, read_catalog
-from .data import cache_dir, download
 from .errors import UsageError
+from .hub import weights_path
 from .model import LanguageModel
-from .options import unknown
 from .recipe import Recipe, apply_overrides, resolve
 from .registry import Registry, get_registry
 from .runner import build_model
@@ -65,38 +62,6 @@ class Model:
     def __repr__(self) -> str:
         m = self.recipe.model.core
         return f"Model({self.recipe.name!r}: {m.cell}/{m.impl}, hidden {m.hidden_size}, layers {m.layers}, vocab {len(self.vocab)})"
-
-
-def _from_url(url: str) -> Path:
-    name = url.rstrip("/").rsplit("/", 1)[-1] or "model.safetensors"
-    dest = cache_dir() / "models" / hashlib.sha256(url.encode()).hexdigest()[:16] / name
-    return dest if dest.is_file() else download(url, dest, sha256=None)
-
-
-def weights_path(ref: str | Path) -> Path:
-    """Resolve a reference to a weights file: run directory, ``.safetensors`` path, URL or registry name."""
-    text = str(ref)
-    if text.startswith(("http://", "https://", "file://")):
-        return _from_url(text)
-    path = Path(ref)
-    if path.is_dir():
-        if not (path / "model.safetensors").is_file():
-            raise UsageError(f"run directory {path} has no model.safetensors; the run has not finished (or was not a zoo run)")
-        return path / "model.safetensors"
-    if path.suffix == ".safetensors" or path.exists() or "/" in text or "\\" in text:
-        if not path.is_file():
-            raise UsageError(f"weights file {path} not found; pass a run directory, a .safetensors file or a registry name")
-        return path
-    found = entry(text)
-    if found and found.get("weights"):
-        w = found["weights"]
-        return _from_url(w) if "://" in w else Path(w)
-    local = Path("runs") / text / "model.safetensors"
-    if local.is_file():
-        return local
-    if found:
-        raise UsageError(f"model '{text}' has no weights here yet; train it with  zoo run {found.get('recipe', 'its recipe')}  (it then loads from runs/{text})")
-    raise UsageError(f"{unknown('model', text, read_catalog())}; or pass a run directory or a .safetensors file")
 
 
 def _load_state(module: LanguageModel, wf: WeightsFile, vocab_size: int) -> None:

@@ -10,6 +10,7 @@ import click
 
 from ..errors import ZooError
 from ..registry import get_registry
+from .hub import models_command, pull_command, ship_command, verify_command
 from .plugins import plugins_command
 from .predict import predict_command
 from .run import run_command
@@ -35,6 +36,8 @@ cli.add_command(run_command)
 cli.add_command(validate_command)
 cli.add_command(plugins_command)
 cli.add_command(predict_command)
+for _command in (models_command, pull_command, verify_command, ship_command):
+    cli.add_command(_command)
 
 
 def _fail(message: str, code: int) -> None:
