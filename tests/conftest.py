@@ -1,8 +1,10 @@
-"""Shared fixtures: the corpus folder (skip when absent), a registry, and tiny models."""
+"""Shared fixtures: the corpus folder (skip when absent), a registry, an isolated cache and a loopback HTTP server."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,40 @@ def registry():
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep downloads and caches of every test out of the user's ~/.cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Serves the server's ``files``; a path in ``short`` announces more bytes than it sends, then hangs up."""
+
+    def do_GET(self):
+        """Answer one GET and record it in the server's ``hits``."""
+        self.server.hits.append(self.path)
+        body = self.server.files.get(self.path)
+        if body is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body) + (1000 if self.path in self.server.short else 0)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, format, *args):
+        """Keep the test output quiet."""
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server on 127.0.0.1 in a thread: set ``files`` (path -> bytes) and ``short``; read ``hits`` and ``url``."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    srv.daemon_threads = True
+    srv.files, srv.short, srv.hits = {}, set(), []
+    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)

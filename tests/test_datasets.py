@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import os
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -255,43 +253,6 @@ def test_data_dir_argument_comes_before_zoo_data(tmp_path, monkeypatch):
 
 
 # -- downloads ----------------------------------------------------------------------
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves the server's ``files``; a path in ``short`` announces more bytes than it sends, then hangs up."""
-
-    def do_GET(self):
-        """Answer one GET and record it in the server's ``hits``."""
-        self.server.hits.append(self.path)
-        body = self.server.files.get(self.path)
-        if body is None:
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body) + (1000 if self.path in self.server.short else 0)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.close_connection = True
-
-    def log_message(self, format, *args):
-        """Keep the test output quiet."""
-
-
-@pytest.fixture
-def server():
-    """A local HTTP server in a thread, shut down after the test."""
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    srv.files, srv.short, srv.hits = {}, set(), []
-    srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture

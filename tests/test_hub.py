@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -29,70 +27,42 @@ SHIPPED = sorted(name for name, e in CATALOG.items() if isinstance(e.get("weight
 DINOS = ROOT / "weights" / "dinos_rnn.safetensors"
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``body`` at /m.safetensors; /cut.safetensors sends half and hangs up."""
-
-    body = b""
-    hits: list[str] = []
-
-    def do_GET(self):  # noqa: N802 (http.server's naming)
-        Handler.hits.append(self.path)
-        if self.path not in ("/m.safetensors", "/cut.safetensors"):
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body if self.path == "/m.safetensors" else self.body[: len(self.body) // 2])
-        self.wfile.flush()
-        self.close_connection = True
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
-def server():
-    Handler.body, Handler.hits = DINOS.read_bytes(), []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def served(server):
+    """The loopback server with the dinosaur weights at /m.safetensors and a /cut.safetensors that hangs up early."""
+    server.files |= {"/m.safetensors": DINOS.read_bytes(), "/cut.safetensors": DINOS.read_bytes()}
+    server.short.add("/cut.safetensors")
+    return server
 
 
 def cached() -> list[Path]:
     return sorted(p for p in (cache_dir() / "models").rglob("*") if p.is_file()) if (cache_dir() / "models").exists() else []
 
 
-def test_a_url_is_downloaded_verified_cached_and_reused(server):
-    url = f"{server}/m.safetensors#sha256={sha256_of(DINOS)}"
+def test_a_url_is_downloaded_verified_cached_and_reused(served):
+    url = f"{served.url}/m.safetensors#sha256={sha256_of(DINOS)}"
     first = zoo.load(url)
     assert first.generate("", 10, stop="\n") == zoo.load("dinos_rnn").generate("", 10, stop="\n")
     assert [p.read_bytes() for p in cached()] == [DINOS.read_bytes()]
     zoo.load(url)
-    assert Handler.hits == ["/m.safetensors"], "the second load downloaded again"
+    assert served.hits == ["/m.safetensors"], "the second load downloaded again"
 
 
-def test_a_wrong_hash_is_refused_and_leaves_nothing(server):
+def test_a_wrong_hash_is_refused_and_leaves_nothing(served):
     with pytest.raises(UsageError, match="has sha256 .* expected 0{64}; refused"):
-        zoo.load(f"{server}/m.safetensors#sha256=" + "0" * 64)
+        zoo.load(f"{served.url}/m.safetensors#sha256=" + "0" * 64)
     assert cached() == []
 
 
-def test_a_dropped_connection_leaves_no_partial_file(server):
+def test_a_dropped_connection_leaves_no_partial_file(served):
     with pytest.raises(UsageError, match="stopped after .* bytes; try again"):
-        zoo.load(f"{server}/cut.safetensors")
+        zoo.load(f"{served.url}/cut.safetensors")
     assert cached() == [] and not list(cache_dir().rglob("*.tmp"))
 
 
-def test_catalog_entries_with_urls_load_and_pull(server, tmp_path, monkeypatch):
+def test_catalog_entries_with_urls_load_and_pull(served, tmp_path, monkeypatch):
     catalog = tmp_path / "registry.yaml"
-    weights = {"url": f"{server}/m.safetensors", "sha256": sha256_of(DINOS), "size": DINOS.stat().st_size, "dtype": "float32"}
+    weights = {"url": f"{served.url}/m.safetensors", "sha256": sha256_of(DINOS), "size": DINOS.stat().st_size, "dtype": "float32"}
     catalog.write_text(yaml.safe_dump({"models": {"remote_dinos": {**CATALOG["dinos_rnn"], "recipe": str(ROOT / "recipes/dinos_rnn.yaml"),
                                                                    "weights": weights}}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(catalog))
@@ -101,7 +71,7 @@ def test_catalog_entries_with_urls_load_and_pull(server, tmp_path, monkeypatch):
     assert pulled.returncode == 0 and "remote_dinos:" in pulled.stdout, pulled.stderr
     assert [r["weights"] for r in rows()] == ["cached"]
     assert zoo.load("remote_dinos").vocab == read_weights(DINOS).vocab
-    assert Handler.hits == ["/m.safetensors"]
+    assert served.hits == ["/m.safetensors"]
     weights["sha256"] = "f" * 64
     catalog.write_text(yaml.safe_dump({"models": {"bad": {"weights": weights}}}))
     assert_one_line_error(zoo_cli("pull", "bad", env={"ZOO_REGISTRY": str(catalog)}), 2, "refused")
