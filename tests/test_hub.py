@@ -48,6 +48,11 @@ def test_a_url_is_downloaded_verified_cached_and_reused(served):
     assert served.hits == ["/m.safetensors"], "the second load downloaded again"
 
 
+def test_a_file_url_takes_the_same_path():
+    model = zoo.load(f"{DINOS.as_uri()}#sha256={sha256_of(DINOS)}")
+    assert model.vocab == read_weights(DINOS).vocab and [p.read_bytes() for p in cached()] == [DINOS.read_bytes()]
+
+
 def test_a_wrong_hash_is_refused_and_leaves_nothing(served):
     with pytest.raises(UsageError, match="has sha256 .* expected 0{64}; refused"):
         zoo.load(f"{served.url}/m.safetensors#sha256=" + "0" * 64)
@@ -155,10 +160,10 @@ def test_verify_reproduces_a_shipped_model_and_fails_on_a_wrong_metric(tmp_path)
     assert_one_line_error(zoo_cli("verify", "hello_ohlol_rnn", "--epochs", "3", env=env), 2, "no perplexity", "at epoch 3", "[15]")
 
 
-@pytest.mark.parametrize("name", [n for n in SHIPPED if CATALOG[n]["dataset"] != "pairs"])
-def test_verify_passes_for_each_shipped_corpus_model_with_a_short_run(data_dir, name):
-    proc = zoo_cli("verify", name, "--epochs", "1", "-q", "--data-dir", str(data_dir))
-    assert proc.returncode == 0, proc.stderr
+@pytest.mark.parametrize("name", SHIPPED)
+def test_verify_passes_for_each_shipped_model_with_a_short_run(data_dir, name):
+    proc = zoo_cli("verify", name, "--epochs", "2", "-q", "--data-dir", str(data_dir))
+    assert proc.returncode == 0 and "reproduced" in proc.stdout, proc.stderr
 
 
 def test_ship_copies_a_run_as_float16_and_updates_the_catalog(tmp_path, monkeypatch, data_dir):

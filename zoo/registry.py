@@ -7,6 +7,7 @@ import fnmatch
 import functools
 import importlib.metadata
 import os
+import re
 from types import ModuleType
 from typing import Any, Iterable
 
@@ -25,13 +26,19 @@ _HOOK_FOR_KIND = {kind: f"register_{kind}s" for kind in KINDS}
 
 @dataclasses.dataclass(frozen=True)
 class Component:
-    """One registered component: its kind, name, the class, and the plugin that registered it."""
+    """One registered component: its kind, name, the class, and the plugin (entry point) and distribution that registered it."""
 
     kind: str
     name: str
     obj: Any
     plugin: str
     alias_of: str | None = None
+    dist: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """``plugin 'gru' [rnn-zoo]``, for messages."""
+        return f"plugin '{self.plugin}'" + (f" [{self.dist}]" if self.dist else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,13 +55,18 @@ class Registry:
 
     :param pm: a plugin manager with the plugins already registered.
     :param broken: plugins that failed to load (shown by ``zoo plugins``, named in lookup errors).
-    :raises PluginError: when two plugins claim one (kind, name); the message names both.
+    :param origins: each pluggy plugin name's (entry point, distribution); by default the name itself.
+
+    Two plugins claiming one (kind, name) make that name a conflict: looking it up is an
+    error naming both, while every other component stays usable.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin] = ()):
+    def __init__(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin] = (), origins: dict[str, tuple[str, str | None]] | None = None):
         self.pm = pm
         self.broken = list(broken)
+        self._origins = origins or {}
         self._table: dict[tuple[str, str], Component] = {}
+        self.conflicts: dict[tuple[str, str], list[Component]] = {}
         for kind, hook_name in _HOOK_FOR_KIND.items():
             hook = getattr(pm.hook, hook_name)
             for impl in hook.get_hookimpls():  # registration order
@@ -70,11 +82,14 @@ class Registry:
         return cls(pm)
 
     def _add(self, kind: str, plugin: str, name: str, obj: Any, aliases: Iterable[str] = ()) -> None:
+        entry_point, dist = self._origins.get(plugin, (plugin, None))
         for key, alias_of in [(name, None)] + [(a, name) for a in aliases]:
+            new = Component(kind, key, obj, entry_point, alias_of, dist)
             old = self._table.get((kind, key))
             if old is not None:
-                raise PluginError(f"{kind} '{key}' is registered twice: by plugin '{old.plugin}' and by plugin '{plugin}'; uninstall or block one of them")
-            self._table[(kind, key)] = Component(kind, key, obj, plugin, alias_of)
+                self.conflicts.setdefault((kind, key), [old]).append(new)
+                continue
+            self._table[(kind, key)] = new
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Sorted names (aliases included) of one kind matching a shell-style wildcard."""
@@ -92,6 +107,13 @@ class Registry:
         :raises RecipeError | PluginError: naming the close match, the known names,
             and any broken plugin that might have provided it.
         """
+        claims = self.conflicts.get((kind, name))
+        if claims:
+            msg = (f"{kind} '{name}' is registered twice: by " + " and by ".join(c.origin for c in claims)
+                   + "; uninstall one, or load only one with ZOO_LOAD_PLUGINS=<distribution>")
+            if where:
+                raise RecipeError([f"{where}: {msg}"])
+            raise PluginError(msg)
         found = self._table.get((kind, name))
         if found is not None:
             return found.obj
@@ -110,11 +132,16 @@ def new_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+def _normalized(dist: str) -> str:
+    """A distribution name as pip compares them: case, ``-``, ``_`` and ``.`` do not matter."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
 def _allowed_dists() -> set[str] | None:
     value = os.environ.get("ZOO_LOAD_PLUGINS")
     if value is None:
         return None
-    return {d.strip().lower() for d in value.split(",") if d.strip()}
+    return {_normalized(d.strip()) for d in value.split(",") if d.strip()}
 
 
 def load_registry() -> Registry:
@@ -127,27 +154,33 @@ def load_registry() -> Registry:
     """
     pm = new_plugin_manager()
     broken: list[BrokenPlugin] = []
+    origins: dict[str, tuple[str, str | None]] = {}
     allowed = _allowed_dists()
     for ep in sorted(importlib.metadata.entry_points(group="zoo"), key=lambda e: (e.dist.name != BUILTIN_DIST if e.dist else True, e.name)):
         dist = ep.dist.name if ep.dist else None
-        if allowed is not None and dist != BUILTIN_DIST and (dist or "").lower() not in allowed:
+        if allowed is not None and dist != BUILTIN_DIST and _normalized(dist or "") not in allowed:
             continue
-        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
-            continue
+        key = f"{dist}:{ep.name}"  # two distributions may use one entry-point name
+        if pm.get_plugin(key) is not None:
+            continue  # the same distribution seen twice on sys.path
         try:
             module = ep.load()
         except Exception as exc:  # a broken plugin must not break the CLI
             broken.append(BrokenPlugin(ep.name, dist, f"{type(exc).__name__}: {exc}"))
             continue
+        if pm.is_registered(module):
+            continue  # two entry points naming one module
         try:
-            pm.register(module, name=ep.name)
+            pm.register(module, name=key)
         except pluggy.PluginValidationError as exc:
             broken.append(BrokenPlugin(ep.name, dist, str(exc)))
+            continue
+        origins[key] = (ep.name, dist)
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(str(exc)) from None
-    return Registry(pm, broken)
+    return Registry(pm, broken, origins)
 
 
 @functools.lru_cache(maxsize=1)

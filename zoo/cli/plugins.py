@@ -11,11 +11,11 @@ from ..options import describe
 from ..registry import KINDS, get_registry
 
 
-def _dist_of(plugin: str) -> tuple[str | None, str | None]:
-    for ep in importlib.metadata.entry_points(group="zoo"):
-        if ep.name == plugin and ep.dist is not None:
-            return ep.dist.name, ep.dist.version
-    return None, None
+def _version_of(dist: str | None) -> str | None:
+    try:
+        return importlib.metadata.version(dist) if dist else None
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 @click.command("plugins")
@@ -29,14 +29,14 @@ def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
     if as_json:
         rows = []
         for c in comps:
-            dist, version = _dist_of(c.plugin)
-            row = {"kind": c.kind, "name": c.name, "plugin": c.plugin, "distribution": dist, "version": version}
+            row = {"kind": c.kind, "name": c.name, "plugin": c.plugin, "distribution": c.dist, "version": _version_of(c.dist)}
             if c.alias_of:
                 row["alias_of"] = c.alias_of
             if verbose:
                 row["options"] = [o.__dict__ for o in describe(c.obj.Options)]
             rows.append(row)
         rows += [{"broken": b.name, "distribution": b.dist, "reason": b.reason} for b in reg.broken]
+        rows += [{"conflict": f"{kind} {name}", "claimed_by": [c.origin for c in claims]} for (kind, name), claims in reg.conflicts.items()]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return
     for kind in KINDS:
@@ -45,12 +45,13 @@ def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
             continue
         click.echo(f"{kind}s:")
         for c in group:
-            dist, _ = _dist_of(c.plugin)
             alias = f" (alias of {c.alias_of})" if c.alias_of else ""
-            click.echo(f"  {c.name:<18} plugin {c.plugin}" + (f" [{dist}]" if dist else "") + alias)
+            click.echo(f"  {c.name:<18} plugin {c.plugin}" + (f" [{c.dist}]" if c.dist else "") + alias)
             if verbose and not c.alias_of:
                 for o in describe(c.obj.Options):
                     default = "required" if o.required else f"default {o.default!r}"
                     click.echo(f"      {o.name}: {o.type} ({default})  {o.help}")
     for b in reg.broken:
         click.echo(f"broken plugin {b.name}" + (f" [{b.dist}]" if b.dist else "") + f": {b.reason}")
+    for (kind, name), claims in reg.conflicts.items():
+        click.echo(f"conflict: {kind} '{name}' is registered by " + " and by ".join(c.origin for c in claims) + " (using it is an error)")
