@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,13 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32") -> dict[str, An
     tensors = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in wf.tensors.items()}
     versions = {k.removeprefix("zoo.").removesuffix("_version"): v for k, v in wf.metadata.items() if k.endswith("_version")}
     out = catalog_path().parent / "weights" / f"{name}.safetensors"
-    save_weights(out, tensors, vocab=wf.vocab, recipe=wf.recipe, metrics=wf.metrics, versions=versions)
-    check = _perplexities(run_dir, out) if dtype != "float32" else None
+    candidate = out.with_name(f".{name}.candidate.safetensors")  # the shipped file is replaced only once this one passes
+    save_weights(candidate, tensors, vocab=wf.vocab, recipe=wf.recipe, metrics=wf.metrics, versions=versions)
+    check = _perplexities(run_dir, candidate) if dtype != "float32" else None
     if check is not None and abs(check[1] / check[0] - 1) > TOLERANCE:
-        out.unlink()
+        candidate.unlink()
         raise UsageError(f"{dtype} moves the perplexity of {name} from {check[0]:.4f} to {check[1]:.4f} (more than 1%); ship it as float32")
+    os.replace(candidate, out)
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     history = {m["epoch"]: m["perplexity"] for m in records}
     entry = dict(models[name])
