@@ -41,7 +41,6 @@ class DefaultPredictor:
     def __init__(self, options: NoOptions | None = None):
         self.options = options or NoOptions()
 
-    @torch.no_grad()
     def generate(self, model: LanguageModel, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
                  stop: str | None = None) -> str:
@@ -50,29 +49,61 @@ class DefaultPredictor:
         An empty prefix starts from the all-zero input (as the dinosaur exercise does);
         generation ends early after producing the token ``stop``.
         """
+        return self.generate_batch(model, vocab, [prefix], num_tokens, strategy=strategy, temperature=temperature, top_k=top_k,
+                                   generator=generator, stop=stop)[0]
+
+    @torch.no_grad()
+    def generate_batch(self, model: LanguageModel, vocab: Vocab, prefixes: list[str], num_tokens: int, *, strategy: str = "greedy",
+                       temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
+                       stop: str | None = None) -> list[str]:
+        """Continue every prefix at once: each warms up in one pass (prefixes of one length together),
+        then every new token of every prefix is one batched step.
+
+        Sampling draws for the whole batch from ``generator``: the same prefixes and seed give the same texts.
+        """
         if model.options.bidirectional:
             raise UsageError("generate: this model is bidirectional, so it read each next token while training and cannot "
                              "generate; use label() for sequence labelling, or train a unidirectional model")
-        ids = vocab.encode(prefix)
-        stop_id = vocab.encode([stop])[0] if stop is not None else None
         if not (math.isfinite(temperature) and temperature > 0):
             raise UsageError(f"generate: temperature must be a positive finite number, got {temperature}")
+        encoded = [vocab.encode(p) for p in prefixes]
+        stop_id = vocab.encode([stop])[0] if stop is not None else None
+        if not encoded:
+            return []
         was_training = model.training
         model.eval()
         try:
-            x = torch.tensor([ids or [NO_INPUT]], device=model.device)  # (1, P)
-            logits, state = model(x)  # warm-up: one pass over the prefix
-            out = list(ids)
+            logits, state = self._warm_up(model, encoded)  # (B, V), state tensors (L*D, B, H)
+            out = [list(ids) for ids in encoded]
+            running = list(range(len(encoded)))
             for i in range(num_tokens):
-                nxt = choose(logits[:, -1], strategy, temperature, top_k, generator)  # (1,)
-                out.append(int(nxt))
-                if int(nxt) == stop_id:
+                nxt = choose(logits, strategy, temperature, top_k, generator)  # (B,)
+                for row, token in enumerate(nxt.tolist()):
+                    if row in running:
+                        out[row].append(token)
+                running = [row for row in running if out[row][-1] != stop_id]
+                if not running or i + 1 == num_tokens:
                     break
-                if i + 1 < num_tokens:
-                    logits, state = model(nxt.view(1, 1), state)
+                step_logits, state = model(nxt.view(-1, 1), state)
+                logits = step_logits[:, -1]
         finally:
             model.train(was_training)
-        return vocab.decode(out)
+        return [vocab.decode(ids) for ids in out]
+
+    @staticmethod
+    def _warm_up(model: LanguageModel, encoded: list[list[int]]) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The logits after each prefix and the states, batched in the prefixes' order (an empty prefix reads the zero input)."""
+        by_length: dict[int, list[int]] = {}
+        for row, ids in enumerate(encoded):
+            by_length.setdefault(len(ids), []).append(row)
+        last: list[torch.Tensor | None] = [None] * len(encoded)
+        states: list[tuple[torch.Tensor, ...] | None] = [None] * len(encoded)
+        for rows in by_length.values():
+            x = torch.tensor([encoded[r] or [NO_INPUT] for r in rows], device=model.device)  # (n, P)
+            logits, state = model(x)  # one pass over the prefixes of this length
+            for j, r in enumerate(rows):
+                last[r], states[r] = logits[j, -1], tuple(s[:, j] for s in state)
+        return torch.stack(last), tuple(torch.stack([s[k] for s in states], dim=1) for k in range(len(states[0])))
 
     @torch.no_grad()
     def perplexity(self, model: LanguageModel, vocab: Vocab, text: str) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -32,19 +32,24 @@ class Model:
         self.runner = runner if runner is not None else module  # what computes: the module, or its twin on another backend
         self.metrics: dict[str, Any] = {}
 
-    def generate(self, prefix: str, num_tokens: int = 50, *, strategy: str = "greedy", temperature: float = 1.0,
-                 top_k: int | None = None, seed: int | None = None, stop: str | None = None) -> str:
+    def generate(self, prefix: str | Sequence[str], num_tokens: int = 50, *, strategy: str = "greedy", temperature: float = 1.0,
+                 top_k: int | None = None, seed: int | None = None, stop: str | None = None) -> str | list[str]:
         """Continue ``prefix`` by ``num_tokens`` tokens; returns the prefix and the continuation.
 
+        :param prefix: one text, or a list of texts continued together as one batch (a list of results then).
         :param strategy: ``greedy`` (most likely token) or ``sample`` (draw from the softmax).
         :param temperature: softmax temperature for sampling (lower is more conservative).
         :param top_k: sample only among the k most likely tokens.
-        :param seed: makes sampling reproducible.
+        :param seed: makes sampling reproducible (for the same prefixes).
         :param stop: end early once this token is produced (e.g. ``"\\n"``); an empty prefix starts from the all-zero input.
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, strategy=strategy,
-                                       temperature=temperature, top_k=top_k, generator=generator, stop=stop)
+        options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "generator": generator, "stop": stop}
+        if isinstance(prefix, str):
+            return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, **options)
+        if hasattr(self.predictor, "generate_batch"):
+            return self.predictor.generate_batch(self.runner, self.vocab, list(prefix), num_tokens, **options)
+        return [self.predictor.generate(self.runner, self.vocab, p, num_tokens, **options) for p in prefix]
 
     def perplexity(self, text: str) -> float:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""

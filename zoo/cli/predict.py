@@ -24,10 +24,9 @@ def predict_command(ref: str, prefixes: tuple[str, ...], num_tokens: int, strate
     A model trained on pairs (sequence labelling) prints each text's labels instead.
     """
     model = load(ref, backend=backend)
-    for prefix in prefixes:
-        if model.task == "labelling":
-            click.echo(f"{prefix} -> {model.label(prefix)}")
-        else:
-            click.echo(model.generate(prefix, num_tokens, strategy=strategy, temperature=temperature, top_k=top_k, seed=seed))
+    texts = None if model.task == "labelling" else model.generate(
+        list(prefixes), num_tokens, strategy=strategy, temperature=temperature, top_k=top_k, seed=seed)  # one batch
+    for i, prefix in enumerate(prefixes):
+        click.echo(f"{prefix} -> {model.label(prefix)}" if texts is None else texts[i])
         if show_ppl:
             click.echo(f"perplexity({prefix!r}) = {model.perplexity(prefix):.4f}")
