@@ -7,6 +7,9 @@ copy of d2l's ``predict_rnn_pytorch``: one step per character, the prefix includ
 building a one-hot input and reading the argmax back with ``.item()``. zoo warms up on the
 prefix in one pass, then takes one step per character without autograd; a list of prefixes
 runs as one batch (its rate counts the characters of every row).
+
+Torch runs on one thread by default: with two, its thread pool and NumPy's BLAS threads spin
+against each other when the rows alternate, and every row slows down by a factor of 2 to 30.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation (after one warm-up)")
     parser.add_argument("--chars", type=int, default=200, help="characters generated per prefix")
     parser.add_argument("--batch", type=int, default=32, help="prefixes in the batched rows")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (one step of one row is too small to share)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     nn_model, np_model = zoo.load("jay_gru"), zoo.load("jay_gru", backend="numpy")
     batch = [PREFIX] * args.batch
     n = args.chars

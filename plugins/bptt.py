@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import shutil
@@ -92,12 +93,13 @@ def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
     """The periodic samples: labels of the first pairs for a labelling corpus, else continuations
     of the recipe's prefixes (none for a bidirectional language model, which cannot generate)."""
     model, vocab, p = ctx.backend.inference(ctx.model), ctx.corpus.vocab, ctx.recipe.predict.core
-    if ctx.corpus.pairs is not None:
-        return [f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}" for x, _ in ctx.corpus.pairs[:max_pairs]]
-    if model.options.bidirectional:
-        return []
-    lines = [ctx.predictor.generate(model, vocab, prefix, p.length, strategy=p.strategy, temperature=p.temperature, top_k=p.top_k,
-                                    stop=p.stop) for prefix in p.prefixes]
+    with model.scope() if hasattr(model, "scope") else contextlib.nullcontext():
+        if ctx.corpus.pairs is not None:
+            return [f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}" for x, _ in ctx.corpus.pairs[:max_pairs]]
+        if model.options.bidirectional:
+            return []
+        lines = [ctx.predictor.generate(model, vocab, prefix, p.length, strategy=p.strategy, temperature=p.temperature, top_k=p.top_k,
+                                        stop=p.stop) for prefix in p.prefixes]
     return [line.removesuffix(p.stop) if p.stop else line for line in lines]
 
 

@@ -84,8 +84,11 @@ class DefaultPredictor:
                 running = [row for row in running if out[row][-1] != stop_id]
                 if not running or i + 1 == num_tokens:
                     break
-                step_logits, state = model(nxt.view(-1, 1), state)
-                logits = step_logits[:, -1]
+                if hasattr(model, "step"):  # one fused step, no autograd
+                    logits, state = model.step(nxt, state)
+                else:
+                    step_logits, state = model(nxt.view(-1, 1), state)
+                    logits = step_logits[:, -1]
         finally:
             model.train(was_training)
         return [vocab.decode(ids) for ids in out]

@@ -35,3 +35,25 @@ def test_seeded_sampling_of_a_batch_repeats_and_seeds_differ():
 
 def test_an_empty_list_gives_an_empty_list():
     assert zoo.load("dinos_rnn").generate([], 10) == []
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+@pytest.mark.parametrize("impl", ["nn", "scratch"])
+@pytest.mark.parametrize("encoder, layers", [("onehot", 1), ("embedding", 2)])
+def test_the_fused_step_equals_a_forward_step(registry, cell, impl, encoder, layers):
+    """LanguageModel.step and its NumPy twin give forward's logits and state (within 1e-5) for every cell."""
+    import torch
+
+    from zoo.model import LanguageModel, ModelOptions
+    from zoo_plugins.numpy_backend import NumpyInference
+
+    torch.manual_seed(0)
+    model = LanguageModel(registry.get("cell", cell)(), ModelOptions(cell=cell, impl=impl, hidden_size=8, layers=layers, encoder=encoder), 11).eval()
+    _, state = model(torch.tensor([[1, 2, 3], [4, 5, 6]]))
+    nxt = torch.tensor([7, 0])
+    expected, expected_state = model(nxt.view(2, 1), state)
+    for runner in (model, NumpyInference(model)):
+        logits, new_state = runner.step(nxt, tuple(s.detach() for s in state))
+        torch.testing.assert_close(logits, expected[:, -1].detach(), atol=1e-5, rtol=1e-5)
+        for a, b in zip(new_state, expected_state):
+            torch.testing.assert_close(a, b.detach(), atol=1e-5, rtol=1e-5)

@@ -111,6 +111,27 @@ class LanguageModel(nn.Module):
         shape = (o.layers * (2 if o.bidirectional else 1), batch_size, o.hidden_size)
         return tuple(torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in range(self.cell.num_states))
 
+    @torch.no_grad()
+    def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        """One time step for generation, without autograd or the sequence machinery: the cell's equations
+        on this model's weights (``nn`` and ``scratch`` share names and layout), layer by layer.
+
+        :param ids: (N,) int64 token ids (no :data:`NO_INPUT`); unidirectional models only.
+        :param state: the state from :meth:`forward` or a previous step.
+        :returns: ``(logits (N, V), state)``.
+        """
+        rnn = self.rnn
+        x = self.embedding.weight[ids] if self.embedding is not None else None  # (N, E)
+        new: list[tuple[torch.Tensor, ...]] = []
+        for k in range(self.options.layers):
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
+            b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
+            gx = torch.addmm(b_ih, x, w_ih.t()) if x is not None else w_ih.t()[ids] + b_ih  # one-hot input: a row gather
+            x, s = self.cell.step(gx, tuple(t[k] for t in state), w_hh, b_hh)
+            new.append(s)
+        state = tuple(torch.stack([s[i] for s in new]) for i in range(self.cell.num_states))
+        return (torch.addmm(self.dense.bias, x, self.dense.weight.t()) if self.dense is not None else x), state
+
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Logits for every position.
 

@@ -58,6 +58,19 @@ class NumpyLanguageModel:
         logits = out @ self.params["dense.weight"].T + self.params["dense.bias"] if "dense.weight" in self.params else out
         return logits, state, (ids, out, cache)
 
+    def step(self, ids: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
+        """One time step for generation (no caches kept): logits (N, V) for ids (N,), unidirectional models only."""
+        p = self.params
+        x = p["embedding.weight"][ids] if "embedding.weight" in p else None  # (N, E)
+        new = []
+        for k in range(self.options.layers):
+            w_ih, w_hh, b_ih, b_hh = (p[f"rnn.{w}_l{k}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            gx = (x @ w_ih.T if x is not None else w_ih.T[ids]) + b_ih  # one-hot input: a row gather
+            x, s, _ = self.cell.np_step(gx, tuple(t[k] for t in state), w_hh, b_hh)
+            new.append(s)
+        state = tuple(np.stack([s[i] for s in new]) for i in range(self.cell.num_states))
+        return (x @ p["dense.weight"].T + p["dense.bias"] if "dense.weight" in p else x), state
+
     def loss_and_grads(self, ids: np.ndarray, targets: np.ndarray, state: NpState | None = None,
                        rng: np.random.Generator | None = None, scale: float = 1.0) -> tuple[float, dict[str, np.ndarray], NpState]:
         """Mean cross-entropy over every position, the gradients of ``scale`` × it by weight name, and the final state."""

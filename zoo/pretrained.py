@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -45,15 +46,21 @@ class Model:
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "generator": generator, "stop": stop}
-        if isinstance(prefix, str):
-            return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, **options)
-        if hasattr(self.predictor, "generate_batch"):
-            return self.predictor.generate_batch(self.runner, self.vocab, list(prefix), num_tokens, **options)
-        return [self.predictor.generate(self.runner, self.vocab, p, num_tokens, **options) for p in prefix]
+        with self._scope():
+            if isinstance(prefix, str):
+                return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, **options)
+            if hasattr(self.predictor, "generate_batch"):
+                return self.predictor.generate_batch(self.runner, self.vocab, list(prefix), num_tokens, **options)
+            return [self.predictor.generate(self.runner, self.vocab, p, num_tokens, **options) for p in prefix]
+
+    def _scope(self) -> contextlib.AbstractContextManager:
+        """The runner's setting for a predictor's loop (the NumPy backend quiets torch's threads), if it has one."""
+        return self.runner.scope() if hasattr(self.runner, "scope") else contextlib.nullcontext()
 
     def perplexity(self, text: str) -> float:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""
-        return self.predictor.perplexity(self.runner, self.vocab, text)
+        with self._scope():
+            return self.predictor.perplexity(self.runner, self.vocab, text)
 
     @property
     def task(self) -> str:
@@ -62,7 +69,8 @@ class Model:
 
     def label(self, text: str) -> str:
         """The most likely output token at each position of ``text`` (for models trained on pairs)."""
-        return self.predictor.label(self.runner, self.vocab, text)
+        with self._scope():
+            return self.predictor.label(self.runner, self.vocab, text)
 
     def __repr__(self) -> str:
         m = self.recipe.model.core
