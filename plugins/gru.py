@@ -12,12 +12,12 @@ d2l's ``(r ⊙ h) W``.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 import zoo
-from zoo.cell import Cell, NpState, State
+from zoo.cell import Array, Cell, State
+from zoo.ops import ops_for
 
 
 class GRU(Cell):
@@ -25,6 +25,7 @@ class GRU(Cell):
 
     gates = 3
     num_states = 1
+    generic_equations = True
     nn_class = nn.GRU
 
     def step(self, gx: torch.Tensor, state: State, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
@@ -40,33 +41,31 @@ class GRU(Cell):
         return h, (h,)
 
 
-    def np_step(self, gx: np.ndarray, state: NpState, weight_hh: np.ndarray, bias_hh: np.ndarray) -> tuple[np.ndarray, NpState, tuple]:
-        """The same step in NumPy; also returns what :meth:`np_step_backward` needs."""
+    def np_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
+        """The same step on NumPy arrays or torch tensors; also returns what :meth:`np_step_backward` needs."""
+        xp = ops_for(gx)
         (h_prev,) = state
         gh = h_prev @ weight_hh.T + bias_hh  # (N, 3H)
-        x_r, x_z, x_n = np.split(gx, 3, axis=1)
-        h_r, h_z, h_n = np.split(gh, 3, axis=1)
-        r = _sigmoid(x_r + h_r)
-        z = _sigmoid(x_z + h_z)
-        n = np.tanh(x_n + r * h_n)
+        x_r, x_z, x_n = xp.split(gx, 3)
+        h_r, h_z, h_n = xp.split(gh, 3)
+        r = xp.sigmoid(x_r + h_r)
+        z = xp.sigmoid(x_z + h_z)
+        n = xp.tanh(x_n + r * h_n)
         h = (1 - z) * n + z * h_prev  # (N, H)
         return h, (h,), (h_prev, r, z, n, h_n)
 
-    def np_step_backward(self, dh: np.ndarray, dstate: NpState, cache: tuple, weight_hh: np.ndarray) -> tuple[np.ndarray, NpState, np.ndarray, np.ndarray]:
+    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array, Array]:
         """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
+        xp = ops_for(dh)
         h_prev, r, z, n, h_n = cache
         d = dh + dstate[0]
         dn_pre = d * (1 - z) * (1 - n * n)  # through n = tanh(x_n + r ⊙ h_n)
         dz_pre = d * (h_prev - n) * z * (1 - z)
         dr_pre = dn_pre * h_n * r * (1 - r)
-        dgx = np.concatenate([dr_pre, dz_pre, dn_pre], axis=1)  # (N, 3H)
-        dgh = np.concatenate([dr_pre, dz_pre, dn_pre * r], axis=1)  # r scales the recurrent n-projection
+        dgx = xp.cat([dr_pre, dz_pre, dn_pre])  # (N, 3H)
+        dgh = xp.cat([dr_pre, dz_pre, dn_pre * r])  # r scales the recurrent n-projection
         dh_prev = d * z + dgh @ weight_hh
         return dgx, (dh_prev,), dgh.T @ h_prev, dgh.sum(0)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(0.5 * x))  # stable for large |x|
 
 
 @zoo.hookimpl

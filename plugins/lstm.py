@@ -12,12 +12,12 @@ Gates are stacked i, f, g, o as in ``torch.nn.LSTM``; the state is ``(h, c)``.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
 import zoo
-from zoo.cell import Cell, NpState, State
+from zoo.cell import Array, Cell, State
+from zoo.ops import ops_for
 
 
 class LSTM(Cell):
@@ -25,6 +25,7 @@ class LSTM(Cell):
 
     gates = 4
     num_states = 2
+    generic_equations = True
     nn_class = nn.LSTM
 
     def step(self, gx: torch.Tensor, state: State, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
@@ -37,28 +38,26 @@ class LSTM(Cell):
         return h, (h, c)
 
 
-    def np_step(self, gx: np.ndarray, state: NpState, weight_hh: np.ndarray, bias_hh: np.ndarray) -> tuple[np.ndarray, NpState, tuple]:
-        """The same step in NumPy; also returns what :meth:`np_step_backward` needs."""
+    def np_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
+        """The same step on NumPy arrays or torch tensors; also returns what :meth:`np_step_backward` needs."""
+        xp = ops_for(gx)
         h_prev, c_prev = state
         pre = gx + h_prev @ weight_hh.T + bias_hh  # (N, 4H)
-        i, f, g, o = np.split(pre, 4, axis=1)
-        i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
+        i, f, g, o = xp.split(pre, 4)
+        i, f, g, o = xp.sigmoid(i), xp.sigmoid(f), xp.tanh(g), xp.sigmoid(o)
         c = f * c_prev + i * g
-        tc = np.tanh(c)
+        tc = xp.tanh(c)
         h = o * tc  # (N, H)
         return h, (h, c), (h_prev, c_prev, i, f, g, o, tc)
 
-    def np_step_backward(self, dh: np.ndarray, dstate: NpState, cache: tuple, weight_hh: np.ndarray) -> tuple[np.ndarray, NpState, np.ndarray, np.ndarray]:
+    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array, Array]:
         """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
+        xp = ops_for(dh)
         h_prev, c_prev, i, f, g, o, tc = cache
         dh = dh + dstate[0]
         dc = dstate[1] + dh * o * (1 - tc * tc)  # c reaches the loss through h and through the next c
-        dpre = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=1)
+        dpre = xp.cat([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)])
         return dpre, (dpre @ weight_hh, dc * f), dpre.T @ h_prev, dpre.sum(0)
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1 + np.tanh(0.5 * x))  # stable for large |x|
 
 
 @zoo.hookimpl

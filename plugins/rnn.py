@@ -8,12 +8,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import nn
 
 import zoo
-from zoo.cell import Cell, NpState, State
+from zoo.cell import Array, Cell, State
+from zoo.ops import ops_for
 from zoo.options import option
 
 
@@ -29,6 +29,7 @@ class RNN(Cell):
 
     gates = 1
     num_states = 1
+    generic_equations = True
     nn_class = nn.RNN
     Options = RNNOptions
 
@@ -44,14 +45,15 @@ class RNN(Cell):
         return h, (h,)
 
 
-    def np_step(self, gx: np.ndarray, state: NpState, weight_hh: np.ndarray, bias_hh: np.ndarray) -> tuple[np.ndarray, NpState, tuple]:
-        """The same step in NumPy; also returns what :meth:`np_step_backward` needs."""
+    def np_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
+        """The same step on NumPy arrays or torch tensors; also returns what :meth:`np_step_backward` needs."""
+        xp = ops_for(gx)
         (h_prev,) = state
         pre = gx + h_prev @ weight_hh.T + bias_hh  # (N, H)
-        h = np.tanh(pre) if self.options.nonlinearity == "tanh" else np.maximum(pre, 0)
+        h = xp.tanh(pre) if self.options.nonlinearity == "tanh" else xp.relu(pre)
         return h, (h,), (h_prev, h)
 
-    def np_step_backward(self, dh: np.ndarray, dstate: NpState, cache: tuple, weight_hh: np.ndarray) -> tuple[np.ndarray, NpState, np.ndarray, np.ndarray]:
+    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array, Array]:
         """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
         h_prev, h = cache
         d = dh + dstate[0]  # the output and the carried state are the same h

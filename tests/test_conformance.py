@@ -115,8 +115,8 @@ class StatelessCountCell(Cell):
 
 
 @pytest.mark.parametrize("cls, needle", [
-    (D2lGRU, "scratch vs nn logits"),
-    (HalfGradientGRU, "np_step_backward gradient of weight_hh_l0"),
+    (D2lGRU, "fused vs cell.step logits"),  # its step disagrees with the equations the fused layer runs
+    (HalfGradientGRU, "scratch vs nn gradient of rnn.weight_hh_l0"),  # the fused layer's backward is np_step_backward
     (WrongAutogradCell, "autograd gradients differ from finite differences"),
     (StatelessCountCell, "num_states=2"),
 ], ids=["equations-differ-from-nn", "numpy-backward", "autograd", "state-arity"])

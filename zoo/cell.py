@@ -18,10 +18,11 @@ import torch
 
 from .interfaces import NoOptions
 
-__all__ = ["Cell", "State", "NpState"]
+__all__ = ["Cell", "State", "NpState", "Array"]
 
 State = tuple[torch.Tensor, ...]
 NpState = tuple[np.ndarray, ...]
+Array = np.ndarray | torch.Tensor
 
 
 class Cell(ABC):
@@ -71,6 +72,13 @@ class Cell(ABC):
     #
     # ``dh`` is the loss gradient reaching this step's output from above, ``dstate``
     # the gradient reaching its new state from the next step.
+    #
+    # Written with ``xp = zoo.ops.ops_for(gx)`` instead of ``np``, the same two methods also
+    # take torch tensors; a cell that sets ``generic_equations = True`` then trains with
+    # ``impl: scratch`` through the fused layer of :mod:`zoo.fused`, whose backward pass is
+    # these equations rather than autograd's record of every small operation.
+
+    generic_equations: ClassVar[bool] = False
 
     def describe(self) -> str:
         """A short description, e.g. ``gru`` or ``rnn(relu)``."""

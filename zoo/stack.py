@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cell import Cell, State
+from .fused import recurrence
 
 __all__ = ["CellStack", "weight_names", "gather_rows", "NO_INPUT"]
 
@@ -40,6 +41,11 @@ class CellStack(nn.Module):
     Parameters are named and shaped exactly as in ``torch.nn.GRU`` and friends, so a
     state dict moves between this stack and the torch module unchanged.
 
+    With ``fused`` (the default) and a cell whose equations take tensors
+    (``generic_equations``), each layer and direction is one autograd node with a
+    hand-written backward pass (:mod:`zoo.fused`); otherwise autograd records every
+    ``cell.step``, which stays as the reference the fused layer is tested against.
+
     Inputs: ``x, state``
         * **x**: (N, T, input_size) floats, or (N, T) int64 token ids meaning one-hot
           input of width ``input_size`` (layer 0 then gathers rows of ``weight_ih``,
@@ -51,9 +57,11 @@ class CellStack(nn.Module):
         * **state**: the final state, same layout as the input state.
     """
 
-    def __init__(self, cell: Cell, input_size: int, hidden_size: int, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0):
+    def __init__(self, cell: Cell, input_size: int, hidden_size: int, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+                 fused: bool = True):
         super().__init__()
         self.cell = cell
+        self.fused = fused and cell.generic_equations  # else autograd records cell.step, the literal reference
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bidirectional, self.dropout = layers, bidirectional, dropout
         self.num_directions = 2 if bidirectional else 1
@@ -78,6 +86,8 @@ class CellStack(nn.Module):
         return tuple(getattr(self, f"{w}_l{k}{suffix}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
     def _direction(self, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, State]:
+        if self.fused:
+            return recurrence(self.cell, gx, state, w_hh, b_hh, reverse)
         steps = range(gx.shape[1] - 1, -1, -1) if reverse else range(gx.shape[1])
         outputs = [None] * gx.shape[1]
         for t in steps:

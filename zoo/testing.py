@@ -129,9 +129,10 @@ def check_cell(name: str, options: dict | None = None, *, registry: Registry | N
 
     For 1 and 2 layers, one and two directions, one-hot and embedding encoders:
     shapes of outputs and states, state carried across chunks, a save/load round
-    trip, scratch = ``nn_class`` when it has one, and NumPy = torch when it
-    defines ``np_step``/``np_step_backward``; autograd against finite differences
-    on two of them.
+    trip, scratch = ``nn_class`` when it has one, NumPy = torch when it
+    defines ``np_step``/``np_step_backward``, and the fused layer = autograd through
+    ``step`` when its equations take tensors (``generic_equations``); autograd against
+    finite differences on two of them.
     """
     registry, cls = _lookup(registry, "cell", name)
     _check_step(_recipe(registry, name, options), f"check_cell({name!r})")
@@ -143,6 +144,8 @@ def check_cell(name: str, options: dict | None = None, *, registry: Registry | N
             _check_chunked_state(recipe, where)
         if cls.nn_class is not None:
             _check_scratch_equals_nn(recipe, _recipe(registry, name, options, impl="nn", **config), where)
+        if cls.generic_equations:
+            _check_fused_equals_literal(recipe, where)
         if supports_numpy(recipe.model.cls(recipe.model.options)):
             _check_numpy_stack(recipe, where)
         _check_round_trip(recipe, registry, where)
@@ -217,10 +220,20 @@ def _check_round_trip(recipe: Recipe, registry: Registry, where: str) -> None:
 
 def _check_scratch_equals_nn(scratch: Recipe, nn: Recipe, where: str) -> None:
     """Same weights: equal logits, final states and parameter gradients for ``impl: scratch`` and ``impl: nn``."""
-    ours, ref = _build(scratch), _build(nn)
+    _check_equal_models(_build(scratch), _build(nn), where, "scratch vs nn")
+
+
+def _check_fused_equals_literal(recipe: Recipe, where: str) -> None:
+    """The fused layer (hand-written backward through the cell's equations) equals autograd through ``cell.step``."""
+    literal = _build(recipe)
+    literal.rnn.fused = False
+    _check_equal_models(_build(recipe), literal, where, "fused vs cell.step")
+
+
+def _check_equal_models(ours: LanguageModel, ref: LanguageModel, where: str, what: str) -> None:
     shapes = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
     ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
-    assert shapes == ref_shapes, f"{where}: scratch and nn weights differ in names or shapes: {shapes} vs {ref_shapes}"
+    assert shapes == ref_shapes, f"{where}: {what} weights differ in names or shapes: {shapes} vs {ref_shapes}"
     ours.load_state_dict(ref.state_dict())
     ids, y, state = _ids(3, 4), _ids(3, 4, seed=3), _random_state(ref, 3)
     results = []
@@ -229,12 +242,12 @@ def _check_scratch_equals_nn(scratch: Recipe, nn: Recipe, where: str) -> None:
         F.cross_entropy(logits.reshape(-1, len(VOCAB)), y.reshape(-1)).backward()
         results.append((logits.detach(), final))
     (la, sa), (lb, sb) = results
-    _close(la, lb, f"{where}: scratch vs nn logits")
+    _close(la, lb, f"{where}: {what} logits")
     for a, b in zip(sa, sb):
-        _close(a.detach(), b.detach(), f"{where}: scratch vs nn final state")
+        _close(a.detach(), b.detach(), f"{where}: {what} final state")
     grads = dict(ours.named_parameters())
     for pname, p in ref.named_parameters():
-        _close(grads[pname].grad, p.grad, f"{where}: scratch vs nn gradient of {pname}")
+        _close(grads[pname].grad, p.grad, f"{where}: {what} gradient of {pname}")
 
 
 def _check_numpy_stack(recipe: Recipe, where: str) -> None:
