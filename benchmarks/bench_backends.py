@@ -1,6 +1,6 @@
 """Time one training epoch of the Jay GRU recipe's shapes on each backend, side by side, and print ratios.
 
-    python benchmarks/bench_backends.py [--repeats 5] [--cell gru] [--dtype float32]
+    python benchmarks/bench_backends.py [--repeats 5] [--cell gru] [--dtype float32] [--layers 2] [--bidirectional]
 
 Shapes: hidden 256, vocabulary 1027, batch 32 × 35 steps, 8 batches (8,960 tokens) per
 epoch, one-hot input, Adam, clip 0.01 — as recipes/jay_gru.yaml. Each implementation trains
@@ -26,19 +26,20 @@ from zoo.registry import get_registry
 V, H, N, T, BATCHES = 1027, 256, 32, 35, 8
 
 
-def engines(cell_name: str, dtype: str) -> dict[str, object]:
+def engines(cell_name: str, dtype: str, layers: int = 1, bidirectional: bool = False) -> dict[str, object]:
     """One engine per implementation, all starting from the same weights."""
     reg = get_registry()
     cell = reg.get("cell", cell_name)()
     settings = TrainSettings("adam", 0.01, clip_norm=0.01)
     torch.manual_seed(0)
-    base = LanguageModel(cell, ModelOptions(cell=cell_name, impl="scratch", hidden_size=H, dtype=dtype), V)
+    shape = {"hidden_size": H, "dtype": dtype, "layers": layers, "bidirectional": bidirectional}
+    base = LanguageModel(cell, ModelOptions(cell=cell_name, impl="scratch", **shape), V)
     out = {}
     rows = [("torch nn", "torch", "nn"), ("torch scratch", "torch", "scratch"), ("torch step", "torch", "literal"), ("numpy", "numpy", "scratch")]
     rows += [("cuda nn", "cuda", "nn"), ("cuda scratch", "cuda", "scratch")] if torch.cuda.is_available() else []
     for label, backend, impl in rows:
         b = reg.get("backend", backend)()
-        model = LanguageModel(cell, ModelOptions(cell=cell_name, impl="scratch" if impl == "literal" else impl, hidden_size=H, dtype=dtype), V)
+        model = LanguageModel(cell, ModelOptions(cell=cell_name, impl="scratch" if impl == "literal" else impl, **shape), V)
         model.load_state_dict(base.state_dict())
         if impl == "literal":
             model.rnn.fused = False  # autograd through every cell.step: the reference the fused layer replaced
@@ -61,10 +62,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation (after one warm-up)")
     parser.add_argument("--cell", default="gru", help="registered cell name")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--layers", type=int, default=1, help="stacked layers")
+    parser.add_argument("--bidirectional", action="store_true", help="two directions per layer")
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     batches = [(rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T))) for _ in range(BATCHES)]
-    impls = engines(args.cell, args.dtype)
+    impls = engines(args.cell, args.dtype, args.layers, args.bidirectional)
     sync = {label: (torch.cuda.synchronize if b.name == "cuda" else (lambda: None)) for label, (_, b) in impls.items()}
     times: dict[str, list[float]] = {label: [] for label in impls}
     for label, (engine, _) in impls.items():
@@ -74,7 +77,7 @@ def main() -> None:
             times[label].append(epoch(engine, batches, sync=sync[label]))
     tokens = BATCHES * N * T
     ref = statistics.median(times["torch nn"])
-    print(f"{args.cell}, {args.dtype}, hidden {H}, vocab {V}, batch {N}×{T}, {tokens} tokens/epoch, "
+    print(f"{args.cell}, {args.layers} layer(s){', bidirectional' if args.bidirectional else ''}, {args.dtype}, hidden {H}, vocab {V}, batch {N}×{T}, {tokens} tokens/epoch, "
           f"{args.repeats} epochs each, torch threads {torch.get_num_threads()}")
     print(f"{'implementation':<16}{'tokens/s (median)':>18}{'spread':>16}{'× torch nn':>12}")
     for label, ts in times.items():

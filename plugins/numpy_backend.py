@@ -63,7 +63,12 @@ class NumpyAdam:
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
-            params[k] -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+            denom = np.sqrt(v)  # the update, with temporaries reused in place
+            denom /= np.sqrt(c2)
+            denom += self.eps
+            np.divide(m, denom, out=denom)
+            denom *= self.lr / c1
+            params[k] -= denom
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The step count and both moments of every weight."""

@@ -78,9 +78,10 @@ class NumpyLanguageModel:
         flat = logits.reshape(-1, logits.shape[-1])  # (N*T, V)
         y = targets.reshape(-1)
         shifted = flat - flat.max(axis=1, keepdims=True)
-        log_z = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = float(-(shifted[np.arange(len(y)), y] - log_z[:, 0]).mean())
-        dflat = np.exp(shifted - log_z)  # softmax
+        dflat = np.exp(shifted)  # becomes the softmax in place: one exponential pass
+        z = dflat.sum(axis=1, keepdims=True)
+        loss = float(-(shifted[np.arange(len(y)), y] - np.log(z[:, 0])).mean())
+        dflat /= z
         dflat[np.arange(len(y)), y] -= 1
         dflat *= scale / len(y)
         dlogits = dflat.reshape(logits.shape).astype(self.dtype, copy=False)

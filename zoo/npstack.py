@@ -29,10 +29,20 @@ def gather_rows(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
-    """``out[ids] += rows`` with repeated ids summed and id -1 skipped: the gradient of :func:`gather_rows`."""
+    """``out[ids] += rows`` with repeated ids summed and id -1 skipped: the gradient of :func:`gather_rows`.
+
+    Rows are grouped by id (a stable sort keeps their order) and summed with ``reduceat``:
+    the same sums as ``np.add.at`` into zeros, several times faster.
+    """
     ids, rows = ids.reshape(-1), rows.reshape(-1, rows.shape[-1])
     keep = ids >= 0
-    np.add.at(out, ids[keep], rows[keep])
+    ids, rows = ids[keep], rows[keep]
+    if not len(ids):
+        return
+    order = np.argsort(ids, kind="stable")
+    grouped = ids[order]
+    starts = np.flatnonzero(np.concatenate([[True], grouped[1:] != grouped[:-1]]))
+    out[grouped[starts]] += np.add.reduceat(rows[order], starts, axis=0)
 
 
 @dataclasses.dataclass
