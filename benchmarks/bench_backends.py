@@ -7,7 +7,8 @@ epoch, one-hot input, Adam, clip 0.01 — as recipes/jay_gru.yaml. Each implemen
 the same batches from the same weights; the rounds are interleaved so machine noise hits
 all of them alike. Ratios are against torch.nn (fed one-hot input, as d2l's concise code).
 "torch scratch" is the fused layer (a hand-written backward through the cell's equations);
-"torch step" is autograd through every ``cell.step``, the formulation it replaced.
+"torch step" is autograd through every ``cell.step``, the formulation it replaced; "d2l scratch"
+is a faithful copy of the book's from-scratch code (benchmarks/d2l_reference.py), one layer only.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import torch
 from zoo.interfaces import TrainSettings
 from zoo.model import LanguageModel, ModelOptions
 from zoo.registry import get_registry
+
+from d2l_reference import D2lEngine
 
 V, H, N, T, BATCHES = 1027, 256, 32, 35, 8
 
@@ -44,6 +47,8 @@ def engines(cell_name: str, dtype: str, layers: int = 1, bidirectional: bool = F
         if impl == "literal":
             model.rnn.fused = False  # autograd through every cell.step: the reference the fused layer replaced
         out[label] = (b.engine(model.to(b.device), settings, np.random.default_rng(0)), b)
+    if layers == 1 and not bidirectional:
+        out["d2l scratch"] = (D2lEngine(cell_name, V, H), reg.get("backend", "torch")())
     return out
 
 
@@ -79,10 +84,12 @@ def main() -> None:
     ref = statistics.median(times["torch nn"])
     print(f"{args.cell}, {args.layers} layer(s){', bidirectional' if args.bidirectional else ''}, {args.dtype}, hidden {H}, vocab {V}, batch {N}×{T}, {tokens} tokens/epoch, "
           f"{args.repeats} epochs each, torch threads {torch.get_num_threads()}")
-    print(f"{'implementation':<16}{'tokens/s (median)':>18}{'spread':>16}{'× torch nn':>12}")
+    slow = statistics.median(times["d2l scratch"]) if "d2l scratch" in times else None
+    print(f"{'implementation':<16}{'tokens/s (median)':>18}{'spread':>16}{'× torch nn':>12}" + (f"{'× d2l scratch':>15}" if slow else ""))
     for label, ts in times.items():
         med = statistics.median(ts)
-        print(f"{label:<16}{tokens / med:>18,.0f}{f'{tokens / max(ts):,.0f}–{tokens / min(ts):,.0f}':>16}{ref / med:>12.2f}")
+        print(f"{label:<16}{tokens / med:>18,.0f}{f'{tokens / max(ts):,.0f}–{tokens / min(ts):,.0f}':>16}{ref / med:>12.2f}"
+              + (f"{slow / med:>15.2f}" if slow else ""))
 
 
 if __name__ == "__main__":
