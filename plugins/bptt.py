@@ -33,7 +33,7 @@ class BPTTOptions:
     max_steps: int | None = option(None, "stop after this many optimizer steps, mid-epoch if need be")
     smoothing: float | None = option(None, "also report an exponential moving average of the per-sequence loss with this decay (the dinosaur exercise: 0.999)")
     smoothing_init: float | None = option(None, "the average's starting value (default: the first batch's loss)")
-    checkpoint_every: int | None = option(1, "write a checkpoint for `zoo run --resume` every this many checkpoint_units (null: only at the end and on Ctrl-C)")
+    checkpoint_every: int | None = option(1, "write a checkpoint for `zoo run --resume` every this many checkpoint_units, and at the end (null: only on Ctrl-C or SIGTERM)")
     checkpoint_unit: Literal["epochs", "batches"] = option("epochs", "what checkpoint_every counts: epochs, or batches (optimizer steps)")
 
     def validate(self) -> list[str]:
@@ -131,7 +131,7 @@ class BPTTTrainer:
     is detached between batches; otherwise every batch starts from zeros.
     Perplexity is exp of the mean per-token loss over the epoch.
 
-    Checkpoints (every ``checkpoint_every`` epochs or batches, at the end, and on
+    Checkpoints (every ``checkpoint_every`` epochs or batches and at the end, unless it is null; and on
     SIGINT/SIGTERM) hold the engine's state, the carried state, the counters and
     the sampler's generator as it stood when the epoch began; resuming replays
     the epoch's batches up to the saved position without training on them.

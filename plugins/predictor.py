@@ -29,6 +29,12 @@ def choose(logits: torch.Tensor, strategy: str, temperature: float, top_k: int |
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
 
 
+def _forward_one(model: LanguageModel, ids: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
+    """One step through the model's forward pass, for runners without a fused ``step``."""
+    logits, state = model(ids.view(-1, 1), state)
+    return logits[:, -1], state
+
+
 class DefaultPredictor:
     """Generation in the d2l manner, without re-reading the prefix for every new token.
 
@@ -75,20 +81,18 @@ class DefaultPredictor:
         try:
             logits, state = self._warm_up(model, encoded)  # (B, V), state tensors (L*D, B, H)
             out = [list(ids) for ids in encoded]
-            running = list(range(len(encoded)))
+            running = set(range(len(encoded)))
+            step = model.step if hasattr(model, "step") else lambda ids, s: _forward_one(model, ids, s)  # fused, no autograd
             for i in range(num_tokens):
                 nxt = choose(logits, strategy, temperature, top_k, generator)  # (B,)
                 for row, token in enumerate(nxt.tolist()):
                     if row in running:
                         out[row].append(token)
-                running = [row for row in running if out[row][-1] != stop_id]
+                        if token == stop_id:
+                            running.discard(row)
                 if not running or i + 1 == num_tokens:
                     break
-                if hasattr(model, "step"):  # one fused step, no autograd
-                    logits, state = model.step(nxt, state)
-                else:
-                    step_logits, state = model(nxt.view(-1, 1), state)
-                    logits = step_logits[:, -1]
+                logits, state = step(nxt, state)
         finally:
             model.train(was_training)
         return [vocab.decode(ids) for ids in out]

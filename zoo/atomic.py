@@ -10,6 +10,9 @@ from typing import IO, Iterator
 
 __all__ = ["atomic_path", "atomic_open", "write_text", "sweep_temporaries"]
 
+_UMASK = os.umask(0)  # read once, at import: changing it later, even briefly, would race with other threads
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -21,9 +24,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)  # as open() would create it, not mkstemp's owner-only mode
+    os.fchmod(fd, 0o666 & ~_UMASK)  # as open() would create it, not mkstemp's owner-only mode
     os.close(fd)
     tmp = Path(tmp)
     try:

@@ -44,6 +44,7 @@ class CheckpointStore:
 
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir) / "checkpoint"
+        self._seq: int | None = None  # the committed checkpoint's number, once known
 
     def exists(self) -> bool:
         """Whether a committed checkpoint is there."""
@@ -63,13 +64,16 @@ class CheckpointStore:
 
     def save(self, checkpoint: Checkpoint) -> None:
         """Write the tensors under a new name, commit the JSON pointer, then drop older tensor files."""
-        seq = self._pointer()["seq"] + 1 if self.exists() else 1
+        if self._seq is None:
+            self._seq = self._pointer()["seq"] if self.exists() else 0
+        seq = self._seq + 1
         name = f"state-{seq:06d}.safetensors"
         blob = save({k: v.detach().cpu().contiguous() for k, v in checkpoint.tensors.items()}, metadata={"format": "pt"})
         with atomic_path(self.dir / name) as tmp:
             tmp.write_bytes(blob)
         pointer = {"format": FORMAT, "seq": seq, "tensors": name, "sha256": hashlib.sha256(blob).hexdigest(), "state": checkpoint.state}
         write_text(self.dir / self.POINTER, json.dumps(pointer, ensure_ascii=False))
+        self._seq = seq
         for stale in self.dir.glob("state-*.safetensors"):
             if stale.name != name:
                 stale.unlink(missing_ok=True)
@@ -93,6 +97,7 @@ class CheckpointStore:
     def clear(self) -> None:
         """Remove every checkpoint (a fresh run starting in this directory)."""
         shutil.rmtree(self.dir, ignore_errors=True)
+        self._seq = None
 
 
 class Checkpoints:

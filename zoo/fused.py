@@ -47,5 +47,10 @@ class _Recurrence(torch.autograd.Function):
 
 def recurrence(cell: Cell, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, State]:
     """Run one direction of one layer: ``(out (N, T, H), final state)``, differentiable as a whole."""
+    if not torch.is_grad_enabled():  # inference: no node, no per-step caches kept
+        out = gx.new_empty(gx.shape[0], gx.shape[1], w_hh.shape[1])
+        for t in range(gx.shape[1] - 1, -1, -1) if reverse else range(gx.shape[1]):
+            out[:, t], state, _ = cell.np_step(gx[:, t], state, w_hh, b_hh)
+        return out, tuple(state)
     out, *final = _Recurrence.apply(cell, reverse, gx, w_hh, b_hh, *state)
     return out, tuple(final)

@@ -103,7 +103,7 @@ def pull(ref: str) -> Path:
 
 
 def availability(name: str, found: dict[str, Any]) -> str:
-    """Where a catalogued model's weights are: ``shipped``, ``cached``, ``download``, ``runs/NAME`` or ``-``."""
+    """Where a catalogued model's weights are: ``shipped`` (or ``missing``), ``cached``, ``download``, ``runs/NAME`` or ``-``."""
     weights = found.get("weights")
     if isinstance(weights, dict) and "file" in weights:
         return "shipped" if Path(weights["file"]).is_file() else "missing"

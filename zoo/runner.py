@@ -140,7 +140,7 @@ def _setup(r: Recipe, data_dir: str | Path | None) -> _Setup:
     try:
         model = build_model(r, len(corpus.vocab)).to(backend.device)
     except (MemoryError, RuntimeError) as exc:
-        if not isinstance(exc, MemoryError) and "alloc" not in str(exc).lower() and "out of memory" not in str(exc).lower():
+        if not isinstance(exc, MemoryError) and not any(m in str(exc) for m in ("can't allocate memory", "out of memory")):
             raise
         m = r.model.core
         raise UsageError(f"model: not enough memory for hidden_size {m.hidden_size} × layers {m.layers} with a vocabulary of "

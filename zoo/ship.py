@@ -50,28 +50,35 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32") -> dict[str, An
     wf = read_weights(run_dir / "model.safetensors")
     if wf.recipe.get("name") != name:
         raise UsageError(f"{run_dir} is a run of recipe '{wf.recipe.get('name')}', not '{name}'; ship the run of  zoo run {models[name].get('recipe')}")
+    try:
+        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+        history = {m["epoch"]: m["perplexity"] for m in records}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{run_dir / 'metrics.jsonl'} is missing or unreadable ({exc}); ship a finished run") from None
+    if not history:
+        raise UsageError(f"{run_dir / 'metrics.jsonl'} records no epoch; ship a finished run")
     tensors = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in wf.tensors.items()}
     versions = {k.removeprefix("zoo.").removesuffix("_version"): v for k, v in wf.metadata.items() if k.endswith("_version")}
     out = catalog_path().parent / "weights" / f"{name}.safetensors"
     candidate = out.with_name(f".{name}.candidate.safetensors")  # the shipped file is replaced only once this one passes
-    save_weights(candidate, tensors, vocab=wf.vocab, recipe=wf.recipe, metrics=wf.metrics, versions=versions)
-    check = _perplexities(run_dir, candidate) if dtype != "float32" else None
-    if check is not None and abs(check[1] / check[0] - 1) > TOLERANCE:
-        candidate.unlink()
-        raise UsageError(f"{dtype} moves the perplexity of {name} from {check[0]:.4f} to {check[1]:.4f} (more than 1%); ship it as float32")
-    os.replace(candidate, out)
-    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    history = {m["epoch"]: m["perplexity"] for m in records}
-    entry = dict(models[name])
-    before = dict(entry.get("metrics") or {})
-    epochs = sorted(set(before.get("perplexity_at", {})) | set(VERIFY_EPOCHS) | {max(history)})
-    extra = {k: round(records[-1][k], 4) for k in ("smoothed_loss", "steps") if k in records[-1]}
-    entry["params"] = sum(t.numel() for t in tensors.values())
-    entry["metrics"] = {**before, **extra, "perplexity": round(wf.metrics["perplexity"], 4), "epoch": wf.metrics["epoch"],
-                        "perplexity_at": {e: round(history[e], 4) for e in epochs if e in history}}
-    entry["weights"] = {"file": f"weights/{name}.safetensors", "sha256": sha256_of(out), "size": out.stat().st_size, "dtype": dtype}
-    if check is not None:
-        entry["weights"]["perplexity_check"] = {"float32": round(check[0], 4), dtype: round(check[1], 4), "text": "first 2,000 training tokens"}
+    try:
+        save_weights(candidate, tensors, vocab=wf.vocab, recipe=wf.recipe, metrics=wf.metrics, versions=versions)
+        check = _perplexities(run_dir, candidate) if dtype != "float32" else None
+        if check is not None and abs(check[1] / check[0] - 1) > TOLERANCE:
+            raise UsageError(f"{dtype} moves the perplexity of {name} from {check[0]:.4f} to {check[1]:.4f} (more than 1%); ship it as float32")
+        entry = dict(models[name])
+        before = dict(entry.get("metrics") or {})
+        epochs = sorted(set(before.get("perplexity_at", {})) | set(VERIFY_EPOCHS) | {max(history)})
+        extra = {k: round(records[-1][k], 4) for k in ("smoothed_loss", "steps") if k in records[-1]}
+        entry["params"] = sum(t.numel() for t in tensors.values())
+        entry["metrics"] = {**before, **extra, "perplexity": round(wf.metrics["perplexity"], 4), "epoch": wf.metrics["epoch"],
+                            "perplexity_at": {e: round(history[e], 4) for e in epochs if e in history}}
+        entry["weights"] = {"file": f"weights/{name}.safetensors", "sha256": sha256_of(candidate), "size": candidate.stat().st_size, "dtype": dtype}
+        if check is not None:
+            entry["weights"]["perplexity_check"] = {"float32": round(check[0], 4), dtype: round(check[1], 4), "text": "first 2,000 training tokens"}
+        os.replace(candidate, out)  # then the catalog at once: the window where they disagree is these two renames
+    finally:
+        candidate.unlink(missing_ok=True)
     models[name] = entry
     write_catalog(models)
     return entry

@@ -41,6 +41,8 @@ def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir
     metrics = found.get("metrics") or {}
     at = {int(k): float(v) for k, v in (metrics.get("perplexity_at") or {}).items()}
     epoch = epochs if epochs is not None else metrics.get("epoch")
+    if epoch is None:
+        raise UsageError(f"the catalog records no final epoch for '{name}'; pass --epochs with one of {sorted(at) or 'none'}")
     if epoch not in at and epoch == metrics.get("epoch") and "perplexity" in metrics:
         at[epoch] = float(metrics["perplexity"])
     if epoch not in at:
