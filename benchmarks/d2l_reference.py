@@ -73,4 +73,4 @@ class D2lEngine:
             for q in self.p.values():
                 q.grad.mul_(self.clip / norm)
         self.optimizer.step()
-        return float(loss), tuple(s.detach() for s in state)
+        return loss.item(), tuple(s.detach() for s in state)
