@@ -54,8 +54,8 @@ class GRU(Cell):
         h = (1 - z) * n + z * h_prev  # (N, H)
         return h, (h,), (h_prev, r, z, n, h_n)
 
-    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array, Array]:
-        """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
+    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+        """Gradients of one step: ``(dgx, dstate_prev, dgh)``, ``dgh`` reaching the recurrent projection ``h_prev @ weight_hh.T + bias_hh``."""
         xp = ops_for(dh)
         h_prev, r, z, n, h_n = cache
         d = dh + dstate[0]
@@ -65,7 +65,7 @@ class GRU(Cell):
         dgx = xp.cat([dr_pre, dz_pre, dn_pre])  # (N, 3H)
         dgh = xp.cat([dr_pre, dz_pre, dn_pre * r])  # r scales the recurrent n-projection
         dh_prev = d * z + dgh @ weight_hh
-        return dgx, (dh_prev,), dgh.T @ h_prev, dgh.sum(0)
+        return dgx, (dh_prev,), dgh
 
 
 @zoo.hookimpl

@@ -48,16 +48,16 @@ class LSTM(Cell):
         c = f * c_prev + i * g
         tc = xp.tanh(c)
         h = o * tc  # (N, H)
-        return h, (h, c), (h_prev, c_prev, i, f, g, o, tc)
+        return h, (h, c), (c_prev, i, f, g, o, tc)
 
-    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array, Array]:
-        """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
+    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+        """Gradients of one step: ``(dgx, dstate_prev, dgh)``, ``dgh`` reaching the recurrent projection ``h_prev @ weight_hh.T + bias_hh``."""
         xp = ops_for(dh)
-        h_prev, c_prev, i, f, g, o, tc = cache
+        c_prev, i, f, g, o, tc = cache
         dh = dh + dstate[0]
         dc = dstate[1] + dh * o * (1 - tc * tc)  # c reaches the loss through h and through the next c
         dpre = xp.cat([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)])
-        return dpre, (dpre @ weight_hh, dc * f), dpre.T @ h_prev, dpre.sum(0)
+        return dpre, (dpre @ weight_hh, dc * f), dpre
 
 
 @zoo.hookimpl

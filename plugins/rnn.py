@@ -51,14 +51,14 @@ class RNN(Cell):
         (h_prev,) = state
         pre = gx + h_prev @ weight_hh.T + bias_hh  # (N, H)
         h = xp.tanh(pre) if self.options.nonlinearity == "tanh" else xp.relu(pre)
-        return h, (h,), (h_prev, h)
+        return h, (h,), (h,)
 
-    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array, Array]:
-        """Gradients of one step: ``(dgx, dstate_prev, dweight_hh, dbias_hh)``."""
-        h_prev, h = cache
+    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+        """Gradients of one step: ``(dgx, dstate_prev, dgh)``, ``dgh`` reaching the recurrent projection ``h_prev @ weight_hh.T + bias_hh``."""
+        (h,) = cache
         d = dh + dstate[0]  # the output and the carried state are the same h
         dpre = d * (1 - h * h) if self.options.nonlinearity == "tanh" else d * (h > 0)  # (N, H)
-        return dpre, (dpre @ weight_hh,), dpre.T @ h_prev, dpre.sum(0)
+        return dpre, (dpre @ weight_hh,), dpre
 
 
 @zoo.hookimpl

@@ -77,8 +77,8 @@ class HalfGradientGRU(GRU):
     """A hand-written backward pass that forgets a factor."""
 
     def np_step_backward(self, dh, dstate, cache, weight_hh):
-        dgx, dprev, dw, db = super().np_step_backward(dh, dstate, cache, weight_hh)
-        return dgx, dprev, 0.5 * dw, db
+        dgx, dprev, dgh = super().np_step_backward(dh, dstate, cache, weight_hh)
+        return dgx, dprev, 0.5 * dgh
 
 
 class _LeakyTanh(torch.autograd.Function):

@@ -68,10 +68,13 @@ class Cell(ABC):
     # backend, whose hand-written backpropagation through time calls them:
     #
     #   np_step(gx, state, weight_hh, bias_hh) -> (h, new_state, cache)
-    #   np_step_backward(dh, dstate, cache, weight_hh) -> (dgx, dstate_prev, dweight_hh, dbias_hh)
+    #   np_step_backward(dh, dstate, cache, weight_hh) -> (dgx, dstate_prev, dgh)
     #
     # ``dh`` is the loss gradient reaching this step's output from above, ``dstate``
-    # the gradient reaching its new state from the next step.
+    # the gradient reaching its new state from the next step; ``dgh`` the gradient reaching
+    # the recurrent projection ``state[0] @ weight_hh.T + bias_hh``, from which the stack
+    # takes the recurrent weights' gradients as one product over all steps. (Returning
+    # ``(dgx, dstate_prev, dweight_hh, dbias_hh)`` instead, per step, works too.)
     #
     # Written with ``xp = zoo.ops.ops_for(gx)`` instead of ``np``, the same two methods also
     # take torch tensors; a cell that sets ``generic_equations = True`` then trains with

@@ -24,24 +24,33 @@ class _Recurrence(torch.autograd.Function):
     def forward(ctx: Any, cell: Cell, reverse: bool, gx: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor, *state: torch.Tensor) -> tuple:
         steps = range(gx.shape[1] - 1, -1, -1) if reverse else range(gx.shape[1])
         out = gx.new_empty(gx.shape[0], gx.shape[1], w_hh.shape[1])  # (N, T, H)
+        hprev = gx.new_empty(gx.shape[1], gx.shape[0], w_hh.shape[1])  # (T, N, H): state[0] before each step
         caches: list[Any] = [None] * gx.shape[1]
         for t in steps:
+            hprev[t] = state[0]
             out[:, t], state, caches[t] = cell.np_step(gx[:, t], state, w_hh, b_hh)
         ctx.cell, ctx.steps, ctx.caches = cell, steps, caches
-        ctx.save_for_backward(w_hh)
+        ctx.save_for_backward(w_hh, hprev)
         return (out, *state)
 
     @staticmethod
     def backward(ctx: Any, dout: torch.Tensor, *dfinal: torch.Tensor | None) -> tuple:
-        (w_hh,) = ctx.saved_tensors
-        n, h = dout.shape[0], w_hh.shape[1]
+        w_hh, hprev = ctx.saved_tensors
+        n, h, gh = dout.shape[0], w_hh.shape[1], w_hh.shape[0]
         ds = tuple(d if d is not None else dout.new_zeros(n, h) for d in dfinal)
-        dgx = dout.new_empty(n, dout.shape[1], w_hh.shape[0])  # (N, T, G*H)
-        dw_hh, db_hh = torch.zeros_like(w_hh), dout.new_zeros(w_hh.shape[0])
+        dgx = dout.new_empty(n, dout.shape[1], gh)  # (N, T, G*H)
+        dgh = dout.new_empty(dout.shape[1], n, gh)  # (T, N, G*H)
+        summed = None  # (dweight_hh, dbias_hh) from cells that give them per step
         for t in reversed(ctx.steps):
-            dgx[:, t], ds, dw, db = ctx.cell.np_step_backward(dout[:, t], ds, ctx.caches[t], w_hh)
-            dw_hh += dw
-            db_hh += db
+            dgx[:, t], ds, *rest = ctx.cell.np_step_backward(dout[:, t], ds, ctx.caches[t], w_hh)
+            if len(rest) == 1:
+                dgh[t] = rest[0]
+            else:
+                summed = rest if summed is None else [a + b for a, b in zip(summed, rest)]
+        if summed is None:  # the recurrent weights' gradients as one product over all steps
+            dw_hh, db_hh = dgh.reshape(-1, gh).t() @ hprev.reshape(-1, h), dgh.reshape(-1, gh).sum(0)
+        else:
+            dw_hh, db_hh = summed
         return (None, None, dgx, dw_hh, db_hh, *ds)
 
 

@@ -52,6 +52,7 @@ class StackCache:
     inputs: list[np.ndarray]
     steps: list[list[list[Any]]]
     masks: list[np.ndarray | None]
+    hprev: list[list[np.ndarray]]  # per layer and direction: (T, N, H), the state[0] each step started from
 
 
 def zero_state(cell: Cell, layers: int, directions: int, batch: int, hidden: int, dtype: np.dtype) -> NpState:
@@ -74,25 +75,29 @@ def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, stat
     :param dropout: drop probability between layers (training only: give ``rng``).
     :returns: ``(output (N, T, D*H), final state, cache)``.
     """
-    cache = StackCache([], [], [])
+    cache = StackCache([], [], [], [])
     final: list[NpState] = []
     layer_in = x
     for k in range(layers):
         cache.inputs.append(layer_in)
-        outs, layer_steps = [], []
+        outs, layer_steps, layer_hprev = [], [], []
         for d in range(directions):
             w_ih, w_hh, b_ih, b_hh = (params[n] for n in _names(k, d))
             gx = (gather_rows(w_ih.T, layer_in) if layer_in.dtype.kind in "iu" else layer_in @ w_ih.T) + b_ih  # (N, T, G*H)
             s = tuple(t[k * directions + d] for t in state)
             steps = range(gx.shape[1] - 1, -1, -1) if d else range(gx.shape[1])
             out = np.empty(gx.shape[:2] + (w_hh.shape[1],), dtype=gx.dtype)  # (N, T, H)
+            hprev = np.empty((gx.shape[1], gx.shape[0], w_hh.shape[1]), dtype=gx.dtype)  # (T, N, H)
             step_caches: list[Any] = [None] * gx.shape[1]
             for t in steps:
+                hprev[t] = s[0]
                 out[:, t], s, step_caches[t] = cell.np_step(gx[:, t], s, w_hh, b_hh)
             outs.append(out)
             layer_steps.append(step_caches)
+            layer_hprev.append(hprev)
             final.append(s)
         cache.steps.append(layer_steps)
+        cache.hprev.append(layer_hprev)
         layer_in = np.concatenate(outs, axis=2) if directions == 2 else outs[0]
         mask = None
         if dropout and rng is not None and k < layers - 1:
@@ -126,12 +131,20 @@ def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache,
             idx = k * directions + d
             ds = tuple(t[idx] for t in dstate) if dstate is not None else tuple(np.zeros_like(dh_all[:, 0]) for _ in range(cell.num_states))
             dgx = np.empty(dh_all.shape[:2] + (w_hh.shape[0],), dtype=dout.dtype)  # (N, T, G*H)
-            dw_hh, db_hh = np.zeros_like(w_hh), np.zeros(w_hh.shape[0], dtype=dout.dtype)
+            dgh = np.empty((dh_all.shape[1], dh_all.shape[0], w_hh.shape[0]), dtype=dout.dtype)  # (T, N, G*H)
+            summed = None  # (dweight_hh, dbias_hh) from cells that give them per step
             steps = range(dh_all.shape[1]) if d else range(dh_all.shape[1] - 1, -1, -1)  # reverse of the forward order
             for t in steps:
-                dgx[:, t], ds, dw, db = cell.np_step_backward(dh_all[:, t], ds, cache.steps[k][d][t], w_hh)
-                dw_hh += dw
-                db_hh += db
+                dgx[:, t], ds, *rest = cell.np_step_backward(dh_all[:, t], ds, cache.steps[k][d][t], w_hh)
+                if len(rest) == 1:
+                    dgh[t] = rest[0]
+                else:
+                    summed = rest if summed is None else [a + b for a, b in zip(summed, rest)]
+            if summed is None:  # one product over all steps
+                dw_hh = dgh.reshape(-1, dgh.shape[2]).T @ cache.hprev[k][d].reshape(-1, hidden)
+                db_hh = dgh.reshape(-1, dgh.shape[2]).sum(0)
+            else:
+                dw_hh, db_hh = summed
             flat = dgx.reshape(-1, dgx.shape[2])  # (N*T, G*H)
             if ids:  # one-hot input: the gradient lands on the rows of weight_ih.T that were gathered
                 dw_ih_t = np.zeros((w_ih.shape[1], w_ih.shape[0]), dtype=dout.dtype)
