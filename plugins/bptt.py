@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import shutil
@@ -17,6 +16,7 @@ from tqdm import tqdm
 import zoo
 from zoo.errors import Interrupted, RunError, UsageError
 from zoo.interfaces import TrainContext, TrainSettings
+from zoo.model import prediction_scope
 from zoo.options import option
 
 
@@ -93,7 +93,7 @@ def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
     """The periodic samples: labels of the first pairs for a labelling corpus, else continuations
     of the recipe's prefixes (none for a bidirectional language model, which cannot generate)."""
     model, vocab, p = ctx.backend.inference(ctx.model), ctx.corpus.vocab, ctx.recipe.predict.core
-    with model.scope() if hasattr(model, "scope") else contextlib.nullcontext():
+    with prediction_scope(model):
         if ctx.corpus.pairs is not None:
             return [f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}" for x, _ in ctx.corpus.pairs[:max_pairs]]
         if model.options.bidirectional:

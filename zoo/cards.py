@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .catalog import entry, read_catalog
+from .catalog import entries, read_catalog
 from .hub import availability
 
 __all__ = ["rows", "text_table", "markdown_table", "MARKERS"]
@@ -38,10 +38,10 @@ def _model_section(recipe: str | None) -> dict[str, Any]:
 
 def rows() -> list[dict[str, str]]:
     """One row per catalogued model: name, cell, layers, params, metric, source (in the catalog), weights (here), size, recipe, dtype."""
-    catalog = read_catalog()
+    catalog, resolved = read_catalog(), entries()
     out = []
     for name, raw in catalog.items():
-        e = entry(name) or {}
+        e = resolved[name]
         model = _model_section(e.get("recipe"))
         w = raw.get("weights") if isinstance(raw.get("weights"), dict) else {}
         out.append({

@@ -17,7 +17,7 @@ import yaml
 from .atomic import write_text
 from .errors import UsageError
 
-__all__ = ["catalog_path", "read_catalog", "entry", "write_catalog", "HEADER"]
+__all__ = ["catalog_path", "read_catalog", "entry", "entries", "write_catalog", "HEADER"]
 
 HEADER = """\
 # The catalog of named models: recipe, how its weights were made, and what was measured.
@@ -50,12 +50,8 @@ def read_catalog(path: Path | None = None) -> dict[str, dict[str, Any]]:
     return models
 
 
-def entry(name: str, path: Path | None = None) -> dict[str, Any] | None:
-    """One catalog entry, with its recipe and shipped-weights paths made absolute, or ``None``."""
-    path = path or catalog_path()
-    found = read_catalog(path).get(name)
-    if found is None:
-        return None
+def _absolute(found: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A copy of an entry with its recipe and shipped-weights paths made absolute."""
     found = dict(found)
     if isinstance(found.get("recipe"), str):
         found["recipe"] = str((path.parent / found["recipe"]).resolve())
@@ -63,6 +59,19 @@ def entry(name: str, path: Path | None = None) -> dict[str, Any] | None:
     if isinstance(weights, dict) and isinstance(weights.get("file"), str):
         found["weights"] = {**weights, "file": str((path.parent / weights["file"]).resolve())}
     return found
+
+
+def entries(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every catalog entry by name, paths made absolute (the catalog read once)."""
+    path = path or catalog_path()
+    return {name: _absolute(found, path) for name, found in read_catalog(path).items()}
+
+
+def entry(name: str, path: Path | None = None) -> dict[str, Any] | None:
+    """One catalog entry, with its recipe and shipped-weights paths made absolute, or ``None``."""
+    path = path or catalog_path()
+    found = read_catalog(path).get(name)
+    return None if found is None else _absolute(found, path)
 
 
 def write_catalog(models: dict[str, dict[str, Any]], path: Path | None = None) -> None:

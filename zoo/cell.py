@@ -18,7 +18,7 @@ import torch
 
 from .interfaces import NoOptions
 
-__all__ = ["Cell", "State", "NpState", "Array"]
+__all__ = ["Cell", "State", "NpState", "Array", "RecurrentGradients"]
 
 State = tuple[torch.Tensor, ...]
 NpState = tuple[np.ndarray, ...]
@@ -88,3 +88,30 @@ class Cell(ABC):
         fields = dataclasses.asdict(self.options) if dataclasses.is_dataclass(self.options) else {}
         inner = ",".join(str(v) for v in fields.values())
         return f"{type(self).__name__}({inner})" if inner else type(self).__name__
+
+
+class RecurrentGradients:
+    """A direction's recurrent weight gradients from its ``np_step_backward`` calls, NumPy or torch alike.
+
+    Steps that return ``dgh`` fill ``dgh[t]`` (T, N, G*H); the gradients are then one product
+    over all steps with the states each step started from. Steps that return per-step
+    ``(dweight_hh, dbias_hh)`` (the older contract) are summed instead.
+    """
+
+    def __init__(self, dgh: Array):
+        self.dgh = dgh
+        self._summed: list[Array] | None = None
+
+    def add(self, t: int, rest: list[Array]) -> None:
+        """Record what step ``t`` returned after ``(dgx, dstate_prev)``."""
+        if len(rest) == 1:
+            self.dgh[t] = rest[0]
+        else:
+            self._summed = rest if self._summed is None else [a + b for a, b in zip(self._summed, rest)]
+
+    def result(self, hprev: Array) -> tuple[Array, Array]:
+        """``(dweight_hh, dbias_hh)``, given ``hprev`` (T, N, H), each step's starting ``state[0]``."""
+        if self._summed is not None:
+            return self._summed[0], self._summed[1]
+        flat = self.dgh.reshape(-1, self.dgh.shape[2])  # (T*N, G*H)
+        return flat.T @ hprev.reshape(-1, hprev.shape[2]), flat.sum(0)

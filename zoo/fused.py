@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .cell import Cell, State
+from .cell import Cell, RecurrentGradients, State
 
 __all__ = ["recurrence"]
 
@@ -39,18 +39,11 @@ class _Recurrence(torch.autograd.Function):
         n, h, gh = dout.shape[0], w_hh.shape[1], w_hh.shape[0]
         ds = tuple(d if d is not None else dout.new_zeros(n, h) for d in dfinal)
         dgx = dout.new_empty(n, dout.shape[1], gh)  # (N, T, G*H)
-        dgh = dout.new_empty(dout.shape[1], n, gh)  # (T, N, G*H)
-        summed = None  # (dweight_hh, dbias_hh) from cells that give them per step
+        recurrent = RecurrentGradients(dout.new_empty(dout.shape[1], n, gh))  # dgh: (T, N, G*H)
         for t in reversed(ctx.steps):
             dgx[:, t], ds, *rest = ctx.cell.np_step_backward(dout[:, t], ds, ctx.caches[t], w_hh)
-            if len(rest) == 1:
-                dgh[t] = rest[0]
-            else:
-                summed = rest if summed is None else [a + b for a, b in zip(summed, rest)]
-        if summed is None:  # the recurrent weights' gradients as one product over all steps
-            dw_hh, db_hh = dgh.reshape(-1, gh).t() @ hprev.reshape(-1, h), dgh.reshape(-1, gh).sum(0)
-        else:
-            dw_hh, db_hh = summed
+            recurrent.add(t, rest)
+        dw_hh, db_hh = recurrent.result(hprev)
         return (None, None, dgx, dw_hh, db_hh, *ds)
 
 

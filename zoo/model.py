@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import dataclasses
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -13,7 +15,7 @@ from .errors import UsageError
 from .options import option
 from .stack import CellStack, gather_rows
 
-__all__ = ["ModelOptions", "LanguageModel"]
+__all__ = ["ModelOptions", "LanguageModel", "prediction_scope"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -50,6 +52,12 @@ class ModelOptions:
         if self.init_std <= 0:
             problems.append(f"init_std: must be positive, got {self.init_std}")
         return problems
+
+
+def prediction_scope(runner: Any) -> contextlib.AbstractContextManager:
+    """The setting a predictor's loop over ``runner`` runs under: the runner's own ``scope()`` if it has
+    one (the NumPy backend's quiets torch's threads), else nothing."""
+    return runner.scope() if hasattr(runner, "scope") else contextlib.nullcontext()
 
 
 class LanguageModel(nn.Module):

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .cell import Cell, NpState
+from .cell import Cell, NpState, RecurrentGradients
 
 __all__ = ["StackCache", "stack_forward", "stack_backward", "zero_state", "gather_rows", "scatter_rows"]
 
@@ -131,20 +131,12 @@ def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache,
             idx = k * directions + d
             ds = tuple(t[idx] for t in dstate) if dstate is not None else tuple(np.zeros_like(dh_all[:, 0]) for _ in range(cell.num_states))
             dgx = np.empty(dh_all.shape[:2] + (w_hh.shape[0],), dtype=dout.dtype)  # (N, T, G*H)
-            dgh = np.empty((dh_all.shape[1], dh_all.shape[0], w_hh.shape[0]), dtype=dout.dtype)  # (T, N, G*H)
-            summed = None  # (dweight_hh, dbias_hh) from cells that give them per step
+            recurrent = RecurrentGradients(np.empty((dh_all.shape[1], dh_all.shape[0], w_hh.shape[0]), dtype=dout.dtype))
             steps = range(dh_all.shape[1]) if d else range(dh_all.shape[1] - 1, -1, -1)  # reverse of the forward order
             for t in steps:
                 dgx[:, t], ds, *rest = cell.np_step_backward(dh_all[:, t], ds, cache.steps[k][d][t], w_hh)
-                if len(rest) == 1:
-                    dgh[t] = rest[0]
-                else:
-                    summed = rest if summed is None else [a + b for a, b in zip(summed, rest)]
-            if summed is None:  # one product over all steps
-                dw_hh = dgh.reshape(-1, dgh.shape[2]).T @ cache.hprev[k][d].reshape(-1, hidden)
-                db_hh = dgh.reshape(-1, dgh.shape[2]).sum(0)
-            else:
-                dw_hh, db_hh = summed
+                recurrent.add(t, rest)
+            dw_hh, db_hh = recurrent.result(cache.hprev[k][d])
             flat = dgx.reshape(-1, dgx.shape[2])  # (N*T, G*H)
             if ids:  # one-hot input: the gradient lands on the rows of weight_ih.T that were gathered
                 dw_ih_t = np.zeros((w_ih.shape[1], w_ih.shape[0]), dtype=dout.dtype)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -10,7 +9,7 @@ import torch
 
 from .errors import UsageError
 from .hub import weights_path
-from .model import LanguageModel
+from .model import LanguageModel, prediction_scope
 from .recipe import Recipe, apply_overrides, resolve
 from .registry import Registry, get_registry
 from .runner import build_model
@@ -46,20 +45,16 @@ class Model:
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "generator": generator, "stop": stop}
-        with self._scope():
+        with prediction_scope(self.runner):
             if isinstance(prefix, str):
                 return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, **options)
             if hasattr(self.predictor, "generate_batch"):
                 return self.predictor.generate_batch(self.runner, self.vocab, list(prefix), num_tokens, **options)
             return [self.predictor.generate(self.runner, self.vocab, p, num_tokens, **options) for p in prefix]
 
-    def _scope(self) -> contextlib.AbstractContextManager:
-        """The runner's setting for a predictor's loop (the NumPy backend quiets torch's threads), if it has one."""
-        return self.runner.scope() if hasattr(self.runner, "scope") else contextlib.nullcontext()
-
     def perplexity(self, text: str) -> float:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""
-        with self._scope():
+        with prediction_scope(self.runner):
             return self.predictor.perplexity(self.runner, self.vocab, text)
 
     @property
@@ -69,7 +64,7 @@ class Model:
 
     def label(self, text: str) -> str:
         """The most likely output token at each position of ``text`` (for models trained on pairs)."""
-        with self._scope():
+        with prediction_scope(self.runner):
             return self.predictor.label(self.runner, self.vocab, text)
 
     def __repr__(self) -> str:
