@@ -1,6 +1,6 @@
 """The whole speed picture in one run, Jay GRU recipe shapes (hidden 256, vocabulary 1,027, batch 32 × 35).
 
-    python benchmarks/bench.py [--repeats 3] [--cells rnn gru lstm] [--memory]
+    python benchmarks/bench.py [--repeats 3] [--cells rnn gru lstm] [--memory] [--default-malloc]
 
 For every cell, with 1 and 2 layers and one or two directions: training tokens/s of each
 implementation (``torch.nn``, the fused scratch layer, autograd through ``cell.step``, NumPy,
@@ -8,6 +8,7 @@ and d2l's from-scratch code for one layer), run side by side and interleaved, wi
 the spread and the ratio to ``torch.nn``; for one direction, generation chars/s of one row and of
 32 rows against d2l's predictor; with ``--memory``, the peak memory a training step adds (each
 implementation measured in a process of its own, from the kernel's high-water mark of its resident set).
+As ``zoo`` itself, the processes reuse freed memory (:mod:`zoo.allocator`) unless ``--default-malloc``.
 """
 
 from __future__ import annotations
@@ -80,10 +81,11 @@ def generation_rates(cell: str, layers: int, repeats: int, chars: int = 100) -> 
     return {label: cases[label][1] / statistics.median(ts) for label, ts in times.items()}
 
 
-def peak_memory(cell: str, layers: int, bidirectional: bool, label: str) -> float:
+def peak_memory(cell: str, layers: int, bidirectional: bool, label: str, tuned: bool) -> float:
     """MB by which two training steps raise the resident set above where it stood, in a fresh process (Linux:
     the kernel's high-water mark, reset through /proc/self/clear_refs just before the steps)."""
     code = ("import sys, re, numpy as np; sys.path.insert(0, 'benchmarks'); import bench_backends as b\n"
+            + ("from zoo.allocator import keep_freed_memory; keep_freed_memory()\n" if tuned else "") +
             f"engine = b.engines({cell!r}, 'float32', {layers}, {bidirectional})[{label!r}][0]\n"
             "rng = np.random.default_rng(0); X, Y = rng.integers(0, b.V, (b.N, b.T)), rng.integers(0, b.V, (b.N, b.T))\n"
             "kb = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
@@ -99,8 +101,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds per implementation (after one warm-up)")
     parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], help="registered cell names")
     parser.add_argument("--memory", action="store_true", help="also measure each training step's peak memory (slower)")
+    training.add_allocator_option(parser)
     args = parser.parse_args()
-    print(f"hidden {H}, vocabulary {V}, batch {N}×{T}; {args.repeats} rounds; torch threads {torch.get_num_threads()} (1 for generation)")
+    malloc = training.allocator(args)
+    print(f"hidden {H}, vocabulary {V}, batch {N}×{T}; {args.repeats} rounds; torch threads {torch.get_num_threads()} (1 for generation); {malloc}")
     for cell in args.cells:
         for layers, bidirectional in CONFIGS:
             rates = train_rates(cell, layers, bidirectional, args.repeats)
@@ -108,7 +112,7 @@ def main() -> None:
             print(f"\n{cell}, {layers} layer(s){', bidirectional' if bidirectional else ''}: training")
             print(f"  {'implementation':<16}{'tokens/s':>10}{'spread':>18}{'× nn':>7}" + (f"{'peak MB':>9}" if args.memory else ""))
             for label, (med, lo, hi) in rates.items():
-                memory = f"{peak_memory(cell, layers, bidirectional, label):>9.0f}" if args.memory else ""
+                memory = f"{peak_memory(cell, layers, bidirectional, label, not args.default_malloc):>9.0f}" if args.memory else ""
                 print(f"  {label:<16}{med:>10,.0f}{f'{lo:,.0f}–{hi:,.0f}':>18}{med / ref:>7.2f}{memory}")
             if not bidirectional:  # a bidirectional model cannot generate
                 gen = generation_rates(cell, layers, args.repeats)

@@ -1,6 +1,6 @@
 """Time one training epoch of the Jay GRU recipe's shapes on each backend, side by side, and print ratios.
 
-    python benchmarks/bench_backends.py [--repeats 5] [--cell gru] [--dtype float32] [--layers 2] [--bidirectional]
+    python benchmarks/bench_backends.py [--repeats 5] [--cell gru] [--dtype float32] [--layers 2] [--bidirectional] [--default-malloc]
 
 Shapes: hidden 256, vocabulary 1027, batch 32 × 35 steps, 8 batches (8,960 tokens) per
 epoch, one-hot input, Adam, clip 0.01 — as recipes/jay_gru.yaml. Each implementation trains
@@ -9,6 +9,8 @@ all of them alike. Ratios are against torch.nn (fed one-hot input, as d2l's conc
 "torch scratch" is the fused layer (a hand-written backward through the cell's equations);
 "torch step" is autograd through every ``cell.step``, the formulation it replaced; "d2l scratch"
 is a faithful copy of the book's from-scratch code (benchmarks/d2l_reference.py), one layer only.
+The process reuses freed memory as ``zoo`` does (:mod:`zoo.allocator`); ``--default-malloc`` keeps
+glibc's defaults instead, under which every batch faults its large buffers in afresh.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from zoo.allocator import keep_freed_memory
 from zoo.interfaces import TrainSettings
 from zoo.model import LanguageModel, ModelOptions
 from zoo.registry import get_registry
@@ -52,6 +55,16 @@ def engines(cell_name: str, dtype: str, layers: int = 1, bidirectional: bool = F
     return out
 
 
+def add_allocator_option(parser: argparse.ArgumentParser) -> None:
+    """``--default-malloc``: measure under glibc's default allocator settings rather than zoo's."""
+    parser.add_argument("--default-malloc", action="store_true", help="keep glibc's allocator defaults (zoo's commands reuse freed memory)")
+
+
+def allocator(args: argparse.Namespace) -> str:
+    """Apply zoo's allocator setting unless ``--default-malloc``; the setting in words, for the header."""
+    return "malloc: glibc defaults" if args.default_malloc or not keep_freed_memory() else "malloc: freed memory reused, as zoo"
+
+
 def epoch(engine, batches, carry: bool = True, sync=lambda: None) -> float:
     """Seconds for one epoch of training steps (state carried, as the sequential sampler does)."""
     start = time.perf_counter()
@@ -69,7 +82,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--layers", type=int, default=1, help="stacked layers")
     parser.add_argument("--bidirectional", action="store_true", help="two directions per layer")
+    add_allocator_option(parser)
     args = parser.parse_args()
+    malloc = allocator(args)
     rng = np.random.default_rng(0)
     batches = [(rng.integers(0, V, (N, T)), rng.integers(0, V, (N, T))) for _ in range(BATCHES)]
     impls = engines(args.cell, args.dtype, args.layers, args.bidirectional)
@@ -83,7 +98,7 @@ def main() -> None:
     tokens = BATCHES * N * T
     ref = statistics.median(times["torch nn"])
     print(f"{args.cell}, {args.layers} layer(s){', bidirectional' if args.bidirectional else ''}, {args.dtype}, hidden {H}, vocab {V}, batch {N}×{T}, {tokens} tokens/epoch, "
-          f"{args.repeats} epochs each, torch threads {torch.get_num_threads()}")
+          f"{args.repeats} epochs each, torch threads {torch.get_num_threads()}, {malloc}")
     slow = statistics.median(times["d2l scratch"]) if "d2l scratch" in times else None
     print(f"{'implementation':<16}{'tokens/s (median)':>18}{'spread':>16}{'× torch nn':>12}" + (f"{'× d2l scratch':>15}" if slow else ""))
     for label, ts in times.items():

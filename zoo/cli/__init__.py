@@ -8,6 +8,7 @@ import warnings
 
 import click
 
+from ..allocator import keep_freed_memory
 from ..errors import ZooError
 from ..registry import get_registry
 from .hub import models_command, pull_command, ship_command, verify_command
@@ -52,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     130 interrupted. ``ZOO_DEBUG=1`` shows tracebacks of unexpected errors.
     """
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
+    keep_freed_memory()  # a training loop reuses its large buffers instead of faulting them in every batch
     try:
         try:
             get_registry().pm.hook.register_commands(cli=cli)
