@@ -12,6 +12,7 @@ from torch import nn
 
 from .cell import Cell, State
 from .errors import UsageError
+from .gathered import GatheredInput, worthwhile
 from .options import option
 from .stack import CellStack, gather_rows
 
@@ -71,6 +72,8 @@ class LanguageModel(nn.Module):
     :param vocab_size: tokens in the vocabulary (input one-hot width and output width).
     """
 
+    _gathered: GatheredInput | None = None
+
     def __init__(self, cell: Cell, options: ModelOptions, vocab_size: int):
         super().__init__()
         self.cell, self.options, self.vocab_size = cell, options, vocab_size
@@ -89,6 +92,8 @@ class LanguageModel(nn.Module):
                 bidirectional=options.bidirectional, dropout=options.dropout if options.layers > 1 else 0.0,
                 **cell.nn_kwargs(),
             )
+            if options.encoder == "onehot" and isinstance(self.rnn, nn.RNNBase) and worthwhile(self.rnn, vocab_size):
+                self._gathered = GatheredInput(self.rnn)  # on CPU: layer 0's one-hot product as a row gather
         else:
             self.rnn = CellStack(cell, input_size, options.hidden_size, options.layers, options.bidirectional, options.dropout)
         if options.decoder == "none" and directions * options.hidden_size != vocab_size:
@@ -148,18 +153,20 @@ class LanguageModel(nn.Module):
         :returns: ``(logits, state)`` with logits (N, T, vocab_size).
         """
         scratch = isinstance(self.rnn, CellStack)
+        gathered = self._gathered is not None and ids.device.type == "cpu"
         if self.embedding is not None:
             x = gather_rows(self.embedding.weight, ids)  # (N, T, E)
-        elif scratch:
-            x = ids  # the scratch stack gathers rows of weight_ih_l0
+        elif scratch or gathered:
+            x = ids  # the scratch stack and GatheredInput gather rows of weight_ih_l0
         else:  # one-hot; NO_INPUT (-1) matches no column, giving the all-zero vector
             x = (ids.unsqueeze(-1) == torch.arange(self.vocab_size, device=ids.device)).to(self.dtype)  # (N, T, V)
+        rnn = self._gathered if gathered else self.rnn
         if scratch:
             out, state = self.rnn(x, state)
         elif self.cell.num_states == 1:
-            out, h = self.rnn(x, None if state is None else state[0])
+            out, h = rnn(x, None if state is None else state[0])
             state = (h,)
         else:
-            out, state = self.rnn(x, state)
+            out, state = rnn(x, state)
             state = tuple(state)
         return (self.dense(out) if self.dense is not None else out), state  # (N, T, V)
