@@ -5,7 +5,8 @@
 Shapes: hidden 256, vocabulary 1027, batch 32 × 35 steps, 8 batches (8,960 tokens) per
 epoch, one-hot input, Adam, clip 0.01 — as recipes/jay_gru.yaml. Each implementation trains
 the same batches from the same weights; the rounds are interleaved so machine noise hits
-all of them alike. Ratios are against torch.nn (fed one-hot input, as d2l's concise code).
+all of them alike. Ratios are against torch.nn (fed one-hot input, as d2l's concise code); where
+zoo's ``impl: nn`` gathers that input instead (zoo/gathered.py), a "torch nn gather" row shows it.
 "torch scratch" is the fused layer (a hand-written backward through the cell's equations);
 "torch step" is autograd through every ``cell.step``, the formulation it replaced; "d2l scratch"
 is a faithful copy of the book's from-scratch code (benchmarks/d2l_reference.py), one layer only.
@@ -49,7 +50,13 @@ def engines(cell_name: str, dtype: str, layers: int = 1, bidirectional: bool = F
         model.load_state_dict(base.state_dict())
         if impl == "literal":
             model.rnn.fused = False  # autograd through every cell.step: the reference the fused layer replaced
+        gathered = model._gathered
+        model._gathered = None  # the baseline multiplies by the one-hot input, as d2l's concise code
         out[label] = (b.engine(model.to(b.device), settings, np.random.default_rng(0)), b)
+        if gathered is not None:  # zoo's impl: nn gathers that input here instead (zoo/gathered.py): a row of its own
+            model = LanguageModel(cell, ModelOptions(cell=cell_name, impl="nn", **shape), V)
+            model.load_state_dict(base.state_dict())
+            out[f"{label} gather"] = (b.engine(model.to(b.device), settings, np.random.default_rng(0)), b)
     if layers == 1 and not bidirectional:
         out["d2l scratch"] = (D2lEngine(cell_name, V, H), reg.get("backend", "torch")())
     return out
