@@ -10,7 +10,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 import zoo
 from zoo.errors import UsageError
@@ -38,10 +40,18 @@ def clip_grad_value(params: list[torch.nn.Parameter], value: float) -> None:
 
 
 class TorchEngine:
-    """Training steps on autograd: cross-entropy over every position, backward, clip, SGD or Adam."""
+    """Training steps on autograd: cross-entropy over every position, backward, clip, SGD or Adam.
+
+    In a distributed run (a ``torch.distributed`` process group of more than one process) the model
+    is wrapped in ``DistributedDataParallel``: each process's gradients, from its share of the batch,
+    are averaged before clipping, so every process takes the same step as one process on the whole batch.
+    """
 
     def __init__(self, model: LanguageModel, settings: TrainSettings):
         self.model, self.settings = model, settings
+        self.net: torch.nn.Module = model
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            self.net = DistributedDataParallel(model, device_ids=[model.device.index] if model.device.type == "cuda" else None)
         self.params = list(model.parameters())
         opt = torch.optim.SGD if settings.optimizer == "sgd" else torch.optim.Adam
         self.optimizer = opt(self.params, lr=settings.lr)
@@ -51,8 +61,8 @@ class TorchEngine:
         device = self.model.device
         X = torch.from_numpy(X).to(device)  # (N, T)
         Y = torch.from_numpy(Y).to(device)  # (N, T)
-        self.model.train()
-        logits, state = self.model(X, state)  # (N, T, V)
+        self.net.train()
+        logits, state = self.net(X, state)  # (N, T, V)
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         (loss * Y.shape[1] if self.settings.reduction == "sum" else loss).backward()
@@ -93,6 +103,7 @@ class TorchBackend:
 
     Options = NoOptions
     name = "torch"
+    distributed = True
 
     def __init__(self, options: NoOptions | None = None):
         self.options = options or NoOptions()

@@ -135,6 +135,10 @@ class BPTTTrainer:
     SIGINT/SIGTERM) hold the engine's state, the carried state, the counters and
     the sampler's generator as it stood when the epoch began; resuming replays
     the epoch's batches up to the saved position without training on them.
+
+    In a distributed run (``ctx.world``) each process trains on its rows of every batch; the
+    batch losses are averaged across processes, a stop request on any process stops all of them
+    at the same batch, and a checkpoint holds the carried state of every process's rows.
     """
 
     Options = BPTTOptions
@@ -152,7 +156,8 @@ class BPTTTrainer:
         st.carry = None
         if carry is not None and ctx.sampler.carries_state:
             st.carry = "numpy" if isinstance(carry[0], np.ndarray) else "torch"
-            tensors |= {f"carry.{i}": torch.as_tensor(c) for i, c in enumerate(carry)}
+            whole = ctx.world.gather(carry) if st.carry == "torch" else carry  # every process's rows: the whole batch's state
+            tensors |= {f"carry.{i}": torch.as_tensor(c) for i, c in enumerate(whole)}
         ctx.checkpoints.save(dataclasses.asdict(st), tensors, where)
 
     @staticmethod
@@ -167,7 +172,7 @@ class BPTTTrainer:
         carry = None
         if st.carry is not None:
             parts = [ckpt.tensors[f"carry.{i}"] for i in range(sum(k.startswith("carry.") for k in ckpt.tensors))]
-            carry = tuple(t.numpy() for t in parts) if st.carry == "numpy" else tuple(t.to(ctx.backend.device) for t in parts)
+            carry = tuple(t.numpy() for t in parts) if st.carry == "numpy" else tuple(t.to(ctx.backend.device) for t in ctx.world.scatter(tuple(parts)))
         return st, carry
 
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
@@ -175,7 +180,7 @@ class BPTTTrainer:
         o = self.options
         settings = TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value, o.loss_reduction)
         engine = ctx.backend.engine(ctx.model, settings, ctx.engine_rng if ctx.engine_rng is not None else ctx.rng)
-        ck = ctx.checkpoints
+        ck, world = ctx.checkpoints, ctx.world
         if ck is not None and ck.resumed is not None:
             st, carry = self._restore(ctx, engine)
         else:
@@ -196,11 +201,12 @@ class BPTTTrainer:
                     if b <= st.batch:
                         continue  # done before the checkpoint this run resumed from
                     value, carry = engine.train_step(X, Y, carry if ctx.sampler.carries_state else None)
+                    value, halt = world.agree(value, ck.stop_requested if ck is not None else None)  # the whole batch's loss
                     if not math.isfinite(value):
                         raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm and "
                                        "run again (no weights were saved from this run; its last checkpoint is untouched)")
-                    st.loss_sum += value * Y.size
-                    st.tokens += Y.size
+                    st.loss_sum += value * Y.size * world.size
+                    st.tokens += Y.size * world.size
                     st.steps += 1
                     st.batch = b
                     if o.smoothing is not None:
@@ -208,11 +214,11 @@ class BPTTTrainer:
                         st.smoothed = seq_loss if st.smoothed is None else st.smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
                     progress.batch(epoch, value, st.tokens / (st.seconds + time.perf_counter() - start))
                     stop = st.steps >= limit
-                    if ck is not None and (ck.stop_requested or self._due("batches", st.steps)):
+                    if ck is not None and (halt or self._due("batches", st.steps)):
                         st.seconds += time.perf_counter() - start
                         self._save(ctx, engine, st, carry, f"epoch {epoch}, batch {b}")
                         start = time.perf_counter()  # the write is kept out of tokens/s
-                        self._stop_if_requested(ck, epoch, b)
+                        self._stop_if_requested(halt, epoch, b)
                     if stop:
                         break
                 seconds = st.seconds + time.perf_counter() - start
@@ -223,7 +229,7 @@ class BPTTTrainer:
                 st.records.append(rec)
                 progress.epoch(rec)
                 ctx.on_epoch(rec)
-                if (predict.every and epoch % predict.every == 0) or epoch == o.epochs or stop:
+                if world.main and ((predict.every and epoch % predict.every == 0) or epoch == o.epochs or stop):
                     engine.sync()
                     for line in (lines := samples(ctx)):
                         progress.write(f"  {line}")
@@ -233,19 +239,20 @@ class BPTTTrainer:
                             sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler))
                 carry = None
                 finished = st.epoch > o.epochs
-                if ck is not None and (ck.stop_requested or self._due("epochs", epoch) or (finished and o.checkpoint_every is not None)):
+                _, halt = world.agree(0.0, ck.stop_requested if ck is not None else None)
+                if ck is not None and (halt or self._due("epochs", epoch) or (finished and o.checkpoint_every is not None)):
                     self._save(ctx, engine, st, carry, f"the end of epoch {epoch}")
-                    self._stop_if_requested(ck, epoch, None)
+                    self._stop_if_requested(halt, epoch, None)
         finally:
             progress.close()
         engine.sync()
         return st.records
 
     @staticmethod
-    def _stop_if_requested(ck: Any, epoch: int, batch: int | None) -> None:
-        if ck.stop_requested:
+    def _stop_if_requested(halt: str | None, epoch: int, batch: int | None) -> None:
+        if halt:
             where = f"epoch {epoch}, batch {batch}" if batch is not None else f"the end of epoch {epoch}"
-            raise Interrupted(f"stopped by {ck.stop_requested} at {where} after writing a checkpoint")
+            raise Interrupted(f"stopped by {halt} at {where} after writing a checkpoint")
 
 
 @zoo.hookimpl

@@ -61,6 +61,7 @@ class SequentialSampler:
 
     Options = SequentialOptions
     carries_state = True
+    shards_by_rows = True  # a process owns whole rows of the grid, and carries their state
     task = "next_token"
 
     def __init__(self, options: SequentialOptions | None = None):
@@ -101,6 +102,7 @@ class RandomSampler:
 
     Options = GridOptions
     carries_state = False
+    shards_by_rows = True  # a process trains on its share of each batch's examples
     task = "next_token"
 
     def __init__(self, options: GridOptions | None = None):

@@ -24,7 +24,7 @@ from safetensors.torch import load, save
 from .atomic import atomic_path, write_text
 from .errors import RunError, UsageError
 
-__all__ = ["Checkpoint", "CheckpointStore", "Checkpoints"]
+__all__ = ["Checkpoint", "CheckpointStore", "Checkpoints", "encode", "decode"]
 
 FORMAT = 1
 
@@ -35,6 +35,19 @@ class Checkpoint:
 
     state: dict[str, Any]
     tensors: dict[str, torch.Tensor]
+
+
+def encode(checkpoint: Checkpoint) -> bytes:
+    """One checkpoint as bytes, to send to the other processes of a distributed run: JSON, then safetensors."""
+    text = json.dumps(checkpoint.state, ensure_ascii=False).encode("utf-8")
+    blob = save({k: v.detach().cpu().contiguous() for k, v in checkpoint.tensors.items()}, metadata={"format": "pt"})
+    return len(text).to_bytes(8, "little") + text + blob
+
+
+def decode(data: bytes) -> Checkpoint:
+    """The checkpoint :func:`encode` turned into ``data``."""
+    size = int.from_bytes(data[:8], "little")
+    return Checkpoint(json.loads(data[8 : 8 + size].decode("utf-8")), load(data[8 + size :]))
 
 
 class CheckpointStore:
@@ -107,11 +120,12 @@ class Checkpoints:
     :param collect: the runner's own part of a checkpoint (metrics so far, generator states...).
     :param resumed: the checkpoint this run continues from, if any.
     :param stop: returns the name of a pending stop request (``"SIGINT"``...) or ``None``.
+    :param writes: whether :meth:`save` writes (rank 0 of a distributed run) or only checks (the others).
     """
 
     def __init__(self, store: CheckpointStore, collect: Callable[[], Checkpoint], resumed: Checkpoint | None = None,
-                 stop: Callable[[], str | None] = lambda: None):
-        self.store, self._collect, self.resumed, self._stop = store, collect, resumed, stop
+                 stop: Callable[[], str | None] = lambda: None, writes: bool = True):
+        self.store, self._collect, self.resumed, self._stop, self.writes = store, collect, resumed, stop, writes
 
     @property
     def stop_requested(self) -> str | None:
@@ -127,5 +141,7 @@ class Checkpoints:
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise RunError(f"{name} became non-finite at {where}; lower trainer.lr or set trainer.clip_norm and run again "
                                f"(the last good checkpoint in {self.store.dir} is untouched)")
+        if not self.writes:
+            return
         run = self._collect()
         self.store.save(Checkpoint({"trainer": trainer_state, **run.state}, {**tensors, **run.tensors}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ZooError", "UsageError", "RecipeError", "PluginError", "RunError", "Interrupted"]
+__all__ = ["ZooError", "UsageError", "RecipeError", "PluginError", "RunError", "Interrupted", "Reported"]
 
 
 class ZooError(Exception):
@@ -48,3 +48,12 @@ class Interrupted(RunError):
     """A run stopped by SIGINT or SIGTERM after writing a checkpoint: exit code 130."""
 
     exit_code = 130
+
+
+class Reported(ZooError):
+    """A failure already reported in full by another process (a worker of a distributed run):
+    the CLI prints nothing more and exits with ``exit_code``."""
+
+    def __init__(self, exit_code: int, why: str = "reported by another process"):
+        super().__init__(why)
+        self.exit_code = exit_code

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, r
 
 import numpy as np
 
+from .distributed import World
 from .vocab import Vocab
 
 if TYPE_CHECKING:
@@ -79,6 +80,10 @@ class Sampler(Protocol):
     A sampler that keeps state from one epoch to the next (such as an order
     shuffled once) also defines ``state_dict() -> dict`` (JSON-able) and
     ``load_state_dict(dict)``, so that a resumed run replays it exactly.
+
+    A sampler whose every batch has ``options.batch_size`` rows that may be trained on
+    apart sets ``shards_by_rows = True``: a distributed run then gives each process its
+    share of every batch's rows (see :mod:`zoo.distributed`). Others train on one process only.
     """
 
     Options: ClassVar[type]
@@ -142,6 +147,8 @@ class Backend(Protocol):
     """Decides where arrays live and how gradients are had.
 
     ``name`` is the concrete backend ("torch", "cuda", "numpy") after any automatic choice.
+    A backend whose engines average gradients across a ``torch.distributed`` process group
+    (the torch backends, through ``DistributedDataParallel``) sets ``distributed = True``.
     """
 
     Options: ClassVar[type]
@@ -173,6 +180,8 @@ class TrainContext:
     number and the generated lines; ``progress`` says whether to draw a bar.
     ``rng`` is the sampler's alone; ``engine_rng`` drives the engine (dropout masks).
     ``checkpoints`` saves and resumes the trainer's state (see :mod:`zoo.checkpoint`).
+    ``world`` is this process's place in a distributed run (see :mod:`zoo.distributed`): the
+    sampler then yields this process's rows, and the trainer agrees on losses and stops with the others.
     """
 
     model: "LanguageModel"
@@ -187,6 +196,7 @@ class TrainContext:
     progress: bool = True
     engine_rng: np.random.Generator | None = None
     checkpoints: "Checkpoints | None" = None
+    world: World = dataclasses.field(default_factory=World)
 
 
 @runtime_checkable

@@ -16,11 +16,14 @@ class InterruptGuard:
     The first signal only sets :attr:`requested`; the trainer then writes a
     checkpoint and stops. A second SIGINT raises ``KeyboardInterrupt`` at once.
     Outside the main thread (where Python allows no handlers) it does nothing.
+
+    :param quiet: say nothing when a signal arrives (the other processes of a distributed run).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
         self.requested: str | None = None
         self._previous: dict[int, Any] = {}
 
@@ -28,8 +31,9 @@ class InterruptGuard:
         if self.requested is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = signal.Signals(signum).name
-        print(f"\n{self.requested} received: stopping after this batch and writing a checkpoint "
-              "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        if not self.quiet:
+            print(f"\n{self.requested} received: stopping after this batch and writing a checkpoint "
+                  "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "InterruptGuard":
         if threading.current_thread() is threading.main_thread():

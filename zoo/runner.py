@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -16,7 +17,8 @@ import yaml
 
 from . import __version__
 from .atomic import atomic_path, sweep_temporaries, write_text
-from .checkpoint import Checkpoint, Checkpoints, CheckpointStore
+from .checkpoint import Checkpoint, Checkpoints, CheckpointStore, decode, encode
+from .distributed import ShardedSampler, World, check_distributable, join
 from .errors import Interrupted, UsageError
 from .interfaces import Corpus, TrainContext
 from .interrupt import InterruptGuard
@@ -129,14 +131,17 @@ class _Setup:
     predictor: Any
 
 
-def _setup(r: Recipe, data_dir: str | Path | None) -> _Setup:
+def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
     rng = seed_everything(r.seed)
     engine_rng = np.random.default_rng([r.seed, 1])  # dropout masks: apart from the sampler's draws
     backend = r.backend.cls(r.backend.options)
     backend.check(r.model.core, r.model.cls(r.model.options))
     sampler = r.sampler.cls(r.sampler.options)
+    check_distributable(backend, sampler, r, world.size)
     corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
     _check_corpus(corpus, r, sampler)
+    if world.size > 1:
+        sampler = ShardedSampler(sampler, world)
     try:
         model = build_model(r, len(corpus.vocab)).to(backend.device)
     except (MemoryError, RuntimeError) as exc:
@@ -164,27 +169,31 @@ def _claim(run_dir: Path, overwrite: bool) -> None:
     store.clear()
 
 
-def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None) -> RunResult:
-    """Train (from scratch, or on from ``resumed``) and write the run directory; the caller holds its lock."""
+def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World) -> RunResult:
+    """Train (from scratch, or on from ``resumed``) and write the run directory (rank 0, which holds its lock)."""
     r = s.recipe
-    for folder in (run_dir, run_dir / "checkpoint"):
-        sweep_temporaries(folder)  # left by a killed run; we hold the lock, so no one is writing them
+    writes = world.main
+    if writes:
+        for folder in (run_dir, run_dir / "checkpoint"):
+            sweep_temporaries(folder)  # left by a killed run; we hold the lock, so no one is writing them
     resolved = r.to_dict()
     fingerprint = corpus_fingerprint(s.corpus)
     metrics: list[dict[str, Any]] = []
     samples: list[str] = []
-    if resumed is None:
-        write_text(run_dir / "recipe.yaml", f"# resolved recipe of run '{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
-                   + yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False))
-    else:
+    if resumed is not None:
         metrics, samples = resumed.state["run"]["metrics"], resumed.state["run"]["samples"]
         restore_rng(resumed.state["run"]["rng"], resumed.tensors, {"engine": s.engine_rng})
+    elif writes:
+        write_text(run_dir / "recipe.yaml", f"# resolved recipe of run '{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
+                   + yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False))
 
     def write_metrics() -> None:
-        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+        if writes:
+            write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
 
     def write_samples() -> None:
-        write_text(run_dir / "samples.txt", "\n".join(samples))
+        if writes:
+            write_text(run_dir / "samples.txt", "\n".join(samples))
 
     def on_epoch(rec: dict[str, Any]) -> None:
         metrics.append(rec)
@@ -201,19 +210,21 @@ def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None)
 
     write_metrics()  # a resumed run drops what came after its checkpoint: it will be computed again, identically
     write_samples()
-    with InterruptGuard() as guard:
-        checkpoints = Checkpoints(CheckpointStore(run_dir), collect, resumed, lambda: guard.requested)
-        ctx = TrainContext(s.model, s.corpus, s.sampler, s.backend, s.predictor, r, s.rng, on_epoch, on_samples, progress,
-                           engine_rng=s.engine_rng, checkpoints=checkpoints)
+    with InterruptGuard(quiet=not world.main) as guard:
+        checkpoints = Checkpoints(CheckpointStore(run_dir), collect, resumed, lambda: guard.requested, writes=writes)
+        ctx = TrainContext(s.model, s.corpus, s.sampler, s.backend, s.predictor, r, s.rng, on_epoch, on_samples, progress and world.main,
+                           engine_rng=s.engine_rng, checkpoints=checkpoints, world=world)
         try:
             records = r.trainer.cls(r.trainer.options).fit(ctx)
         except Interrupted as exc:
-            raise Interrupted(f"{exc}; continue with  zoo run --resume {run_dir}") from None
+            nproc = f" --nproc {world.size}" if world.size > 1 else ""
+            raise Interrupted(f"{exc}; continue with  zoo run --resume {run_dir}{nproc}") from None
 
-    if records:
-        _plot(run_dir / "perplexity.png", records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})")
-    final = {k: records[-1][k] for k in ("epoch", "loss", "perplexity")} if records else {}
-    save_weights(run_dir / "model.safetensors", s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions())
+    if writes:
+        if records:
+            _plot(run_dir / "perplexity.png", records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})")
+        final = {k: records[-1][k] for k in ("epoch", "loss", "perplexity")} if records else {}
+        save_weights(run_dir / "model.safetensors", s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions())
     return RunResult(run_dir, r, records)
 
 
@@ -242,10 +253,18 @@ def run(
     """
     r = prepare(recipe, registry or get_registry(), overrides, seed)
     run_dir = Path(out) if out is not None else Path("runs") / r.name
-    setup = _setup(r, data_dir)
-    with RunLock(run_dir):
-        _claim(run_dir, overwrite)
-        return _train(setup, run_dir, progress, None)
+    world = join()
+    try:
+        setup = world.settle(lambda: _setup(r, data_dir, world))
+        with contextlib.ExitStack() as lock:
+            def claim() -> None:
+                if world.main:  # rank 0 alone locks and writes the run directory
+                    lock.enter_context(RunLock(run_dir))
+                    _claim(run_dir, overwrite)
+            world.settle(claim)
+            return _train(setup, run_dir, progress, None, world)
+    finally:
+        world.close()
 
 
 def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress: bool = False, registry: Registry | None = None) -> RunResult:
@@ -255,23 +274,46 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
     """
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"run directory {run_dir} not found; pass the folder an interrupted zoo run wrote")
-    with RunLock(run_dir):
-        store = CheckpointStore(run_dir)
-        if (run_dir / "model.safetensors").is_file():
-            raise UsageError(f"the run in {run_dir} has already finished; nothing to resume (load it with  zoo predict {run_dir})")
-        if not store.exists():
-            if (run_dir / "recipe.yaml").is_file():
-                raise UsageError(f"the run in {run_dir} stopped before its first checkpoint; start it again with  "
-                                 f"zoo run {run_dir / 'recipe.yaml'} --out {run_dir} --overwrite")
-            raise UsageError(f"{run_dir} is not a zoo run directory (it has no checkpoint/); pass the folder an interrupted run wrote")
-        ckpt = store.load()
-        state = ckpt.state.get("run")
-        if not isinstance(state, dict) or not {"recipe", "corpus", "metrics", "samples", "rng"} <= set(state):
-            raise UsageError(f"checkpoint in {store.dir} lacks the runner's state; it was not written by this version of zoo")
-        setup = _setup(prepare(state["recipe"], registry or get_registry()), data_dir)
-        if corpus_fingerprint(setup.corpus) != state["corpus"]:
-            raise UsageError(f"the corpus of dataset '{setup.recipe.dataset.name}' differs from the one the checkpoint in {store.dir} "
-                             "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
-        return _train(setup, run_dir, progress, ckpt)
+    world = join()
+    try:
+        with contextlib.ExitStack() as lock:
+            def load() -> Checkpoint | None:
+                if not world.main:
+                    return None
+                if not run_dir.is_dir():
+                    raise UsageError(f"run directory {run_dir} not found; pass the folder an interrupted zoo run wrote")
+                lock.enter_context(RunLock(run_dir))
+                return _load_checkpoint(run_dir)
+            # rank 0 reads the checkpoint and sends it to the others: their machines need not see the run directory
+            ckpt = world.settle(load)
+            if world.size > 1:
+                ckpt = decode(world.broadcast(encode(ckpt) if ckpt is not None else None))
+            assert ckpt is not None
+            state = ckpt.state["run"]
+
+            def setup() -> _Setup:
+                s = _setup(prepare(state["recipe"], registry or get_registry()), data_dir, world)
+                if corpus_fingerprint(s.corpus) != state["corpus"]:
+                    raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint in {run_dir / 'checkpoint'} "
+                                     "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
+                return s
+            return _train(world.settle(setup), run_dir, progress, ckpt, world)
+    finally:
+        world.close()
+
+
+def _load_checkpoint(run_dir: Path) -> Checkpoint:
+    """The checkpoint an interrupted run left in ``run_dir``, checked; one clear line when there is none to resume."""
+    store = CheckpointStore(run_dir)
+    if (run_dir / "model.safetensors").is_file():
+        raise UsageError(f"the run in {run_dir} has already finished; nothing to resume (load it with  zoo predict {run_dir})")
+    if not store.exists():
+        if (run_dir / "recipe.yaml").is_file():
+            raise UsageError(f"the run in {run_dir} stopped before its first checkpoint; start it again with  "
+                             f"zoo run {run_dir / 'recipe.yaml'} --out {run_dir} --overwrite")
+        raise UsageError(f"{run_dir} is not a zoo run directory (it has no checkpoint/); pass the folder an interrupted run wrote")
+    ckpt = store.load()
+    state = ckpt.state.get("run")
+    if not isinstance(state, dict) or not {"recipe", "corpus", "metrics", "samples", "rng"} <= set(state):
+        raise UsageError(f"checkpoint in {store.dir} lacks the runner's state; it was not written by this version of zoo")
+    return ckpt

@@ -7,9 +7,11 @@ import sys
 import warnings
 
 import click
+import torch.distributed
 
 from ..allocator import keep_freed_memory
-from ..errors import ZooError
+from ..distributed import env_rank
+from ..errors import Reported, ZooError
 from ..registry import get_registry
 from .hub import models_command, pull_command, ship_command, verify_command
 from .plugins import plugins_command
@@ -41,8 +43,20 @@ for _command in (models_command, pull_command, verify_command, ship_command):
     cli.add_command(_command)
 
 
-def _fail(message: str, code: int) -> None:
-    click.echo(f"Error: {message}", err=True)
+def _lost_peer(exc: Exception) -> bool:
+    """Whether ``exc`` is a distributed run's collective failing because another process died; the one
+    that failed first reports why (or, killed, the launcher reports it), so this one stays silent."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    text = str(exc)
+    return isinstance(exc, torch.distributed.DistError) or (isinstance(exc, RuntimeError) and any(
+        s in text for s in ("Connection closed by peer", "Connection reset by peer", "/gloo/", "NCCL")))
+
+
+def _fail(message: str, code: int, rank: int = 0, report: bool = True) -> None:
+    """Print one line (unless ``report`` is false) and exit; other ranks than 0 name themselves."""
+    if report:
+        click.echo(f"Error: {f'rank {rank}: ' if rank else ''}{message}", err=True)
     sys.exit(code)
 
 
@@ -50,8 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``zoo`` script: every error ends as one line on stderr and an exit code.
 
     Exit codes: 0 success; 2 bad recipe, arguments or files; 1 failure during a run;
-    130 interrupted. ``ZOO_DEBUG=1`` shows tracebacks of unexpected errors.
+    130 interrupted. ``ZOO_DEBUG=1`` shows tracebacks of unexpected errors. In a distributed
+    run, rank 0 reports what every process shares (the same recipe, the same agreed losses);
+    another rank speaks only of a failure of its own.
     """
+    rank = env_rank()
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     keep_freed_memory()  # a training loop reuses its large buffers instead of faulting them in every batch
     try:
@@ -66,11 +83,14 @@ def main(argv: list[str] | None = None) -> None:
         message = " ".join(exc.format_message().split()).rstrip(".")
         ctx = getattr(exc, "ctx", None)
         _fail(f"{message} (see {ctx.command_path} --help)" if ctx else message, exc.exit_code)
+    except Reported as exc:
+        sys.exit(exc.exit_code)
     except ZooError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(str(exc), exc.exit_code, rank, rank == 0 or getattr(exc, "report_rank", None) == rank)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", 130, rank, rank == 0)
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get("ZOO_DEBUG"):
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (set ZOO_DEBUG=1 for the traceback, and please report it)", 1)
+        _fail(f"internal error: {type(exc).__name__}: {exc} (set ZOO_DEBUG=1 for the traceback, and please report it)", 1, rank,
+              not _lost_peer(exc))

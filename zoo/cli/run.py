@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import click
 
+from ..distributed import check_distributable, env_rank
 from ..errors import UsageError
-from ..recipe import parse_overrides
+from ..launch import launch
+from ..recipe import parse_overrides, prepare
+from ..registry import get_registry
 from ..runner import resume, run
 
 
@@ -18,9 +24,11 @@ from ..runner import resume, run
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
               help="Continue the interrupted run in RUN_DIR from its last checkpoint (no RECIPE then).")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in the run directory (finished or not).")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, metavar="N",
+              help="Train on N processes of this machine (torch.distributed: gloo on CPU, NCCL on GPUs); batch_size stays the global batch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def run_command(recipe: str | None, overrides: tuple[str, ...], out: str | None, data_dir: str | None, seed: int | None,
-                resume_dir: str | None, overwrite: bool, quiet: bool) -> None:
+                resume_dir: str | None, overwrite: bool, nproc: int, quiet: bool) -> None:
     """Train RECIPE and save the run (weights, metrics, samples, plot, checkpoints).
 
     A run killed or stopped with Ctrl-C continues with --resume; its final
@@ -30,16 +38,34 @@ def run_command(recipe: str | None, overrides: tuple[str, ...], out: str | None,
     Examples:
         zoo run recipes/jay_gru.yaml --set trainer.epochs=40 --set model.layers=2
         zoo run --resume runs/jay_gru
+        zoo run recipes/jay_gru.yaml --nproc 2
+    For several machines, start it with torchrun on each:
+        torchrun --nnodes 2 --node-rank K --nproc-per-node N --master-addr HOST --master-port 29500 -m zoo run RECIPE
     """
     if resume_dir is not None:
         extra = [flag for flag, given in (("RECIPE", recipe), ("--set", overrides), ("--out", out), ("--seed", seed is not None),
                                           ("--overwrite", overwrite)) if given]
         if extra:
             raise UsageError(f"--resume continues a run with its own recipe; drop {', '.join(extra)}")
+        if nproc > 1:
+            return _launch(nproc, ["--resume", resume_dir], data_dir, quiet, resume_dir)
         result = resume(resume_dir, data_dir=data_dir, progress=not quiet)
     elif recipe is None:
         raise UsageError("zoo run needs a RECIPE (e.g. zoo run recipes/jay_gru.yaml) or --resume RUN_DIR")
+    elif nproc > 1:
+        r = prepare(recipe, get_registry(), parse_overrides(overrides), seed)  # a bad recipe: one line here, not one per process
+        check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, nproc)
+        args = [recipe, *(f"--set={o}" for o in overrides), *(["--out", out] if out else []), *(["--seed", str(seed)] if seed is not None else []),
+                *(["--overwrite"] if overwrite else [])]
+        return _launch(nproc, args, data_dir, quiet, out or str(Path("runs") / r.name))
     else:
         result = run(recipe, parse_overrides(overrides), out=out, data_dir=data_dir, seed=seed, progress=not quiet, overwrite=overwrite)
     final = result.final
-    click.echo(f"run saved to {result.run_dir}: perplexity {final['perplexity']:.4f} after epoch {final['epoch']}")
+    if env_rank() == 0:
+        click.echo(f"run saved to {result.run_dir}: perplexity {final['perplexity']:.4f} after epoch {final['epoch']}")
+
+
+def _launch(nproc: int, args: list[str], data_dir: str | None, quiet: bool, run_dir: str) -> None:
+    if env_rank() or "WORLD_SIZE" in os.environ:
+        raise UsageError("--nproc starts processes of its own; under torchrun, leave it out")
+    launch(nproc, [*args, *(["--data-dir", data_dir] if data_dir else []), *(["--quiet"] if quiet else [])], run_dir)

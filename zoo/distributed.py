@@ -1,0 +1,196 @@
+"""Data-parallel training on several processes and machines through ``torch.distributed``.
+
+A run started by ``torchrun`` (or by ``zoo run --nproc N``, which uses torch's launcher)
+finds ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` in its environment and joins the
+process group: gloo for CPU tensors, and NCCL for CUDA tensors when torch sees a GPU.
+Every process builds the same model from the same seed and draws the same minibatches;
+:class:`ShardedSampler` hands each its own rows, so the recipe's ``batch_size`` stays the
+global batch, and ``DistributedDataParallel`` (in the torch backend's engine) averages the
+gradients. Only rank 0 writes the run directory.
+
+:class:`World` is this process's place in the run and the few collectives the runner and
+the trainer need; a lone process is a world of one, where every method costs nothing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from typing import Any, Callable, Iterator, TypeVar
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .errors import Reported, UsageError, ZooError
+
+__all__ = ["World", "PeerFailed", "join", "env_rank", "ShardedSampler", "check_distributable", "LAUNCHED"]
+
+T = TypeVar("T")
+
+#: Set by ``zoo run --nproc`` in its workers' environment: they die with the launcher.
+LAUNCHED = "ZOO_LAUNCHED"
+
+
+class PeerFailed(Reported):
+    """Another process of the run failed while setting up; that process reports why."""
+
+    def __init__(self) -> None:
+        super().__init__(1, "another process of this distributed run failed")
+
+
+class World:
+    """The processes of one run: this one's ``rank`` among ``size``; collectives travel on the CPU (gloo)."""
+
+    def __init__(self, rank: int = 0, size: int = 1, local_rank: int = 0):
+        self.rank, self.size, self.local_rank = rank, size, local_rank
+
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the run directory and reports (rank 0)."""
+        return self.rank == 0
+
+    def rows(self, n: int) -> slice:
+        """This process's rows of a global batch of ``n`` rows (``n`` divisible by :attr:`size`)."""
+        per = n // self.size
+        return slice(self.rank * per, (self.rank + 1) * per)
+
+    def agree(self, value: float, stop: str | None) -> tuple[float, str | None]:
+        """The mean of each process's ``value`` (its batch loss), and a stop request if any process received one."""
+        if self.size == 1:
+            return value, stop
+        t = torch.tensor([value, 1.0 if stop else 0.0], dtype=torch.float64)
+        dist.all_reduce(t)
+        return float(t[0]) / self.size, (stop or "a signal to another process") if t[1] > 0 else None
+
+    def gather(self, parts: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """Every process's carried state, (layers*dirs, rows, H) each, joined along the rows in rank order."""
+        if self.size == 1:
+            return parts
+        out = []
+        for part in parts:
+            pieces = [torch.empty_like(part.cpu()) for _ in range(self.size)]
+            dist.all_gather(pieces, part.detach().cpu().contiguous())
+            out.append(torch.cat(pieces, dim=1))
+        return tuple(out)
+
+    def scatter(self, parts: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """This process's rows of a carried state saved whole (the inverse of :meth:`gather`)."""
+        if self.size == 1:
+            return parts
+        return tuple(p[:, self.rows(p.shape[1])].contiguous() for p in parts)
+
+    def broadcast(self, data: bytes | None) -> bytes:
+        """Rank 0's ``data`` on every process (others pass ``None``)."""
+        if self.size == 1:
+            assert data is not None
+            return data
+        size = torch.tensor([len(data) if data is not None else 0], dtype=torch.int64)
+        dist.broadcast(size, 0)
+        buf = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data is not None else torch.empty(int(size), dtype=torch.uint8)
+        dist.broadcast(buf, 0)
+        return buf.numpy().tobytes()
+
+    def settle(self, step: Callable[[], T]) -> T:
+        """Run ``step`` on every process; if it raised a :class:`ZooError` anywhere, every process raises.
+
+        The process that failed raises its own error; the others raise :class:`PeerFailed`. An error
+        that rank 0 did not share (a corpus missing on one machine) is marked to be reported by its
+        own process (``exc.report_rank``); the same error on every process is reported by rank 0 alone.
+        """
+        error: ZooError | None = None
+        result: Any = None
+        try:
+            result = step()
+        except ZooError as exc:
+            error = exc
+        if self.size > 1:
+            failed = torch.zeros(self.size)
+            failed[self.rank] = error is not None
+            dist.all_reduce(failed)
+            if error is None and bool(failed.any()):
+                raise PeerFailed()
+            if error is not None and self.rank > 0 and not failed[0]:
+                error.report_rank = self.rank  # type: ignore[attr-defined]
+        if error is not None:
+            raise error
+        return result
+
+    def close(self) -> None:
+        """Leave the process group (a lone process has none)."""
+        if self.size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _die_with_parent() -> None:
+    """Linux: be killed when the launcher dies (its workers run in sessions of their own, out of the terminal's reach)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def env_rank() -> int:
+    """This process's rank as the launcher's environment gives it (0 outside a distributed run)."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
+def join() -> World:
+    """This process's :class:`World`: a lone process, or a member of the group ``torchrun`` described in the environment."""
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World()
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    if os.environ.get(LAUNCHED) and sys.platform.startswith("linux"):
+        _die_with_parent()
+    if not dist.is_available():
+        raise UsageError("this build of torch has no torch.distributed; run without --nproc or torchrun")
+    if not dist.is_initialized():
+        cuda = torch.cuda.is_available()
+        if cuda:
+            torch.cuda.set_device(local_rank % torch.cuda.device_count())
+        try:
+            dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+        except (RuntimeError, ValueError) as exc:
+            raise UsageError(f"cannot join the distributed run (rank {rank} of {size}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
+                             f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {' '.join(str(exc).split())}") from None
+    return World(rank, size, local_rank)
+
+
+def check_distributable(backend: Any, sampler: Any, recipe: Any, size: int) -> None:
+    """Refuse, in one line, a recipe that cannot train on ``size`` processes."""
+    if size <= 1:
+        return
+    if not getattr(backend, "distributed", False):
+        raise UsageError(f"backend: {recipe.backend.name} does not run distributed (--nproc or torchrun); "
+                         "use backend: torch (gloo, CPU) or cuda (NCCL), or train on one process")
+    if not getattr(sampler, "shards_by_rows", False):
+        raise UsageError(f"sampler: {recipe.sampler.name} cannot split its minibatches across processes; "
+                         "use sampler: sequential or random, or train on one process")
+    batch = sampler.options.batch_size
+    if batch % size:
+        raise UsageError(f"sampler.batch_size: {batch} rows cannot be split evenly across {size} processes; "
+                         f"choose a multiple of {size}")
+
+
+class ShardedSampler:
+    """A sampler's global minibatches cut to this process's rows; everything else is the sampler's own.
+
+    The sequential sampler's rows are whole rows of its (batch, steps) grid, so each process
+    carries the hidden state of its own rows; the random sampler's rows are examples of one
+    shuffled order, drawn from the same seed on every process.
+    """
+
+    def __init__(self, sampler: Any, world: World):
+        self.sampler, self.world = sampler, world
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sampler, name)
+
+    def batches(self, corpus: Any, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The sampler's batches, rows :meth:`World.rows` of each."""
+        for X, Y in self.sampler.batches(corpus, rng):
+            rows = self.world.rows(X.shape[0])
+            yield X[rows], Y[rows]
