@@ -14,6 +14,7 @@ the trainer need; a lone process is a world of one, where every method costs not
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -26,7 +27,7 @@ import torch.distributed as dist
 
 from .errors import Reported, UsageError, ZooError
 
-__all__ = ["World", "PeerFailed", "join", "env_rank", "ShardedSampler", "check_distributable", "LAUNCHED"]
+__all__ = ["World", "PeerFailed", "join", "joined", "env_rank", "ShardedSampler", "check_distributable", "LAUNCHED"]
 
 T = TypeVar("T")
 
@@ -118,9 +119,11 @@ class World:
             raise error
         return result
 
-    def close(self) -> None:
-        """Leave the process group (a lone process has none)."""
+    def close(self, synchronize: bool = False) -> None:
+        """Leave the process group (a lone process has none); with ``synchronize``, once every process is done."""
         if self.size > 1 and dist.is_initialized():
+            if synchronize:
+                dist.barrier()  # no process tears its connections down while another still uses them
             dist.destroy_process_group()
 
 
@@ -157,6 +160,18 @@ def join() -> World:
             raise UsageError(f"cannot join the distributed run (rank {rank} of {size}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
                              f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {' '.join(str(exc).split())}") from None
     return World(rank, size, local_rank)
+
+
+@contextlib.contextmanager
+def joined() -> Iterator[World]:
+    """:func:`join` for the length of a run; the group is left together after success, at once after a failure."""
+    world = join()
+    try:
+        yield world
+    except BaseException:
+        world.close()
+        raise
+    world.close(synchronize=True)
 
 
 def check_distributable(backend: Any, sampler: Any, recipe: Any, size: int) -> None:

@@ -18,7 +18,7 @@ import yaml
 from . import __version__
 from .atomic import atomic_path, sweep_temporaries, write_text
 from .checkpoint import Checkpoint, Checkpoints, CheckpointStore, decode, encode
-from .distributed import ShardedSampler, World, check_distributable, join
+from .distributed import ShardedSampler, World, check_distributable, joined
 from .errors import Interrupted, UsageError
 from .interfaces import Corpus, TrainContext
 from .interrupt import InterruptGuard
@@ -253,18 +253,15 @@ def run(
     """
     r = prepare(recipe, registry or get_registry(), overrides, seed)
     run_dir = Path(out) if out is not None else Path("runs") / r.name
-    world = join()
-    try:
+    with joined() as world, contextlib.ExitStack() as lock:
         setup = world.settle(lambda: _setup(r, data_dir, world))
-        with contextlib.ExitStack() as lock:
-            def claim() -> None:
-                if world.main:  # rank 0 alone locks and writes the run directory
-                    lock.enter_context(RunLock(run_dir))
-                    _claim(run_dir, overwrite)
-            world.settle(claim)
-            return _train(setup, run_dir, progress, None, world)
-    finally:
-        world.close()
+
+        def claim() -> None:
+            if world.main:  # rank 0 alone locks and writes the run directory
+                lock.enter_context(RunLock(run_dir))
+                _claim(run_dir, overwrite)
+        world.settle(claim)
+        return _train(setup, run_dir, progress, None, world)
 
 
 def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress: bool = False, registry: Registry | None = None) -> RunResult:
@@ -274,32 +271,28 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
     """
     run_dir = Path(run_dir)
-    world = join()
-    try:
-        with contextlib.ExitStack() as lock:
-            def load() -> Checkpoint | None:
-                if not world.main:
-                    return None
-                if not run_dir.is_dir():
-                    raise UsageError(f"run directory {run_dir} not found; pass the folder an interrupted zoo run wrote")
-                lock.enter_context(RunLock(run_dir))
-                return _load_checkpoint(run_dir)
-            # rank 0 reads the checkpoint and sends it to the others: their machines need not see the run directory
-            ckpt = world.settle(load)
-            if world.size > 1:
-                ckpt = decode(world.broadcast(encode(ckpt) if ckpt is not None else None))
-            assert ckpt is not None
-            state = ckpt.state["run"]
+    with joined() as world, contextlib.ExitStack() as lock:
+        def load() -> Checkpoint | None:
+            if not world.main:
+                return None
+            if not run_dir.is_dir():
+                raise UsageError(f"run directory {run_dir} not found; pass the folder an interrupted zoo run wrote")
+            lock.enter_context(RunLock(run_dir))
+            return _load_checkpoint(run_dir)
+        # rank 0 reads the checkpoint and sends it to the others: their machines need not see the run directory
+        ckpt = world.settle(load)
+        if world.size > 1:
+            ckpt = decode(world.broadcast(encode(ckpt) if ckpt is not None else None))
+        assert ckpt is not None
+        state = ckpt.state["run"]
 
-            def setup() -> _Setup:
-                s = _setup(prepare(state["recipe"], registry or get_registry()), data_dir, world)
-                if corpus_fingerprint(s.corpus) != state["corpus"]:
-                    raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint in {run_dir / 'checkpoint'} "
-                                     "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
-                return s
-            return _train(world.settle(setup), run_dir, progress, ckpt, world)
-    finally:
-        world.close()
+        def setup() -> _Setup:
+            s = _setup(prepare(state["recipe"], registry or get_registry()), data_dir, world)
+            if corpus_fingerprint(s.corpus) != state["corpus"]:
+                raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint in {run_dir / 'checkpoint'} "
+                                 "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
+            return s
+        return _train(world.settle(setup), run_dir, progress, ckpt, world)
 
 
 def _load_checkpoint(run_dir: Path) -> Checkpoint:
