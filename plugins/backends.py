@@ -49,7 +49,7 @@ class TorchEngine:
 
     def __init__(self, model: LanguageModel, settings: TrainSettings):
         self.model, self.settings = model, settings
-        self.net: torch.nn.Module = model
+        self.net: torch.nn.Module = model  # what the forward pass runs through: the model, or its DDP wrapper
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             self.net = DistributedDataParallel(model, device_ids=[model.device.index] if model.device.type == "cuda" else None)
         self.params = list(model.parameters())

@@ -142,6 +142,7 @@ class BPTTTrainer:
     """
 
     Options = BPTTOptions
+    distributed = True
 
     def __init__(self, options: BPTTOptions | None = None):
         self.options = options or BPTTOptions()

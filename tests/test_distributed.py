@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -20,8 +21,9 @@ from safetensors.torch import load_file
 import zoo
 from zoo.checkpoint import Checkpoint, decode, encode
 from zoo.distributed import ShardedSampler, World, check_distributable
-from zoo.errors import UsageError
+from zoo.errors import Reported, RunError, UsageError
 from zoo.interfaces import Corpus
+from zoo.launch import _failure
 from zoo.recipe import prepare
 from zoo.vocab import Vocab
 from zoo_plugins.samplers import GridOptions, RandomSampler, SequentialOptions, SequentialSampler
@@ -103,7 +105,10 @@ def test_zoo_run_nproc_launches_workers_through_torch(tmp_path, data_dir):
     assert twos == pytest.approx(ones, rel=1e-6)  # the batch losses are averaged over both ranks
 
 
-LONG = {**SMALL, "trainer.epochs": 3, "trainer.checkpoint_unit": "batches", "trainer.checkpoint_every": 5}
+# Two layers with dropout and sampled predictions every epoch: resuming must restore each process's own
+# generator (dropout moves them all; rank 0 alone samples, moving its own further).
+LONG = {**SMALL, "trainer.epochs": 3, "trainer.checkpoint_unit": "batches", "trainer.checkpoint_every": 5,
+        "model.layers": 2, "model.dropout": 0.2, "predict.every": 1, "predict.strategy": "sample", "predict.length": 10}
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +122,8 @@ def uninterrupted(tmp_path_factory) -> Path:
     return out
 
 
-def start(out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "zoo", "run", RECIPE, *sets(LONG), "--out", str(out), "--nproc", "2", "-q"],
+def start(out: Path, overrides: dict = LONG) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "zoo", "run", RECIPE, *sets(overrides), "--out", str(out), "--nproc", "2", "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -136,7 +141,7 @@ def wait_for_checkpoint(out: Path, steps: int) -> None:
 
 
 def workers_of(out: Path) -> list[str]:
-    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    ps = subprocess.run(["ps", "-eww", "-o", "pid,args"], capture_output=True, text=True).stdout  # ww: whole command lines
     return [line for line in ps.splitlines() if str(out) in line and "zoo" in line]
 
 
@@ -144,6 +149,23 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert_close(load_file(a / "model.safetensors"), load_file(b / "model.safetensors"), 0.0)
     losses = [[json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (a, b)]
     assert losses[0] == losses[1]
+    assert (a / "samples.txt").read_text() == (b / "samples.txt").read_text()
+
+
+def test_a_killed_worker_is_named_and_its_run_resumes(tmp_path, uninterrupted):
+    out = tmp_path / "run"
+    launcher = start(out)
+    wait_for_checkpoint(out, 100)
+    worker = int(workers_of(out)[-1].split()[0])  # the launcher's own line comes first
+    assert worker != launcher.pid
+    os.kill(worker, signal.SIGKILL)
+    _, stderr = launcher.communicate(timeout=120)
+    line = assert_one_line_error(subprocess.CompletedProcess([], launcher.returncode, "", stderr), 1, "was killed by SIGKILL",
+                                 f"zoo run --resume {out} --nproc 2")
+    assert line.startswith("Error: worker rank ")
+    proc = zoo_cli("run", "--resume", str(out), "--nproc", "2", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert_same_run(out, uninterrupted)
 
 
 def test_killed_two_process_run_resumes_and_finishes(tmp_path, uninterrupted):
@@ -175,15 +197,16 @@ def test_ctrl_c_stops_every_worker_at_one_batch_and_resumes(tmp_path, uninterrup
     assert_same_run(out, uninterrupted)
 
 
-def test_a_two_process_checkpoint_resumes_on_one_process(tmp_path, uninterrupted):
+def test_a_two_process_checkpoint_resumes_on_one_process(tmp_path, data_dir):
+    plain = {**SMALL, "trainer.epochs": 3, "trainer.checkpoint_unit": "batches", "trainer.checkpoint_every": 5}  # no dropout
     out = tmp_path / "run"
-    launcher = start(out)
+    launcher = start(out, plain)
     wait_for_checkpoint(out, 150)
     os.killpg(launcher.pid, signal.SIGKILL)
     launcher.wait(timeout=30)
     proc = zoo_cli("run", "--resume", str(out), "-q")  # the checkpoint holds the whole batch's carried state
     assert proc.returncode == 0, proc.stderr
-    assert_close(load_file(out / "model.safetensors"), load_file(uninterrupted / "model.safetensors"))
+    assert_close(load_file(out / "model.safetensors"), single_process(tmp_path, plain))
 
 
 @pytest.mark.parametrize("override,needle", [
@@ -197,6 +220,12 @@ def test_what_cannot_run_distributed_says_so_before_starting_workers(tmp_path, o
 
 
 def test_an_error_every_worker_meets_is_reported_once(tmp_path, data_dir):
+    proc = zoo_cli("run", RECIPE, *sets(SMALL), "--set", "predict.prefixes=[\"★\"]", "--out", str(tmp_path / "run"), "--nproc", "2")
+    assert_one_line_error(proc, 2, "predict.prefixes[0]", "★")  # each worker found it in the corpus; rank 0 alone says so
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_an_error_of_rank_0_alone_stops_the_others_quietly(tmp_path, data_dir):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.safetensors").write_bytes(b"a finished run")
     proc = zoo_cli("run", RECIPE, *sets(SMALL), "--out", str(tmp_path / "run"), "--nproc", "2")
@@ -214,6 +243,13 @@ def test_check_distributable_names_the_sampler_that_cannot_shard(registry):
     with pytest.raises(UsageError, match="sampler: names cannot split its minibatches across processes"):
         check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, 2)
     check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, 1)  # one process: anything goes
+
+
+def test_a_trainer_that_ignores_the_other_processes_is_refused(registry, monkeypatch):
+    r = prepare(RECIPE, registry)
+    monkeypatch.setattr(r.trainer.cls, "distributed", False)
+    with pytest.raises(UsageError, match="trainer: bptt does not run distributed"):
+        check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, 2)
 
 
 def corpus(n: int) -> Corpus:
@@ -254,3 +290,15 @@ def test_a_checkpoint_travels_as_bytes():
     back = decode(encode(ckpt))
     assert back.state == ckpt.state
     assert all(torch.equal(back.tensors[k], t) for k, t in ckpt.tensors.items())
+
+
+def test_the_launcher_names_the_worker_the_failure_began_with():
+    def failure(code: int, at: int = 5) -> SimpleNamespace:
+        return SimpleNamespace(exitcode=code, timestamp=at)
+
+    usage = _failure({0: failure(2), 1: failure(-signal.SIGTERM)}, "runs/x", 2)  # the agent ended rank 1
+    assert isinstance(usage, Reported) and usage.exit_code == 2
+    killed = _failure({0: failure(1), 1: failure(-signal.SIGKILL)}, "runs/x", 2)  # rank 0 only lost its peer
+    assert isinstance(killed, RunError) and str(killed).startswith("worker rank 1 was killed by SIGKILL")
+    assert "zoo run --resume runs/x --nproc 2" in str(killed)
+    assert _failure({0: failure(1), 1: failure(2)}, "runs/x", 2).exit_code == 2  # the error itself, not the peer that saw it

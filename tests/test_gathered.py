@@ -7,9 +7,9 @@ from zoo.model import LanguageModel, ModelOptions
 from zoo.registry import get_registry
 
 
-def build(cell: str, vocab: int, **shape) -> LanguageModel:
+def build(cell: str, vocab: int, dtype: str = "float64", **shape) -> LanguageModel:
     torch.manual_seed(0)
-    return LanguageModel(get_registry().get("cell", cell)(), ModelOptions(cell=cell, impl="nn", dtype="float64", **shape), vocab)
+    return LanguageModel(get_registry().get("cell", cell)(), ModelOptions(cell=cell, impl="nn", dtype=dtype, **shape), vocab)
 
 
 def run(model: LanguageModel, ids: torch.Tensor, gathered: bool) -> tuple:
@@ -26,18 +26,23 @@ def run(model: LanguageModel, ids: torch.Tensor, gathered: bool) -> tuple:
         model._gathered = saved
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
 @pytest.mark.parametrize("layers,bidirectional", [(1, False), (2, False), (2, True)])
-def test_gathered_input_equals_the_one_hot_product(cell, layers, bidirectional):
-    model = build(cell, 211, hidden_size=8, layers=layers, bidirectional=bidirectional, dropout=0.25 if layers > 1 else 0.0)
+def test_gathered_input_equals_the_one_hot_product(cell, layers, bidirectional, dtype):
+    model = build(cell, 211, dtype, hidden_size=8, layers=layers, bidirectional=bidirectional, dropout=0.25 if layers > 1 else 0.0)
     assert model._gathered is not None
     ids = torch.randint(-1, 211, (3, 6))  # -1: no input, an all-zero one-hot vector
     ids[0, 0] = -1
     fast, slow = run(model, ids, True), run(model, ids, False)
-    assert torch.equal(fast[0], slow[0])  # identical bits: the identity product is exact
-    assert all(torch.equal(a, b) for a, b in zip(fast[1], slow[1]))
+    if dtype == "float64" or cell != "lstm":  # identical bits: the identity product is exact
+        assert torch.equal(fast[0], slow[0])
+        assert all(torch.equal(a, b) for a, b in zip(fast[1], slow[1]))
+    else:  # torch's float32 CPU LSTM (oneDNN) adds the input and recurrent products in its own order
+        torch.testing.assert_close(fast[0], slow[0], rtol=1e-6, atol=1e-6)
+    tol = 1e-12 if dtype == "float64" else 1e-5
     for name, grad in slow[2].items():  # weight_ih_l0's gradient is the same sum in another order
-        torch.testing.assert_close(fast[2][name], grad, rtol=1e-12, atol=1e-12, msg=name)
+        torch.testing.assert_close(fast[2][name], grad, rtol=tol, atol=tol, msg=name)
 
 
 def test_gathering_is_used_only_where_it_was_measured_to_pay():

@@ -5,7 +5,7 @@ input) every batch. By default glibc serves blocks above a few hundred kilobytes
 ``mmap`` pages and hands them back on ``free``, so every batch pays again to fault in and zero
 them: 50,000–70,000 page faults per epoch of the Jay LSTM recipe. Raising the mmap and trim
 thresholds lets freed blocks be reused instead; on the 2-core CPU machine this made an epoch
-of ``torch.nn.LSTM`` about 20% faster and the NumPy backend's 20–40% (see the README's Speed
+of ``torch.nn.LSTM`` about 25% faster and the NumPy backend's 20–40% (see the README's Speed
 section). The process keeps its peak heap instead of returning it between batches.
 """
 

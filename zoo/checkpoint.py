@@ -141,7 +141,7 @@ class Checkpoints:
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise RunError(f"{name} became non-finite at {where}; lower trainer.lr or set trainer.clip_norm and run again "
                                f"(the last good checkpoint in {self.store.dir} is untouched)")
+        run = self._collect()  # on every process: collecting may gather from all of them
         if not self.writes:
             return
-        run = self._collect()
         self.store.save(Checkpoint({"trainer": trainer_state, **run.state}, {**tensors, **run.tensors}))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -26,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from .errors import Reported, UsageError, ZooError
+from .interrupt import InterruptGuard
 
 __all__ = ["World", "PeerFailed", "join", "joined", "env_rank", "ShardedSampler", "check_distributable", "LAUNCHED"]
 
@@ -33,6 +35,9 @@ T = TypeVar("T")
 
 #: Set by ``zoo run --nproc`` in its workers' environment: they die with the launcher.
 LAUNCHED = "ZOO_LAUNCHED"
+
+
+_STOPS = tuple(sig.name for sig in InterruptGuard.SIGNALS)  # the stop requests a process may receive
 
 
 class PeerFailed(Reported):
@@ -45,8 +50,8 @@ class PeerFailed(Reported):
 class World:
     """The processes of one run: this one's ``rank`` among ``size``; collectives travel on the CPU (gloo)."""
 
-    def __init__(self, rank: int = 0, size: int = 1, local_rank: int = 0):
-        self.rank, self.size, self.local_rank = rank, size, local_rank
+    def __init__(self, rank: int = 0, size: int = 1, owns_group: bool = False):
+        self.rank, self.size, self.owns_group = rank, size, owns_group
 
     @property
     def main(self) -> bool:
@@ -59,12 +64,13 @@ class World:
         return slice(self.rank * per, (self.rank + 1) * per)
 
     def agree(self, value: float, stop: str | None) -> tuple[float, str | None]:
-        """The mean of each process's ``value`` (its batch loss), and a stop request if any process received one."""
+        """The mean of each process's ``value`` (its batch loss), and a stop request (``"SIGINT"``, ``"SIGTERM"``)
+        if any process received one: a signal may reach the processes at different moments."""
         if self.size == 1:
             return value, stop
-        t = torch.tensor([value, 1.0 if stop else 0.0], dtype=torch.float64)
+        t = torch.tensor([value, *(float(stop == name) for name in _STOPS)], dtype=torch.float64)
         dist.all_reduce(t)
-        return float(t[0]) / self.size, (stop or "a signal to another process") if t[1] > 0 else None
+        return float(t[0]) / self.size, stop or next((name for name, n in zip(_STOPS, t[1:]) if n > 0), None)
 
     def gather(self, parts: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         """Every process's carried state, (layers*dirs, rows, H) each, joined along the rows in rank order."""
@@ -82,6 +88,12 @@ class World:
         if self.size == 1:
             return parts
         return tuple(p[:, self.rows(p.shape[1])].contiguous() for p in parts)
+
+    def stack(self, state: torch.Tensor) -> torch.Tensor:
+        """Every process's ``state`` (a generator's bytes, the same length everywhere), one row per rank."""
+        rows = [torch.empty_like(state) for _ in range(self.size)]
+        dist.all_gather(rows, state.contiguous())
+        return torch.stack(rows)
 
     def broadcast(self, data: bytes | None) -> bytes:
         """Rank 0's ``data`` on every process (others pass ``None``)."""
@@ -114,14 +126,15 @@ class World:
             if error is None and bool(failed.any()):
                 raise PeerFailed()
             if error is not None and self.rank > 0 and not failed[0]:
-                error.report_rank = self.rank  # type: ignore[attr-defined]
+                _own(error, self.rank)
         if error is not None:
             raise error
         return result
 
     def close(self, synchronize: bool = False) -> None:
-        """Leave the process group (a lone process has none); with ``synchronize``, once every process is done."""
-        if self.size > 1 and dist.is_initialized():
+        """Leave the process group if :func:`join` created it; with ``synchronize``, once every process is done."""
+        if self.owns_group and dist.is_initialized():
+            gc.collect()  # free the DDP wrapper (it sits in reference cycles) while its group still exists
             if synchronize:
                 dist.barrier()  # no process tears its connections down while another still uses them
             dist.destroy_process_group()
@@ -149,17 +162,24 @@ def join() -> World:
     if os.environ.get(LAUNCHED) and sys.platform.startswith("linux"):
         _die_with_parent()
     if not dist.is_available():
-        raise UsageError("this build of torch has no torch.distributed; run without --nproc or torchrun")
-    if not dist.is_initialized():
-        cuda = torch.cuda.is_available()
-        if cuda:
-            torch.cuda.set_device(local_rank % torch.cuda.device_count())
-        try:
-            dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
-        except (RuntimeError, ValueError) as exc:
-            raise UsageError(f"cannot join the distributed run (rank {rank} of {size}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
-                             f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {' '.join(str(exc).split())}") from None
-    return World(rank, size, local_rank)
+        raise _own(UsageError("this build of torch has no torch.distributed; run without --nproc or torchrun"), rank)
+    if dist.is_initialized():  # the caller's own group (zoo.run inside a distributed program): used, left to its owner
+        return World(rank, size)
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+    try:
+        dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
+    except (RuntimeError, ValueError) as exc:
+        raise _own(UsageError(f"cannot join the distributed run (rank {rank} of {size}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
+                              f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {' '.join(str(exc).split())}"), rank) from None
+    return World(rank, size, owns_group=True)
+
+
+def _own(error: ZooError, rank: int) -> ZooError:
+    """Mark ``error`` as this process's own, to be reported by it whatever its rank."""
+    error.report_rank = rank  # type: ignore[attr-defined]
+    return error
 
 
 @contextlib.contextmanager
@@ -178,6 +198,9 @@ def check_distributable(backend: Any, sampler: Any, recipe: Any, size: int) -> N
     """Refuse, in one line, a recipe that cannot train on ``size`` processes."""
     if size <= 1:
         return
+    if not getattr(recipe.trainer.cls, "distributed", False):
+        raise UsageError(f"trainer: {recipe.trainer.name} does not run distributed (--nproc or torchrun); "
+                         "use trainer: bptt, or train on one process")
     if not getattr(backend, "distributed", False):
         raise UsageError(f"backend: {recipe.backend.name} does not run distributed (--nproc or torchrun); "
                          "use backend: torch (gloo, CPU) or cuda (NCCL), or train on one process")

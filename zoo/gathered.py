@@ -5,7 +5,8 @@ one-hot vectors, that is a (V × G·H) product per token whose result is one row
 ``weight_ih_l0.T``. Torch offers no entry point for precomputed input projections, so this
 gathers the rows (plus ``bias_ih_l0``) and runs the module's own kernel on them through an
 identity input matrix: a (D·G·H)-wide product instead of a V-wide one. The outputs are the
-same bits; ``weight_ih_l0``'s gradient is the same sum in another order.
+same bits (but for the float32 LSTM, whose oneDNN kernel orders its sums its own way);
+``weight_ih_l0``'s gradient is the same sum in another order.
 
 It pays only when the identity is narrow beside the vocabulary. ``benchmarks/bench_nn_gather.py``
 measured, at the Jay shapes (V 1,027, H 256): RNN 1.23× faster, GRU 0.99×, LSTM 0.86×; hence
@@ -23,8 +24,11 @@ from .stack import gather_rows
 __all__ = ["GatheredInput", "worthwhile"]
 
 
-def worthwhile(rnn: nn.RNNBase, vocab_size: int) -> bool:
-    """Whether gathering beats the one-hot product for this module: the identity at most half the vocabulary wide."""
+def worthwhile(rnn: nn.Module, vocab_size: int) -> bool:
+    """Whether gathering beats the one-hot product for this module: a plain ``nn.RNN``/``GRU``/``LSTM``
+    (with biases, no projection) whose identity is at most half the vocabulary wide."""
+    if type(rnn) not in (nn.RNN, nn.GRU, nn.LSTM) or not rnn.bias or getattr(rnn, "proj_size", 0):
+        return False
     directions = 2 if rnn.bidirectional else 1
     return 2 * directions * rnn.weight_ih_l0.shape[0] <= vocab_size
 

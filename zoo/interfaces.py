@@ -201,7 +201,12 @@ class TrainContext:
 
 @runtime_checkable
 class Trainer(Protocol):
-    """The training loop: loss, backpropagation through time, clipping, optimizer, metrics."""
+    """The training loop: loss, backpropagation through time, clipping, optimizer, metrics.
+
+    A trainer that honours ``ctx.world`` (agrees with the other processes on losses and stops, and
+    saves every process's carried state, as the ``bptt`` trainer does) sets ``distributed = True``;
+    others are refused for distributed runs.
+    """
 
     Options: ClassVar[type]
 

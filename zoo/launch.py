@@ -48,8 +48,25 @@ def launch(nproc: int, args: list[str], run_dir: str) -> None:
     except SignalException:  # the workers stopped at an agreed batch, and rank 0 said where to continue
         raise Reported(130, "interrupted") from None
     except ChildFailedError as exc:
-        rank, first = exc.get_first_failure()  # the others fail because it did
-        if first.exitcode < 0:
-            raise RunError(f"worker rank {rank} was killed by {signal.Signals(-first.exitcode).name}; if the run had written a checkpoint, "
-                           f"continue with  zoo run --resume {run_dir} --nproc {nproc}") from None
-        raise Reported(first.exitcode, "a worker failed") from None  # and printed its own line
+        raise _failure(exc.failures, run_dir, nproc) from None
+
+
+def _failure(failures: dict, run_dir: str, nproc: int) -> Exception:
+    """What to tell the user when workers failed, from torch's ``{rank: ProcessFailure}``.
+
+    A worker killed by a signal said nothing, and the others then failed because it was gone: it
+    comes first. A worker that exited with an error printed its own line (a peer that only saw the
+    failure exits 1, below a usage error's 2). The agent ends the survivors of a failure with
+    SIGTERM (a SIGTERM from anyone else makes a worker checkpoint and exit 130): those come last.
+    """
+    def order(item: tuple) -> tuple:
+        rank, failure = item
+        code = failure.exitcode
+        killed, ended = code < 0 and code != -signal.SIGTERM, code == -signal.SIGTERM
+        return (not killed, ended, -code, failure.timestamp, rank)
+
+    rank, first = min(failures.items(), key=order)
+    if first.exitcode > 0:
+        return Reported(first.exitcode, f"worker rank {rank} failed")
+    return RunError(f"worker rank {rank} was killed by {signal.Signals(-first.exitcode).name}; if the run had written a checkpoint, "
+                    f"continue with  zoo run --resume {run_dir} --nproc {nproc}")

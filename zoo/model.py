@@ -92,7 +92,7 @@ class LanguageModel(nn.Module):
                 bidirectional=options.bidirectional, dropout=options.dropout if options.layers > 1 else 0.0,
                 **cell.nn_kwargs(),
             )
-            if options.encoder == "onehot" and isinstance(self.rnn, nn.RNNBase) and worthwhile(self.rnn, vocab_size):
+            if options.encoder == "onehot" and worthwhile(self.rnn, vocab_size):
                 self._gathered = GatheredInput(self.rnn)  # on CPU: layer 0's one-hot product as a row gather
         else:
             self.rnn = CellStack(cell, input_size, options.hidden_size, options.layers, options.bidirectional, options.dropout)

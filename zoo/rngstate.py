@@ -11,9 +11,11 @@ import torch
 __all__ = ["capture_rng", "restore_rng"]
 
 
-def capture_rng(generators: dict[str, np.random.Generator]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def capture_rng(generators: dict[str, np.random.Generator], all_devices: bool = True) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The states of Python's, NumPy's, torch's (CPU and CUDA) and the named NumPy generators.
 
+    :param all_devices: every GPU's generator (else none: a process of a distributed run saves its own
+        device's through :func:`zoo.distributed.World.stack`, and must not wake the others' GPUs).
     :returns: a JSON-able mapping and the tensors (torch's byte states) that go with it.
     """
     version, internal, gauss = random.getstate()
@@ -24,7 +26,7 @@ def capture_rng(generators: dict[str, np.random.Generator]) -> tuple[dict[str, A
         "generators": {name: g.bit_generator.state for name, g in generators.items()},
     }
     tensors = {"rng.torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if all_devices and torch.cuda.is_available() and torch.cuda.is_initialized():
         tensors |= {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
     return meta, tensors
 

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import random
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 from . import __version__
 from .atomic import atomic_path, sweep_temporaries, write_text
 from .checkpoint import Checkpoint, Checkpoints, CheckpointStore, decode, encode
-from .distributed import ShardedSampler, World, check_distributable, joined
+from .distributed import LAUNCHED, ShardedSampler, World, check_distributable, joined
 from .errors import Interrupted, UsageError
 from .interfaces import Corpus, TrainContext
 from .interrupt import InterruptGuard
@@ -183,6 +184,10 @@ def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None,
     if resumed is not None:
         metrics, samples = resumed.state["run"]["metrics"], resumed.state["run"]["samples"]
         restore_rng(resumed.state["run"]["rng"], resumed.tensors, {"engine": s.engine_rng})
+        for name, setter in (("rng.torch.ranks", torch.set_rng_state), ("rng.cuda.ranks", torch.cuda.set_rng_state)):
+            ranks = resumed.tensors.get(name)
+            if ranks is not None and len(ranks) == world.size:  # on another number of processes, rank 0's stands for all
+                setter(ranks[world.rank].clone())  # a row of its own: torch reads a view's storage from its start
     elif writes:
         write_text(run_dir / "recipe.yaml", f"# resolved recipe of run '{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
                    + yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False))
@@ -203,8 +208,12 @@ def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None,
         samples.append(f"epoch {epoch}\n" + "".join(f"{line}\n" for line in lines))
         write_samples()
 
-    def collect() -> Checkpoint:
-        rng_state, rng_tensors = capture_rng({"engine": s.engine_rng})
+    def collect() -> Checkpoint:  # on every process: a distributed run saves each one's torch generators
+        rng_state, rng_tensors = capture_rng({"engine": s.engine_rng}, all_devices=world.size == 1)
+        if world.size > 1:  # dropout masks (and rank 0's samples) move them apart
+            rng_tensors["rng.torch.ranks"] = world.stack(torch.get_rng_state())
+            if s.model.device.type == "cuda":
+                rng_tensors["rng.cuda.ranks"] = world.stack(torch.cuda.get_rng_state())
         state = {"recipe": resolved, "corpus": fingerprint, "metrics": metrics, "samples": samples, "rng": rng_state}
         return Checkpoint({"run": state}, rng_tensors)
 
@@ -217,8 +226,7 @@ def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None,
         try:
             records = r.trainer.cls(r.trainer.options).fit(ctx)
         except Interrupted as exc:
-            nproc = f" --nproc {world.size}" if world.size > 1 else ""
-            raise Interrupted(f"{exc}; continue with  zoo run --resume {run_dir}{nproc}") from None
+            raise Interrupted(f"{exc}; continue with  {_resume_command(run_dir, world)}") from None
 
     if writes:
         if records:
@@ -226,6 +234,15 @@ def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None,
         final = {k: records[-1][k] for k in ("epoch", "loss", "perplexity")} if records else {}
         save_weights(run_dir / "model.safetensors", s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions())
     return RunResult(run_dir, r, records)
+
+
+def _resume_command(run_dir: Path, world: World) -> str:
+    """The command that continues this run: under ``zoo run --nproc``, on as many processes; under torchrun, through it again."""
+    if world.size == 1:
+        return f"zoo run --resume {run_dir}"
+    if os.environ.get(LAUNCHED):
+        return f"zoo run --resume {run_dir} --nproc {world.size}"
+    return f"torchrun ... -m zoo run --resume {run_dir} (the same torchrun options as this run)"
 
 
 def run(
@@ -250,6 +267,10 @@ def run(
     :param overwrite: replace a run already in ``out`` (otherwise refused, finished or not).
     :returns: the run directory, the resolved recipe and the metrics.
     :raises Interrupted: on SIGINT/SIGTERM, after writing a checkpoint that :func:`resume` continues.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process calls this with the same
+    arguments; they join one process group (see :mod:`zoo.distributed`), train data-parallel, and rank 0
+    alone writes ``out``, which other machines need not see.
     """
     r = prepare(recipe, registry or get_registry(), overrides, seed)
     run_dir = Path(out) if out is not None else Path("runs") / r.name
@@ -269,6 +290,8 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
 
     :param run_dir: the run directory of the interrupted run.
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
+
+    Under ``torchrun`` every process calls this; rank 0 reads the checkpoint and sends it to the others.
     """
     run_dir = Path(run_dir)
     with joined() as world, contextlib.ExitStack() as lock:

@@ -44,13 +44,10 @@ for _command in (models_command, pull_command, verify_command, ship_command):
 
 
 def _lost_peer(exc: Exception) -> bool:
-    """Whether ``exc`` is a distributed run's collective failing because another process died; the one
-    that failed first reports why (or, killed, the launcher reports it), so this one stays silent."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return False
-    text = str(exc)
-    return isinstance(exc, torch.distributed.DistError) or (isinstance(exc, RuntimeError) and any(
-        s in text for s in ("Connection closed by peer", "Connection reset by peer", "/gloo/", "NCCL")))
+    """Whether ``exc`` is a distributed run's collective failing because another process died: the one that
+    failed reports why (or, killed, the launcher or torchrun reports it), so this one stays silent."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and (isinstance(exc, torch.distributed.DistNetworkError) or (
+        isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("Connection closed by peer", "Connection reset by peer"))))
 
 
 def _fail(message: str, code: int, rank: int = 0, report: bool = True) -> None:

@@ -66,6 +66,7 @@ def run_command(recipe: str | None, overrides: tuple[str, ...], out: str | None,
 
 
 def _launch(nproc: int, args: list[str], data_dir: str | None, quiet: bool, run_dir: str) -> None:
-    if env_rank() or "WORLD_SIZE" in os.environ:
+    """Run ``zoo run ARGS`` on ``nproc`` local processes (see :mod:`zoo.launch`); refused under torchrun."""
+    if "WORLD_SIZE" in os.environ:
         raise UsageError("--nproc starts processes of its own; under torchrun, leave it out")
     launch(nproc, [*args, *(["--data-dir", data_dir] if data_dir else []), *(["--quiet"] if quiet else [])], run_dir)
