@@ -20,6 +20,7 @@ import gc
 import os
 import signal
 import sys
+import time
 from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
@@ -37,14 +38,17 @@ T = TypeVar("T")
 LAUNCHED = "ZOO_LAUNCHED"
 
 
+_REPORT_SECONDS = 1.0
+
 _STOPS = tuple(sig.name for sig in InterruptGuard.SIGNALS)  # the stop requests a process may receive
 
 
 class PeerFailed(Reported):
-    """Another process of the run failed while setting up; that process reports why."""
+    """Another process of the run failed while setting up; that process reports why, and this one
+    exits with the same code (whichever process the launcher hears of first)."""
 
-    def __init__(self) -> None:
-        super().__init__(1, "another process of this distributed run failed")
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code, "another process of this distributed run failed")
 
 
 class World:
@@ -120,11 +124,12 @@ class World:
         except ZooError as exc:
             error = exc
         if self.size > 1:
-            failed = torch.zeros(self.size)
-            failed[self.rank] = error is not None
+            failed = torch.zeros(self.size, dtype=torch.int64)  # each process's exit code, 0 when it succeeded
+            failed[self.rank] = error.exit_code if error is not None else 0
             dist.all_reduce(failed)
             if error is None and bool(failed.any()):
-                raise PeerFailed()
+                time.sleep(_REPORT_SECONDS)  # let the process that failed report before the launcher ends the others
+                raise PeerFailed(int(failed[failed.nonzero()[0]]))
             if error is not None and self.rank > 0 and not failed[0]:
                 _own(error, self.rank)
         if error is not None:
