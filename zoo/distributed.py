@@ -38,6 +38,7 @@ T = TypeVar("T")
 LAUNCHED = "ZOO_LAUNCHED"
 
 
+#: How long a process whose setup succeeded waits, after another's failed, before it exits too.
 _REPORT_SECONDS = 1.0
 
 _STOPS = tuple(sig.name for sig in InterruptGuard.SIGNALS)  # the stop requests a process may receive
