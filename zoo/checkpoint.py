@@ -37,11 +37,15 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor]
 
 
+def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
+    """A checkpoint's tensors as one safetensors blob (on the CPU, contiguous)."""
+    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata={"format": "pt"})
+
+
 def encode(checkpoint: Checkpoint) -> bytes:
     """One checkpoint as bytes, to send to the other processes of a distributed run: JSON, then safetensors."""
     text = json.dumps(checkpoint.state, ensure_ascii=False).encode("utf-8")
-    blob = save({k: v.detach().cpu().contiguous() for k, v in checkpoint.tensors.items()}, metadata={"format": "pt"})
-    return len(text).to_bytes(8, "little") + text + blob
+    return len(text).to_bytes(8, "little") + text + _tensor_bytes(checkpoint.tensors)
 
 
 def decode(data: bytes) -> Checkpoint:
@@ -81,7 +85,7 @@ class CheckpointStore:
             self._seq = self._pointer()["seq"] if self.exists() else 0
         seq = self._seq + 1
         name = f"state-{seq:06d}.safetensors"
-        blob = save({k: v.detach().cpu().contiguous() for k, v in checkpoint.tensors.items()}, metadata={"format": "pt"})
+        blob = _tensor_bytes(checkpoint.tensors)
         with atomic_path(self.dir / name) as tmp:
             tmp.write_bytes(blob)
         pointer = {"format": FORMAT, "seq": seq, "tensors": name, "sha256": hashlib.sha256(blob).hexdigest(), "state": checkpoint.state}

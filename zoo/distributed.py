@@ -81,12 +81,7 @@ class World:
         """Every process's carried state, (layers*dirs, rows, H) each, joined along the rows in rank order."""
         if self.size == 1:
             return parts
-        out = []
-        for part in parts:
-            pieces = [torch.empty_like(part.cpu()) for _ in range(self.size)]
-            dist.all_gather(pieces, part.detach().cpu().contiguous())
-            out.append(torch.cat(pieces, dim=1))
-        return tuple(out)
+        return tuple(torch.cat(tuple(self.stack(part.detach().cpu())), dim=1) for part in parts)
 
     def scatter(self, parts: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         """This process's rows of a carried state saved whole (the inverse of :meth:`gather`)."""
@@ -95,7 +90,7 @@ class World:
         return tuple(p[:, self.rows(p.shape[1])].contiguous() for p in parts)
 
     def stack(self, state: torch.Tensor) -> torch.Tensor:
-        """Every process's ``state`` (a generator's bytes, the same length everywhere), one row per rank."""
+        """Every process's ``state`` (a CPU tensor of the same shape everywhere), stacked in rank order."""
         rows = [torch.empty_like(state) for _ in range(self.size)]
         dist.all_gather(rows, state.contiguous())
         return torch.stack(rows)

@@ -45,12 +45,20 @@ class GatheredInput:
         self.rnn = rnn
         self.directions = 2 if rnn.bidirectional else 1
         self.width = rnn.weight_ih_l0.shape[0]  # G*H
+        self._cache: dict[tuple, dict[str, torch.Tensor]] = {}
         extra = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
         self.shadow = type(rnn)(self.directions * self.width, rnn.hidden_size, num_layers=rnn.num_layers, batch_first=True,
                                 bidirectional=rnn.bidirectional, dropout=rnn.dropout, device="meta", **extra)
 
     def _identities(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Layer 0's input weights and biases for the shadow: direction d reads its own block of the input."""
+        """Layer 0's input weights and biases for the shadow: direction d reads its own block of the input.
+        Built once per dtype and device, not every batch."""
+        key = (like.dtype, like.device)
+        if key not in self._cache:
+            self._cache[key] = self._build_identities(like)
+        return self._cache[key]
+
+    def _build_identities(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
         g = self.width
         eye = torch.eye(g, dtype=like.dtype, device=like.device)
         zero = like.new_zeros(g)
