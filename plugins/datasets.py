@@ -15,6 +15,7 @@ from typing import Literal, Sequence
 
 from zoo.data import fetch
 from zoo.errors import UsageError
+from zoo.files import check_regular
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Corpus
 from zoo.options import option
@@ -48,8 +49,13 @@ def _at_least_one(name: str, value: int | None) -> list[str]:
 
 
 def _read_text(path: Path, what: str) -> str:
-    """Read a UTF-8 text file (universal newlines); any failure is one :class:`UsageError` line."""
+    """Read a UTF-8 text file (universal newlines); any failure is one :class:`UsageError` line.
+
+    Only a regular file is opened: a FIFO would block the read forever and a device such as
+    ``/dev/zero`` never ends, so both are refused from ``os.stat`` alone.
+    """
     try:
+        check_regular(path, what, "name a text file")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{what}: file {path} not found; check the path (relative paths start at the current directory)") from None
@@ -59,6 +65,8 @@ def _read_text(path: Path, what: str) -> str:
         raise UsageError(f"{what}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8") from None
     except OSError as exc:
         raise UsageError(f"{what}: cannot read {path} ({exc.strerror or exc}); check its permissions") from None
+    except ValueError:  # a NUL byte in the name (UnicodeDecodeError, also a ValueError, is caught above)
+        raise UsageError(f"{what}: {str(path)!r} holds a NUL byte, which no file name can; fix the path") from None
 
 
 def _corpus(tokens: Sequence[str], vocab: Vocab, valid_fraction: float) -> Corpus:

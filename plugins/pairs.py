@@ -15,6 +15,7 @@ import numpy as np
 
 import zoo
 from zoo.errors import UsageError
+from zoo.files import check_regular
 from zoo.interfaces import Corpus
 from zoo.options import option
 from zoo.vocab import Vocab
@@ -48,9 +49,10 @@ class PairsDataset:
         if self.options.pairs is not None:
             return [(a, b, f"dataset.pairs[{i}]") for i, (a, b) in enumerate(self.options.pairs)]
         path = Path(self.options.path)
+        check_regular(path, "dataset.path", "give a UTF-8 file of 'input<TAB>target' lines")
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise UsageError(f"dataset.path: cannot read {path} ({getattr(exc, 'strerror', None) or exc}); give a UTF-8 file of 'input<TAB>target' lines") from None
         out = []
         for n, line in enumerate(lines, start=1):

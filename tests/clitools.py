@@ -1,11 +1,15 @@
-"""Helpers for tests that drive the ``zoo`` command in a subprocess."""
+"""Helpers for tests that drive the ``zoo`` command, in a subprocess or in this process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+from zoo.cli import main
 
 
 def zoo(*args: str, env: dict | None = None, cwd: Path | None = None, driver: str | None = None) -> subprocess.CompletedProcess:
@@ -13,6 +17,18 @@ def zoo(*args: str, env: dict | None = None, cwd: Path | None = None, driver: st
     launch = ["-c", driver] if driver else ["-m", "zoo"]
     return subprocess.run([sys.executable, *launch, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=cwd, timeout=300)
+
+
+def in_process(*args: str) -> subprocess.CompletedProcess:
+    """Run ``zoo ARGS`` in this process (much faster than :func:`zoo`); its exit code, stdout and stderr as a subprocess's."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return subprocess.CompletedProcess(["zoo", *args], code, out.getvalue(), err.getvalue())
 
 
 def error_lines(stderr: str) -> list[str]:

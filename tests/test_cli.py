@@ -73,10 +73,12 @@ def test_short_run_then_predict(data_dir, tmp_path):
 
 
 def test_a_diverging_run_stops_with_exit_1_naming_epoch_and_batch(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 40)
     recipe = tmp_path / "nan.yaml"
     recipe.write_text(
-        f"name: nan\ndataset: {{name: text, path: {ROOT / 'README.md'}}}\nsampler: {{name: sequential, batch_size: 4, num_steps: 10}}\n"
+        f"name: nan\ndataset: {{name: text, path: {corpus}}}\nsampler: {{name: sequential, batch_size: 4, num_steps: 10}}\n"
         "model: {cell: rnn, impl: scratch, hidden_size: 8, nonlinearity: relu, init: normal, init_std: 5.0}\nbackend: torch\n"
         "trainer: {name: bptt, optimizer: sgd, lr: 1.0e+30, epochs: 3}\n")
-    line = assert_one_line_error(zoo("run", str(recipe), "--out", str(tmp_path / "out"), "-q"), 1, "loss became nan at epoch 1, batch", "trainer.lr")
+    line = assert_one_line_error(zoo("run", str(recipe), "--out", str(tmp_path / "out"), "-q"), 1, "loss became", "at epoch 1, batch", "trainer.lr")
     assert not (tmp_path / "out" / "model.safetensors").exists(), line

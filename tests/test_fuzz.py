@@ -7,9 +7,7 @@ no "internal error", and no weights file a later run could mistake for a finishe
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import itertools
 import json
 import random
@@ -20,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from clitools import in_process
+
 import zoo
-from zoo.cli import main
 
 TEXT = "".join(random.Random(5).choices("abcde fgh\n", k=400))
 
@@ -80,14 +79,8 @@ def edited(recipe: dict[str, Any], changes: list[tuple[str, str, Any]]) -> Any:
 
 def invoke(argv: list[str]) -> tuple[int, str]:
     """Run the CLI in this process; return its exit code and stderr."""
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return code, err.getvalue()
+    proc = in_process(*argv)
+    return proc.returncode, proc.stderr
 
 
 def check_outcome(code: int, stderr: str, run_dir: Path | None) -> None:

@@ -55,10 +55,10 @@ def test_a_diverging_run_keeps_its_last_good_checkpoint(tmp_path):
     recipe = tmp_path / "nan.yaml"
     recipe.write_text(
         f"name: nan\ndataset: {{name: text, path: {corpus}}}\nsampler: {{name: sequential, batch_size: 4, num_steps: 10}}\n"
-        "model: {cell: rnn, impl: scratch, hidden_size: 8, nonlinearity: relu, init: normal, init_std: 5.0}\nbackend: torch\n"
-        "trainer: {name: bptt, optimizer: sgd, lr: 1.0e+4, epochs: 3, checkpoint_every: 1, checkpoint_unit: batches}\n")
+        "model: {cell: rnn, impl: scratch, hidden_size: 8, nonlinearity: relu, init: normal, init_std: 0.5}\nbackend: torch\n"
+        "trainer: {name: bptt, optimizer: sgd, lr: 1.0e+3, epochs: 3, checkpoint_every: 1, checkpoint_unit: batches}\n")
     out = tmp_path / "out"
-    line = assert_one_line_error(zoo("run", str(recipe), "--out", str(out), "-q"), 1, "loss became nan at epoch", "trainer.lr", "trainer.clip_norm")
+    line = assert_one_line_error(zoo("run", str(recipe), "--out", str(out), "-q"), 1, "loss became", "at epoch 1", "trainer.lr", "trainer.clip_norm")
     failed_at = tuple(int(n) for n in re.search(r"at epoch (\d+), batch (\d+)", line).groups())
     assert not (out / "model.safetensors").exists(), line
     ckpt = CheckpointStore(out).load()  # verified against its sha256

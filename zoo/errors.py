@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ZooError", "UsageError", "RecipeError", "PluginError", "RunError", "Interrupted", "Reported"]
+__all__ = ["printable", "ZooError", "UsageError", "RecipeError", "PluginError", "RunError", "Interrupted", "Reported"]
 
 
 class ZooError(Exception):
@@ -45,7 +45,10 @@ class RunError(ZooError):
 
 
 class Interrupted(RunError):
-    """A run stopped by SIGINT or SIGTERM after writing a checkpoint: exit code 130."""
+    """A run stopped by SIGINT or SIGTERM after writing a checkpoint: exit code 130.
+
+    The CLI prints its message as a stop (``stopped by SIGINT at ...; continue with ...``), with no ``Error:`` prefix.
+    """
 
     exit_code = 130
 
@@ -57,3 +60,9 @@ class Reported(ZooError):
     def __init__(self, exit_code: int, why: str = "reported by another process"):
         super().__init__(why)
         self.exit_code = exit_code
+
+
+def printable(text: str) -> str:
+    """``text`` with each unprintable character (newlines, separators, lone surrogates) escaped, so an error line
+    quoting untrusted input (a recipe key, weights metadata) stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)

@@ -9,7 +9,7 @@ import types
 import typing
 from typing import Any, Literal
 
-__all__ = ["option", "bind", "describe", "unknown", "OptionInfo"]
+__all__ = ["option", "bind", "describe", "unknown", "closest", "OptionInfo"]
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, default_factory: Any = dataclasses.MISSING):
@@ -62,11 +62,49 @@ def describe(options_cls: type) -> list[OptionInfo]:
     return out
 
 
-def unknown(what: str, word: Any, known: typing.Iterable[str]) -> str:
-    """Word an unknown name: ``unknown cell 'gur'; did you mean 'gru'? known: gru, lstm``."""
+def _edits(a: str, b: str) -> float:
+    """Edits turning ``a`` into ``b``: insertions, deletions and substitutions cost 1, a swap of adjacent letters 0.9.
+
+    A swap is the commonest typing slip (``gur`` for ``gru``), so it ranks above a substitution
+    (``gur`` to ``mgu`` costs 2); this is the optimal-string-alignment distance with that weight.
+    """
+    prev2: list[float] = []
+    prev = [float(j) for j in range(len(b) + 1)]
+    for i in range(1, len(a) + 1):
+        row = [float(i)] + [0.0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1] and a[i - 1] != b[j - 1]:
+                row[j] = min(row[j], prev2[j - 2] + 0.9)
+        prev2, prev = prev, row
+    return prev[len(b)]
+
+
+def closest(word: str, known: typing.Iterable[str], preferred: typing.Iterable[str] = ()) -> str | None:
+    """The known name ``word`` was most likely meant to be, or ``None`` when none is close.
+
+    Close means difflib's similarity of at least 0.6, or a single edit. The fewest edits win (a swap of
+    adjacent letters before a substitution), then a ``preferred`` name (the built-ins), then similarity, then
+    alphabetical order: the answer does not depend on which plugins happen to be installed beside.
+    """
+    preferred = set(preferred)
+    scored = []
+    for name in known:
+        ratio = difflib.SequenceMatcher(None, word, name).ratio()
+        edits = _edits(word, name)
+        if ratio >= 0.6 or (edits <= 1 and len(word) > 1):
+            scored.append((edits, name not in preferred, -ratio, name))
+    return min(scored)[-1] if scored else None
+
+
+def unknown(what: str, word: Any, known: typing.Iterable[str], preferred: typing.Iterable[str] = ()) -> str:
+    """Word an unknown name: ``unknown cell 'gur'; did you mean 'gru'? known: gru, lstm``.
+
+    :param preferred: names that win a tie for the suggestion (a registry passes its built-ins).
+    """
     known = sorted(known)
-    close = difflib.get_close_matches(str(word), known, n=1, cutoff=0.6)
-    hint = f"; did you mean '{close[0]}'?" if close else ";"
+    close = closest(str(word), known, preferred)
+    hint = f"; did you mean '{close}'?" if close else ";"
     return f"unknown {what} {_show(word)}{hint} known: {', '.join(known) or '(none)'}"
 
 

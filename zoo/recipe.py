@@ -10,9 +10,11 @@ from typing import Any, Literal
 import yaml
 
 from .errors import RecipeError, UsageError
+from .files import check_regular
 from .model import ModelOptions
 from .options import bind, option, unknown
 from .registry import Registry
+from .yamlfile import DuplicateKeyError, load_yaml
 
 __all__ = ["PredictOptions", "Section", "Recipe", "read_recipe", "parse_overrides", "apply_overrides", "resolve", "prepare"]
 
@@ -96,8 +98,9 @@ class Recipe:
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a recipe file with ``yaml.safe_load``; every failure is one :class:`UsageError` line."""
+    """Read a recipe file with :func:`load_yaml`; every failure is one :class:`UsageError` line."""
     path = Path(path)
+    check_regular(path, "recipe", "pass the path of a .yaml recipe")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -107,7 +110,9 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise UsageError(f"cannot read recipe {path}: {exc.strerror or exc}; pass the path of a readable .yaml file") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise UsageError(f"{path}: {exc.problem}; keep one of them") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -127,7 +132,9 @@ def parse_overrides(pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:
         if not sep or not key or any(not part for part in key.split(".")):
             raise UsageError(f"--set expects KEY=VALUE with a dotted key, e.g. trainer.lr=0.001; got {pair!r}")
         try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else ""
+            out[key] = load_yaml(raw) if raw.strip() else ""
+        except DuplicateKeyError as exc:
+            raise UsageError(f"--set {key}: {exc.problem}; keep one of them") from None
         except yaml.YAMLError:
             out[key] = raw
     return out
