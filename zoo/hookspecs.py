@@ -20,6 +20,13 @@ Register = Callable[..., None]
 # order. Each receives a ``register`` callback bound to one kind; a name
 # claimed twice (by two plugins, or an alias clashing with a name) is an error
 # naming both plugins.
+#
+# ``name`` is a non-empty string, ``aliases`` a list or tuple of them, and the
+# component a class with an ``Options`` dataclass (a cell: a subclass of
+# ``zoo.cell.Cell``); ``register`` raises ``zoo.errors.PluginError`` otherwise.
+# A hook that raises, or passes ``register`` something else, leaves the plugin
+# listed as broken for that hook by ``zoo plugins``, and nothing it registered
+# in that call is kept; its other hooks and every other plugin still work.
 
 
 @hookspec
@@ -90,5 +97,6 @@ def register_commands(cli: Any) -> None:
     """Called when the ``zoo`` command starts, to add subcommands.
 
     :param cli: the root ``click.Group``; add commands with ``@cli.command()``.
-    :returns: nothing.
+    :returns: nothing. If it raises, the commands it added are removed again and
+        ``zoo plugins`` lists the plugin as broken; every other command still works.
     """

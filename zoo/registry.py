@@ -8,12 +8,14 @@ import functools
 import importlib.metadata
 import os
 import re
+import reprlib
 from types import ModuleType
 from typing import Any, Iterable
 
 import pluggy
 
 from . import hookspecs
+from .cell import Cell
 from .errors import PluginError, RecipeError
 from .options import unknown
 
@@ -22,6 +24,7 @@ __all__ = ["KINDS", "BUILTIN_DIST", "Component", "BrokenPlugin", "Registry", "ge
 KINDS = ("dataset", "sampler", "cell", "backend", "trainer", "predictor")
 BUILTIN_DIST = "rnn-zoo"
 _HOOK_FOR_KIND = {kind: f"register_{kind}s" for kind in KINDS}
+_HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("register_"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +46,53 @@ class Component:
 
 @dataclasses.dataclass(frozen=True)
 class BrokenPlugin:
-    """A plugin that failed to load, with the reason, as ``zoo plugins`` shows it."""
+    """A plugin that failed, with the reason, as ``zoo plugins`` shows it.
+
+    ``hook`` is the hook that failed (``register_cells``, or an unknown hook's name); ``None`` when
+    the plugin failed to import or to register with pluggy, so that none of its hooks ran.
+    """
 
     name: str
     dist: str | None
     reason: str
+    hook: str | None = None
+
+    def could_provide(self, hook: str) -> bool:
+        """Whether this failure may be why something that ``hook`` (``register_cells``, ``register_commands``) adds is missing."""
+        return self.hook is None or self.hook == hook or self.hook not in _HOOKS
+
+    @property
+    def described(self) -> str:
+        """``shiny (ImportError: no module named x) from zoo-shiny``, for lookup errors."""
+        return f"{self.name} ({self.reason})" + (f" from {self.dist}" if self.dist else "")
+
+
+def _describe(exc: BaseException) -> str:
+    """``RuntimeError: hook exploded`` on one line (pluggy's validation messages span several)."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _invalid(kind: str, name: Any, obj: Any, aliases: Any) -> str | None:
+    """Why ``register(name, obj, aliases)`` cannot add a component of ``kind``, or ``None`` when it can.
+
+    A component needs a non-empty string name, aliases given as a list or tuple of such names, and a
+    class whose ``Options`` is a dataclass (a recipe binds its section to it); a cell also subclasses
+    :class:`zoo.cell.Cell`, which the model stacks build on.
+    """
+    call = f"register({reprlib.repr(name)}, {reprlib.repr(obj)})"
+    if not isinstance(name, str) or not name:
+        return f"{call}: the name must be a non-empty string"
+    if not isinstance(aliases, (list, tuple)) or not all(isinstance(a, str) and a for a in aliases):
+        return f"{call}: aliases must be a list or tuple of non-empty strings, got {reprlib.repr(aliases)}"
+    if not isinstance(obj, type):
+        return f"{call}: the component must be a class"
+    options = getattr(obj, "Options", None)
+    if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
+        return f"{call}: {obj.__name__}.Options must be a dataclass of the component's options"
+    if kind == "cell" and not issubclass(obj, Cell):
+        return f"{call}: a cell must subclass zoo.cell.Cell"
+    return None
 
 
 class Registry:
@@ -57,20 +102,24 @@ class Registry:
     :param broken: plugins that failed to load (shown by ``zoo plugins``, named in lookup errors).
     :param origins: each pluggy plugin name's (entry point, distribution); by default the name itself.
 
+    Each plugin's hook implementations are called one by one. One that raises, or registers
+    something that is not a component, is recorded in ``broken`` under that hook, and nothing it
+    registered in that call is kept (all or nothing per call, so a half-registered plugin never
+    shadows or half-provides anything); its other hooks and every other plugin still count.
     Two plugins claiming one (kind, name) make that name a conflict: looking it up is an
     error naming both, while every other component stays usable.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin] = (), origins: dict[str, tuple[str, str | None]] | None = None):
+    def __init__(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin] = (),
+                 origins: dict[str, tuple[str, str | None]] | None = None):
         self.pm = pm
         self.broken = list(broken)
         self._origins = origins or {}
         self._table: dict[tuple[str, str], Component] = {}
         self.conflicts: dict[tuple[str, str], list[Component]] = {}
         for kind, hook_name in _HOOK_FOR_KIND.items():
-            hook = getattr(pm.hook, hook_name)
-            for impl in hook.get_hookimpls():  # registration order
-                impl.function(register=functools.partial(self._add, kind, impl.plugin_name))
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order
+                self._register_from(kind, hook_name, impl)
 
     @classmethod
     def from_plugins(cls, *plugins: ModuleType | object) -> "Registry":
@@ -81,19 +130,69 @@ class Registry:
         pm.check_pending()
         return cls(pm)
 
-    def _add(self, kind: str, plugin: str, name: str, obj: Any, aliases: Iterable[str] = ()) -> None:
-        entry_point, dist = self._origins.get(plugin, (plugin, None))
-        for key, alias_of in [(name, None)] + [(a, name) for a in aliases]:
-            new = Component(kind, key, obj, entry_point, alias_of, dist)
-            old = self._table.get((kind, key))
+    def _register_from(self, kind: str, hook_name: str, impl: pluggy.HookImpl) -> None:
+        """Call one plugin's ``register_<kind>s`` and keep what it registered only if the whole call succeeds."""
+        entry_point, dist = self._origins.get(impl.plugin_name, (impl.plugin_name, None))
+        pending: list[Component] = []
+        refused: list[str] = []
+
+        def register(name: Any, obj: Any, aliases: Any = ()) -> None:
+            problem = _invalid(kind, name, obj, aliases)
+            if problem:
+                refused.append(problem)  # even if the plugin catches the error below, the call failed
+                raise PluginError(problem)
+            for key, alias_of in [(name, None)] + [(a, name) for a in aliases]:
+                pending.append(Component(kind, key, obj, entry_point, alias_of, dist))
+
+        error = _call(impl, register=register)
+        if refused or error:
+            self._failed(impl.plugin_name, hook_name, f"{hook_name} called {refused[0]}" if refused else f"{hook_name} raised {error}")
+            return
+        for new in pending:
+            old = self._table.get((kind, new.name))
             if old is not None:
-                self.conflicts.setdefault((kind, key), [old]).append(new)
+                self.conflicts.setdefault((kind, new.name), [old]).append(new)
                 continue
-            self._table[(kind, key)] = new
+            self._table[(kind, new.name)] = new
+
+    def _failed(self, plugin: str, hook: str, reason: str) -> None:
+        """Record that ``plugin``'s implementation of ``hook`` failed (once, however often it is called)."""
+        entry_point, dist = self._origins.get(plugin, (plugin, None))
+        failure = BrokenPlugin(entry_point, dist, reason, hook)
+        if failure not in self.broken:
+            self.broken.append(failure)
+
+    def broken_note(self, hook: str) -> str:
+        """``; plugins that failed to load: x (...) from zoo-x; fix or uninstall it (pip uninstall zoo-x)``, naming
+        the broken plugins that may have provided what ``hook`` adds, to append to an "unknown ..." message; or ``""``."""
+        suspects = [b for b in self.broken if b.could_provide(hook)]
+        if not suspects:
+            return ""
+        dists = sorted({b.dist for b in suspects if b.dist})
+        return ("; plugins that failed to load: " + ", ".join(b.described for b in suspects)
+                + f"; fix or uninstall {'them' if len(suspects) > 1 else 'it'}" + (f" (pip uninstall {' '.join(dists)})" if dists else ""))
+
+    def add_commands(self, cli: Any) -> None:
+        """Call each plugin's ``register_commands(cli)`` on the root ``click.Group``.
+
+        A plugin that raises is recorded in ``broken`` for that hook, and the commands it added or
+        replaced before raising are put back as they were; the other plugins' commands stay.
+        """
+        for impl in self.pm.hook.register_commands.get_hookimpls():
+            before = dict(cli.commands)
+            error = _call(impl, cli=cli)
+            if error:
+                cli.commands.clear()
+                cli.commands.update(before)
+                self._failed(impl.plugin_name, "register_commands", f"register_commands raised {error}")
 
     def names(self, kind: str, pattern: str = "*") -> list[str]:
         """Sorted names (aliases included) of one kind matching a shell-style wildcard."""
         return sorted(n for (k, n) in self._table if k == kind and fnmatch.fnmatch(n, pattern))
+
+    def builtins(self, kind: str) -> set[str]:
+        """Names of one kind that zoo itself registers: a did-you-mean between equally close names prefers them."""
+        return {n for (k, n), c in self._table.items() if k == kind and c.dist == BUILTIN_DIST}
 
     def components(self, kind: str | None = None) -> list[Component]:
         """Every registered component, optionally of one kind, sorted by kind then name."""
@@ -117,12 +216,28 @@ class Registry:
         found = self._table.get((kind, name))
         if found is not None:
             return found.obj
-        msg = unknown(kind, name, self.names(kind))
-        if self.broken:
-            msg += "; plugins that failed to load: " + ", ".join(f"{b.name} ({b.reason})" for b in self.broken)
+        msg = unknown(kind, name, self.names(kind), preferred=self.builtins(kind)) + self.broken_note(_HOOK_FOR_KIND[kind])
         if where:
             raise RecipeError([f"{where}: {msg}"])
         raise PluginError(msg)
+
+
+def _call(impl: pluggy.HookImpl, **kwargs: Any) -> str | None:
+    """Call one hook implementation with the arguments it asks for; the error it raised, described, or ``None``.
+
+    ``SystemExit`` counts as an error: a plugin must not end the process. ``KeyboardInterrupt`` still stops it.
+    """
+    try:
+        impl.function(*[kwargs[arg] for arg in impl.argnames])
+    except (Exception, SystemExit) as exc:
+        return _describe(exc)
+    return None
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """The names of ``plugin``'s hook implementations that match no specification (a misspelt hook)."""
+    return sorted(hc.name for hc in pm.get_hookcallers(plugin) or ()
+                  if not hc.has_spec() and any(i.plugin is plugin and not i.optionalhook for i in hc.get_hookimpls()))
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -147,8 +262,10 @@ def _allowed_dists() -> set[str] | None:
 def load_registry() -> Registry:
     """Load every plugin from the ``zoo`` entry-point group and build the registry.
 
-    Each entry point is imported on its own: one that fails is recorded as broken
-    (name, distribution, reason) instead of stopping the others. ``ZOO_LOAD_PLUGINS``
+    Each entry point is imported on its own: one that fails (raising anything, ``SystemExit``
+    included, or implementing a hook with the wrong signature) is recorded as broken (name,
+    distribution, reason) instead of stopping the others. A hook name that matches no
+    specification is recorded too, against that hook only. ``ZOO_LOAD_PLUGINS``
     (comma-separated distribution names; empty means none) restricts third-party
     plugins; the built-ins always load.
     """
@@ -165,21 +282,21 @@ def load_registry() -> Registry:
             continue  # the same distribution seen twice on sys.path
         try:
             module = ep.load()
-        except Exception as exc:  # a broken plugin must not break the CLI
-            broken.append(BrokenPlugin(ep.name, dist, f"{type(exc).__name__}: {exc}"))
+        except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI, nor end it
+            broken.append(BrokenPlugin(ep.name, dist, _describe(exc)))
             continue
         if pm.is_registered(module):
             continue  # two entry points naming one module
         try:
             pm.register(module, name=key)
-        except pluggy.PluginValidationError as exc:
-            broken.append(BrokenPlugin(ep.name, dist, str(exc)))
+        except Exception as exc:  # pluggy may have added some of its hooks before refusing one: drop them all
+            if pm.get_plugin(key) is not None:
+                pm.unregister(name=key)
+            broken.append(BrokenPlugin(ep.name, dist, _describe(exc)))
             continue
         origins[key] = (ep.name, dist)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(str(exc)) from None
+        for hook in _unknown_hooks(pm, module):  # never called: the plugin's known hooks still count
+            broken.append(BrokenPlugin(ep.name, dist, unknown("hook", hook, _HOOKS), hook))
     return Registry(pm, broken, origins)
 
 

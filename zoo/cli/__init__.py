@@ -11,7 +11,7 @@ import torch.distributed
 
 from ..allocator import keep_freed_memory
 from ..distributed import env_rank
-from ..errors import Reported, ZooError
+from ..errors import Interrupted, Reported, ZooError, printable
 from ..registry import get_registry
 from .hub import models_command, pull_command, ship_command, verify_command
 from .plugins import plugins_command
@@ -50,10 +50,13 @@ def _lost_peer(exc: Exception) -> bool:
         isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("Connection closed by peer", "Connection reset by peer"))))
 
 
-def _fail(message: str, code: int, rank: int = 0, report: bool = True) -> None:
-    """Print one line (unless ``report`` is false) and exit; other ranks than 0 name themselves."""
+def _fail(message: str, code: int, rank: int = 0, report: bool = True, stop: bool = False) -> None:
+    """Print one line (unless ``report`` is false) and exit; other ranks than 0 name themselves.
+
+    :param stop: the user stopped the command (Ctrl-C, SIGTERM): say so plainly, with no ``Error:`` prefix.
+    """
     if report:
-        click.echo(f"Error: {f'rank {rank}: ' if rank else ''}{message}", err=True)
+        click.echo(f"{'' if stop else 'Error: '}{f'rank {rank}: ' if rank else ''}{printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -61,31 +64,31 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``zoo`` script: every error ends as one line on stderr and an exit code.
 
     Exit codes: 0 success; 2 bad recipe, arguments or files; 1 failure during a run;
-    130 interrupted. ``ZOO_DEBUG=1`` shows tracebacks of unexpected errors. In a distributed
-    run, rank 0 reports what every process shares (the same recipe, the same agreed losses);
-    another rank speaks only of a failure of its own.
+    130 stopped by Ctrl-C or SIGTERM (reported as a stop, with no ``Error:`` prefix). A plugin
+    whose ``register_commands`` fails loses its commands, not the CLI. ``ZOO_DEBUG=1`` shows
+    tracebacks of unexpected errors. In a distributed run, rank 0 reports what every process
+    shares (the same recipe, the same agreed losses); another rank speaks only of a failure of its own.
     """
     rank = env_rank()
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     keep_freed_memory()  # a training loop reuses its large buffers instead of faulting them in every batch
     try:
-        try:
-            get_registry().pm.hook.register_commands(cli=cli)
-        except ZooError:
-            pass  # reported by the command that needs the registry
+        get_registry().add_commands(cli)
         cli.main(args=argv, prog_name="zoo", standalone_mode=False)
-    except click.exceptions.Abort:
-        _fail("interrupted", 130)
+    except click.exceptions.Abort:  # click's word for Ctrl-C (or the end of input) during a command
+        _fail("stopped", 130, stop=True)
     except click.ClickException as exc:  # bad arguments: one line, pointing at the command's help
         message = " ".join(exc.format_message().split()).rstrip(".")
+        if message.startswith("No such command"):  # perhaps one a broken plugin would have added
+            message += get_registry().broken_note("register_commands")
         ctx = getattr(exc, "ctx", None)
         _fail(f"{message} (see {ctx.command_path} --help)" if ctx else message, exc.exit_code)
     except Reported as exc:
         sys.exit(exc.exit_code)
     except ZooError as exc:
-        _fail(str(exc), exc.exit_code, rank, rank == 0 or getattr(exc, "report_rank", None) == rank)
+        _fail(str(exc), exc.exit_code, rank, rank == 0 or getattr(exc, "report_rank", None) == rank, stop=isinstance(exc, Interrupted))
     except KeyboardInterrupt:
-        _fail("interrupted", 130, rank, rank == 0)
+        _fail("stopped by Ctrl-C", 130, rank, rank == 0, stop=True)
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get("ZOO_DEBUG"):
             raise

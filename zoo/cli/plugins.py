@@ -1,4 +1,4 @@
-"""``zoo plugins``: what is registered, by kind, who provides it, and what is broken."""
+"""``zoo plugins``: what is registered, by kind, who provides it, and what is broken (at import or in which hook)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
             if verbose:
                 row["options"] = [o.__dict__ for o in describe(c.obj.Options)]
             rows.append(row)
-        rows += [{"broken": b.name, "distribution": b.dist, "reason": b.reason} for b in reg.broken]
+        rows += [{"broken": b.name, "distribution": b.dist, "hook": b.hook, "reason": b.reason} for b in reg.broken]
         rows += [{"conflict": f"{kind} {name}", "claimed_by": [c.origin for c in claims]} for (kind, name), claims in reg.conflicts.items()]
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return
