@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import shutil
@@ -14,10 +15,24 @@ import torch
 from tqdm import tqdm
 
 import zoo
-from zoo.errors import Interrupted, RunError, UsageError
+from zoo.checkpoint import show
+from zoo.checkpoint_check import Damage, check_tensor, integer, number, records
+from zoo.errors import Interrupted, RunError
 from zoo.interfaces import TrainContext, TrainSettings
 from zoo.model import prediction_scope
 from zoo.options import option
+
+
+def perplexity(loss: float) -> float:
+    """exp of a mean per-token loss in nats; ``math.inf`` where it overflows a float (a loss above about 709.78).
+
+    The trainer stops a run before such a loss reaches its metrics (see :meth:`BPTTTrainer.fit`), so
+    ``metrics.jsonl`` never holds ``Infinity``, which JSON has no word for.
+    """
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
 
 
 @dataclasses.dataclass
@@ -68,7 +83,7 @@ class _Progress:
     def batch(self, epoch: int, loss: float, tokens_per_s: float) -> None:
         if self.bar is not None:
             self.bar.set_description(f"epoch {epoch}/{self.epochs}", refresh=False)
-            self.bar.set_postfix(loss=f"{loss:.4f}", ppl=f"{math.exp(min(loss, 50)):.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            self.bar.set_postfix(loss=f"{loss:.4f}", ppl=f"{perplexity(loss):.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
             self.bar.update(1)
 
     def epoch(self, rec: dict[str, Any]) -> None:
@@ -119,6 +134,38 @@ class _State:
     carry: str | None = None  # "torch" or "numpy" when the carried state is stored as tensors carry.0, carry.1, ...
     records: list = dataclasses.field(default_factory=list)
 
+    @classmethod
+    def from_checkpoint(cls, value: Any) -> _State:
+        """The state a checkpoint holds, every field's type and range checked; a :class:`~zoo.checkpoint_check.Damage` otherwise."""
+        if not isinstance(value, dict):
+            raise Damage(f"state.trainer must be a mapping, got {show(value)}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        if missing := [n for n in names if n not in value]:
+            raise Damage(f"state.trainer lacks {', '.join(missing)}")
+        if unknown := sorted(set(value) - set(names)):
+            raise Damage(f"state.trainer holds {show(unknown[0])}, which the bptt trainer does not write")
+        st = cls(**value)
+        integer(st.epoch, "trainer.epoch", 1)
+        integer(st.batch, "trainer.batch", 0)
+        integer(st.steps, "trainer.steps", st.batch)
+        integer(st.tokens, "trainer.tokens", 0)
+        number(st.loss_sum, "trainer.loss_sum", 0)
+        number(st.seconds, "trainer.seconds", 0)
+        if st.batch > 0 and st.tokens == 0:
+            raise Damage(f"trainer.tokens must be > 0 after trainer.batch {st.batch} batches of this epoch, got 0")
+        if st.batch == 0 and (st.tokens, st.loss_sum) != (0, 0):
+            raise Damage(f"trainer.tokens and trainer.loss_sum must be 0 before the epoch's first batch, got {st.tokens} and {st.loss_sum}")
+        if st.smoothed is not None:
+            number(st.smoothed, "trainer.smoothed")
+        if not isinstance(st.sampler_rng, dict):
+            raise Damage(f"trainer.sampler_rng must be a generator's state, got {show(st.sampler_rng)}")
+        if st.sampler is not None and not isinstance(st.sampler, dict):
+            raise Damage(f"trainer.sampler must be a mapping or null, got {show(st.sampler)}")
+        if st.carry not in (None, "torch", "numpy"):
+            raise Damage(f"trainer.carry must be \"torch\", \"numpy\" or null, got {show(st.carry)}")
+        records(st.records, "trainer.records")
+        return st
+
 
 def _sampler_state(sampler: Any) -> dict | None:
     return sampler.state_dict() if hasattr(sampler, "state_dict") else None
@@ -129,7 +176,8 @@ class BPTTTrainer:
 
     With a sampler that carries state, the state starts from zeros each epoch and
     is detached between batches; otherwise every batch starts from zeros.
-    Perplexity is exp of the mean per-token loss over the epoch.
+    Perplexity is exp of the mean per-token loss over the epoch. A batch loss that is NaN, infinite,
+    or so large that its perplexity overflows stops the run with a :class:`~zoo.errors.RunError`.
 
     Checkpoints (every ``checkpoint_every`` epochs or batches and at the end, unless it is null; and on
     SIGINT/SIGTERM) hold the engine's state, the carried state, the counters and
@@ -161,20 +209,92 @@ class BPTTTrainer:
             tensors |= {f"carry.{i}": torch.as_tensor(c) for i, c in enumerate(whole)}
         ctx.checkpoints.save(dataclasses.asdict(st), tensors, where)
 
-    @staticmethod
-    def _restore(ctx: TrainContext, engine: Any) -> tuple[_State, Any]:
+    def _restore(self, ctx: TrainContext, engine: Any) -> tuple[_State, Any]:
+        """The counters, engine state and carried state of ``ctx.checkpoints.resumed``, all checked against this run
+        before any of it is restored; a damaged checkpoint is one line naming the problem."""
         ckpt = ctx.checkpoints.resumed
         try:
-            st = _State(**ckpt.state["trainer"])
-        except (KeyError, TypeError) as exc:
-            raise UsageError(f"checkpoint in {ctx.checkpoints.store.dir} was not written by this version of the bptt trainer ({exc}); "
-                             "start the run afresh with --overwrite") from None
+            st = _State.from_checkpoint(ckpt.state.get("trainer"))
+            self._check_position(ctx, st)
+            self._check_engine(engine, ckpt.tensors, st)
+            parts = self._check_carry(ctx, ckpt.tensors, st)
+        except Damage as exc:
+            raise ctx.checkpoints.store.damaged(str(exc)) from None
         engine.load_state_dict({k.removeprefix("engine."): v for k, v in ckpt.tensors.items() if k.startswith("engine.")})
         carry = None
-        if st.carry is not None:
-            parts = [ckpt.tensors[f"carry.{i}"] for i in range(sum(k.startswith("carry.") for k in ckpt.tensors))]
-            carry = tuple(t.numpy() for t in parts) if st.carry == "numpy" else tuple(t.to(ctx.backend.device) for t in ctx.world.scatter(tuple(parts)))
+        if parts:
+            carry = (tuple(t.numpy() for t in parts) if st.carry == "numpy"
+                     else tuple(t.to(ctx.backend.device) for t in ctx.world.scatter(parts)))
         return st, carry
+
+    def _check_position(self, ctx: TrainContext, st: _State) -> None:
+        """Where ``st`` stands fits this run's epochs, batches, generator and sampler."""
+        o, batches = self.options, ctx.sampler.num_batches(ctx.corpus)
+        integer(st.epoch, "trainer.epoch", 1, o.epochs + 1)
+        integer(st.batch, "trainer.batch", 0, batches)
+        if o.max_steps is not None and st.steps >= o.max_steps and st.batch == 0 and st.epoch <= o.epochs:
+            raise Damage(f"trainer.steps {st.steps} reached trainer.max_steps before epoch {st.epoch} began")
+        try:
+            type(ctx.rng.bit_generator)().state = st.sampler_rng  # on a throwaway generator of the run's kind
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise Damage(f"trainer.sampler_rng is not a state of the run's generator: {exc}") from None
+        fresh = _sampler_state(ctx.sampler)
+        if (fresh is None) != (st.sampler is None) or (fresh is not None and set(fresh) != set(st.sampler)):
+            want = "null" if fresh is None else f"a mapping of {', '.join(sorted(fresh))}"
+            raise Damage(f"trainer.sampler must be {want} for sampler '{ctx.recipe.sampler.name}', got {show(st.sampler)}")
+        if fresh is not None:
+            try:
+                copy.deepcopy(ctx.sampler).load_state_dict(st.sampler)  # on a copy: nothing is restored before every check passed
+            except (ValueError, TypeError, KeyError) as exc:
+                raise Damage(f"trainer.sampler: {exc}") from None
+
+    def _check_engine(self, engine: Any, tensors: dict[str, torch.Tensor], st: _State) -> None:
+        """The ``engine.*`` tensors are what this run's freshly built engine holds (names, shapes, dtypes), plus optimizer
+        moments named ``optimizer.<weight>.<moment>``, as both built-in engines write them, for every weight or none."""
+        fresh = engine.state_dict()
+        for name, t in fresh.items():
+            check_tensor(tensors, f"engine.{name}", tuple(t.shape), t.dtype)
+        weights = {k.removeprefix("model."): t for k, t in fresh.items() if k.startswith("model.")}
+        moments: dict[str, set[str]] = {}
+        for key, t in tensors.items():
+            name = key.removeprefix("engine.")
+            if not key.startswith("engine.") or name in fresh:
+                continue
+            weight, _, moment = name.removeprefix("optimizer.").rpartition(".")
+            if not name.startswith("optimizer.") or weight not in weights:
+                raise Damage(f"the tensor {key} is not part of this model's training state")
+            if moment == "step":
+                if t.shape or not (t.is_floating_point() or t.dtype == torch.int64):
+                    raise Damage(f"the tensor {key} must be a single number, got {str(t.dtype).removeprefix('torch.')} "
+                                 f"of shape {tuple(t.shape)}")
+            else:
+                check_tensor(tensors, key, tuple(weights[weight].shape), weights[weight].dtype)
+            moments.setdefault(weight, set()).add(moment)
+        if moments and (len(moments) != len(weights) or len({frozenset(m) for m in moments.values()}) > 1):
+            raise Damage("the optimizer's moments do not cover every weight alike")
+        if bool(moments) != (self.options.optimizer == "adam" and st.steps > 0):
+            raise Damage(f"the optimizer's moments are {'present' if moments else 'missing'} after trainer.steps {st.steps} of "
+                         f"trainer.optimizer {self.options.optimizer}")
+
+    @staticmethod
+    def _check_carry(ctx: TrainContext, tensors: dict[str, torch.Tensor], st: _State) -> tuple[torch.Tensor, ...]:
+        """The carried state's tensors ``carry.0``, ``carry.1``, ... (none where nothing is carried), checked against the model."""
+        carries = ctx.sampler.carries_state and st.batch > 0  # mid-epoch with a sampler that carries state
+        kind = "numpy" if ctx.backend.name == "numpy" else "torch"
+        if st.carry != (kind if carries else None):
+            raise Damage(f"trainer.carry must be {show(kind if carries else None)} at batch {st.batch} of sampler "
+                         f"'{ctx.recipe.sampler.name}' on backend {ctx.backend.name}, got {show(st.carry)}")
+        names = sorted(k for k in tensors if k.startswith("carry."))
+        want = [f"carry.{i}" for i in range(ctx.model.cell.num_states)] if carries else []
+        if names != sorted(want):
+            raise Damage(f"the carried state must be the tensors {', '.join(want) or 'none'}, got {', '.join(names) or 'none'}")
+        if not carries:
+            return ()
+        rows = getattr(ctx.recipe.sampler.options, "batch_size", None)
+        if rows is None:  # a sampler without batch_size: the rows the checkpoint holds
+            rows = tensors["carry.0"].shape[1] if tensors["carry.0"].dim() == 3 else 0
+        zero = ctx.model.begin_state(rows)[0]
+        return tuple(check_tensor(tensors, name, tuple(zero.shape), zero.dtype) for name in want)
 
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs (or continue ``ctx.checkpoints.resumed``); see :meth:`zoo.interfaces.Trainer.fit`."""
@@ -203,9 +323,10 @@ class BPTTTrainer:
                         continue  # done before the checkpoint this run resumed from
                     value, carry = engine.train_step(X, Y, carry if ctx.sampler.carries_state else None)
                     value, halt = world.agree(value, ck.stop_requested if ck is not None else None)  # the whole batch's loss
-                    if not math.isfinite(value):
-                        raise RunError(f"loss became {value} at epoch {epoch}, batch {b}; lower trainer.lr or set trainer.clip_norm and "
-                                       "run again (no weights were saved from this run; its last checkpoint is untouched)")
+                    if not math.isfinite(perplexity(value)):  # NaN, inf, or so large that its perplexity overflows
+                        huge = " (its perplexity overflows)" if math.isfinite(value) else ""
+                        raise RunError(f"loss became {value}{huge} at epoch {epoch}, batch {b}; lower trainer.lr or set "
+                                       "trainer.clip_norm and run again (no weights were saved from this run; its last checkpoint is untouched)")
                     st.loss_sum += value * Y.size * world.size
                     st.tokens += Y.size * world.size
                     st.steps += 1
@@ -224,7 +345,7 @@ class BPTTTrainer:
                         break
                 seconds = st.seconds + time.perf_counter() - start
                 mean = st.loss_sum / st.tokens
-                rec = {"epoch": epoch, "loss": mean, "perplexity": math.exp(mean), "tokens_per_s": st.tokens / seconds, "seconds": seconds, "steps": st.steps}
+                rec = {"epoch": epoch, "loss": mean, "perplexity": perplexity(mean), "tokens_per_s": st.tokens / seconds, "seconds": seconds, "steps": st.steps}
                 if o.smoothing is not None:
                     rec["smoothed_loss"] = st.smoothed
                 st.records.append(rec)

@@ -109,7 +109,7 @@ class NumpyEngine:
         """Weights (``model.*``) and optimizer state (``optimizer.*``), for a checkpoint."""
         arrays = {f"model.{k}": v for k, v in self.net.params.items()}
         arrays |= {f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()}
-        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+        return {k: torch.from_numpy(np.require(v, requirements='C')) for k, v in arrays.items()}  # Adam's 0-d step stays 0-d
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_dict` returned."""

@@ -154,8 +154,15 @@ class NamesSampler:
         return {"order": None if self._order is None else self._order.tolist()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self._order = None if state["order"] is None else np.asarray(state["order"], dtype=np.int64)
+        """Restore what :meth:`state_dict` returned.
+
+        :raises ValueError: when ``order`` is neither null nor a list of distinct whole numbers (an edited checkpoint).
+        """
+        order = state["order"]
+        if order is not None and not (isinstance(order, list) and all(type(i) is int and i >= 0 for i in order)
+                                      and len(set(order)) == len(order)):
+            raise ValueError(f"order must be null or a list of distinct whole numbers, got {str(order)[:40]}")
+        self._order = None if order is None else np.asarray(order, dtype=np.int64)
 
     def _names(self, corpus: Corpus) -> tuple[list[np.ndarray], int]:
         if self.options.separator not in corpus.vocab.index:
@@ -175,6 +182,9 @@ class NamesSampler:
         if self.options.shuffle == "epoch" or (self.options.shuffle == "once" and self._order is None):
             self._order = rng.permutation(len(names))
         order = range(len(names)) if self.options.shuffle == "none" else self._order
+        if len(order) != len(names) or (len(names) and max(order) >= len(names)):
+            raise UsageError(f"the names sampler's saved order covers {len(order)} names, but the corpus has {len(names)}; "
+                             "its checkpoint does not belong to this corpus: start again with --overwrite")
         start = -1 if self.options.zero_start else sep
         for i in order:
             name = names[i][names[i] != sep]

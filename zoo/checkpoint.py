@@ -10,10 +10,12 @@ one, never a mix. Nothing is pickled.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
-import shutil
+import os
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,12 +23,28 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
 
-from .atomic import atomic_path, write_text
-from .errors import RunError, UsageError
+from .atomic import atomic_path, sweep_temporaries, write_text
+from .errors import RunError, UsageError, printable
 
-__all__ = ["Checkpoint", "CheckpointStore", "Checkpoints", "encode", "decode"]
+__all__ = ["Checkpoint", "CheckpointStore", "Checkpoints", "encode", "decode", "is_sha256", "show"]
 
 FORMAT = 1
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _tensor_name(seq: int) -> str:
+    return f"state-{seq:06d}.safetensors"
+
+
+def is_sha256(value: Any) -> bool:
+    """Whether ``value`` is a sha256 as zoo writes it: 64 lower-case hexadecimal digits."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+def show(value: Any, limit: int = 40) -> str:
+    """A JSON value as a short one-line text, for an error message."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclasses.dataclass
@@ -67,16 +85,28 @@ class CheckpointStore:
         """Whether a committed checkpoint is there."""
         return (self.dir / self.POINTER).is_file()
 
-    def _fail(self, why: str) -> UsageError:
-        return UsageError(f"checkpoint in {self.dir} is unusable ({why}); start the run afresh with  zoo run {self.dir.parent / 'recipe.yaml'} --out {self.dir.parent} --overwrite")
+    def damaged(self, why: str) -> UsageError:
+        """The one line that refuses this run's checkpoint: ``why`` names the exact problem (control characters escaped)."""
+        run = self.dir.parent
+        return UsageError(f"checkpoint in {run} is damaged ({printable(why)}); start again with --overwrite:  "
+                          f"zoo run {run / 'recipe.yaml'} --out {run} --overwrite")
 
     def _pointer(self) -> dict[str, Any]:
         try:
             pointer = json.loads((self.dir / self.POINTER).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise self._fail(f"{self.POINTER} is unreadable: {exc}") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise self.damaged(f"{self.POINTER} is unreadable: {exc}") from None
         if not isinstance(pointer, dict) or pointer.get("format") != FORMAT or not {"seq", "tensors", "sha256", "state"} <= set(pointer):
-            raise self._fail(f"{self.POINTER} is not a zoo checkpoint of format {FORMAT}")
+            raise self.damaged(f"{self.POINTER} is not a zoo checkpoint of format {FORMAT}")
+        seq = pointer["seq"]
+        if type(seq) is not int or seq < 1:
+            raise self.damaged(f"seq must be a whole number ≥ 1, got {show(seq)}")
+        if pointer["tensors"] != _tensor_name(seq):  # a plain name in checkpoint/, never a path elsewhere
+            raise self.damaged(f"tensors must be {_tensor_name(seq)!r}, the file of checkpoint {seq}, got {show(pointer['tensors'])}")
+        if not is_sha256(pointer["sha256"]):
+            raise self.damaged(f"sha256 must be 64 hexadecimal digits, got {show(pointer['sha256'])}")
+        if not isinstance(pointer["state"], dict):
+            raise self.damaged(f"state must be a mapping, got {show(pointer['state'])}")
         return pointer
 
     def save(self, checkpoint: Checkpoint) -> None:
@@ -84,7 +114,7 @@ class CheckpointStore:
         if self._seq is None:
             self._seq = self._pointer()["seq"] if self.exists() else 0
         seq = self._seq + 1
-        name = f"state-{seq:06d}.safetensors"
+        name = _tensor_name(seq)
         blob = _tensor_bytes(checkpoint.tensors)
         with atomic_path(self.dir / name) as tmp:
             tmp.write_bytes(blob)
@@ -102,18 +132,34 @@ class CheckpointStore:
         try:
             blob = path.read_bytes()
         except OSError as exc:
-            raise self._fail(f"cannot read {path.name}: {exc.strerror}") from None
+            raise self.damaged(f"cannot read {path.name}: {exc.strerror}") from None
         if hashlib.sha256(blob).hexdigest() != pointer["sha256"]:
-            raise self._fail(f"{path.name} does not match the sha256 recorded in {self.POINTER}; it was truncated or altered")
+            raise self.damaged(f"{path.name} does not match the sha256 recorded in {self.POINTER}; it was truncated or altered")
         try:
             tensors = load(blob)
         except (SafetensorError, ValueError, RuntimeError) as exc:
-            raise self._fail(f"{path.name} is not readable safetensors: {exc}") from None
+            raise self.damaged(f"{path.name} is not readable safetensors: {exc}") from None
         return Checkpoint(pointer["state"], tensors)
 
+    @classmethod
+    def owns(cls, name: str) -> bool:
+        """Whether ``name`` in ``checkpoint/`` is one a store writes: the JSON pointer or a ``state-<seq>.safetensors``."""
+        seq = name.removeprefix("state-").removesuffix(".safetensors")
+        return name == cls.POINTER or (name == f"state-{seq}.safetensors" and seq.isascii() and seq.isdigit())
+
     def clear(self) -> None:
-        """Remove every checkpoint (a fresh run starting in this directory)."""
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Remove every checkpoint (a fresh run starting in this directory): zoo's own files only.
+
+        The pointer goes first, so an interrupted clear never leaves a checkpoint to resume from; then the
+        tensor files and the temporaries a killed writer left. A file zoo did not make stays, and with it the folder.
+        """
+        (self.dir / self.POINTER).unlink(missing_ok=True)
+        for name in os.listdir(self.dir) if self.dir.is_dir() else ():
+            if self.owns(name):
+                (self.dir / name).unlink(missing_ok=True)
+        sweep_temporaries(self.dir, self.owns)
+        with contextlib.suppress(OSError):  # gone already, or not empty: a stranger's file stays
+            self.dir.rmdir()
         self._seq = None
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import re
+import stat
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, ZooError
+from .rundir import disk_error
 
 __all__ = ["RunLock"]
 
@@ -24,20 +28,41 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> "RunLock":
-        """Take the lock or raise :class:`~zoo.errors.UsageError` saying who holds it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        """Take the lock or raise :class:`~zoo.errors.UsageError` saying who holds it, or why the lock file cannot be used.
+
+        A ``.lock`` that is not a regular file, or holds anything but a pid, is not zoo's: it is refused, never overwritten.
+        """
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise self._unusable(exc) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode) or not re.fullmatch(rb"\d*\n?", os.pread(fd, 64, 0)):
+                raise UsageError(f"{self.path} was not made by zoo (it is not a lock file holding a pid); move it away, "
+                                 "or pass --out DIR to run elsewhere")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                raise UsageError(f"{self.path.parent} is in use by another run (pid {holder}); wait for it to finish, "
+                                 "or pass --out DIR to run elsewhere") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException as exc:
             os.close(fd)
-            raise UsageError(f"{self.path.parent} is in use by another run (pid {holder}); wait for it to finish, "
-                             "or pass --out DIR to run elsewhere") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            if isinstance(exc, OSError):
+                raise self._unusable(exc) from None
+            raise
         self._fd = fd
         return self
+
+    def _unusable(self, exc: OSError) -> ZooError:
+        """One line for a lock file the operating system would not let us take."""
+        if isinstance(exc, IsADirectoryError) or (exc.errno == errno.ELOOP and self.path.is_symlink()):
+            return UsageError(f"{self.path} is {'a folder' if self.path.is_dir() else 'a symbolic link'}, where zoo keeps its lock file; "
+                              "move it away, or pass --out DIR to run elsewhere")
+        return disk_error(exc, self.path.parent)
 
     def release(self) -> None:
         """Drop the lock (the file stays; an unlocked file means nobody holds it)."""

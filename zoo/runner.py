@@ -10,17 +10,18 @@ import os
 import random
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
 import yaml
 
-from . import __version__
-from .atomic import atomic_path, sweep_temporaries, write_text
+from . import __version__, rundir
+from .atomic import atomic_path, write_text
 from .checkpoint import Checkpoint, Checkpoints, CheckpointStore, decode, encode
+from .checkpoint_check import Damage, check_run_state
 from .distributed import LAUNCHED, ShardedSampler, World, check_distributable, joined
-from .errors import Interrupted, UsageError
+from .errors import Interrupted, RecipeError, RunError, UsageError
 from .interfaces import Corpus, TrainContext
 from .interrupt import InterruptGuard
 from .model import LanguageModel
@@ -28,6 +29,7 @@ from .recipe import Recipe, prepare
 from .registry import Registry, get_registry
 from .rngstate import capture_rng, restore_rng
 from .runlock import RunLock
+from .shapes import parameter_count
 from .weights import save_weights
 
 __all__ = ["RunResult", "run", "resume", "build_model", "seed_everything", "BidirectionalWarning"]
@@ -132,7 +134,59 @@ class _Setup:
     predictor: Any
 
 
+# A deeper stack is refused before it is built: every layer adds a sequential step for every token, and
+# building 1024 layers already takes about a second; real recurrent stacks have a handful.
+_MAX_LAYERS = 1024
+# A model takes its weights, their gradients and Adam's two moments: four copies of its parameters.
+_COPIES = 4
+
+
+def _memory_limit(device: torch.device) -> int | None:
+    """The most bytes a model may take: the machine's physical memory, or less under a cgroup (v2) limit, and on a
+    GPU its free memory (the model is built in main memory first); ``None`` where the system does not say."""
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+    with contextlib.suppress(OSError, ValueError):
+        limit = min(limit, int(Path("/sys/fs/cgroup/memory.max").read_text().strip()))  # "max" (no limit) is a ValueError
+    if device.type == "cuda":
+        limit = min(limit, torch.cuda.mem_get_info(device)[0])
+    return limit
+
+
+def _check_size(r: Recipe, vocab_size: int, device: torch.device) -> None:
+    """Refuse, in one line naming the key to lower, a model too deep to build or too large for the memory.
+
+    The estimate (:func:`zoo.shapes.parameter_count`, in constant time) counts the parameters times their
+    bytes times :data:`_COPIES`; activations come on top, so the ``MemoryError`` catch stays as the last resort.
+    """
+    m = r.model.core
+    if m.layers > _MAX_LAYERS:
+        raise UsageError(f"model.layers: {m.layers} layers are more than zoo builds (at most {_MAX_LAYERS}): every layer adds a "
+                         "sequential step for every token, so the stack would take hours to build and train; choose fewer layers")
+    gates = getattr(r.model.cls, "gates", 1)
+    count = parameter_count(m, gates, vocab_size)
+    need, limit = count * (8 if m.dtype == "float64" else 4) * _COPIES, _memory_limit(device)
+    if limit is None or need <= limit:
+        return
+    parts = {"model.layers": count - parameter_count(dataclasses.replace(m, layers=1), gates, vocab_size),
+             "model.embedding_size": (vocab_size + gates * (2 if m.bidirectional else 1) * m.hidden_size) * (m.embedding_size or 0)}
+    parts["model.hidden_size"] = count - sum(parts.values())
+    key = max(parts, key=parts.__getitem__)
+    sizes = f"hidden_size {m.hidden_size}, layers {m.layers}" + (f", embedding_size {m.embedding_size}" if m.embedding_size else "")
+    raise UsageError(f"model: not enough memory for {sizes} with a vocabulary of {vocab_size} (about {count:.3g} parameters: "
+                     f"{need / 2**30:,.1f} GiB as {m.dtype} with their gradients and optimizer moments, against the {limit / 2**30:,.1f} GiB "
+                     f"{'free on the GPU' if device.type == 'cuda' else 'this machine has'}); choose a smaller {key}")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says memory ran out: Python's ``MemoryError``, or torch's allocators (CPU and CUDA) in words."""
+    return isinstance(exc, MemoryError) or any(m in str(exc) for m in ("out of memory", "can't allocate memory"))
+
+
 def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
+    """Build a run's components from its recipe, checking every input (the corpus, the model's size) on the way."""
     rng = seed_everything(r.seed)
     engine_rng = np.random.default_rng([r.seed, 1])  # dropout masks: apart from the sampler's draws
     backend = r.backend.cls(r.backend.options)
@@ -141,12 +195,18 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
     check_distributable(backend, sampler, r, world.size)
     corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
     _check_corpus(corpus, r, sampler)
+    stop = r.predict.core.stop
+    if corpus.task == "next_token" and stop is not None and stop not in corpus.vocab.index:
+        level = "a character" if corpus.vocab.level == "char" else "a word"
+        raise UsageError(f"predict.stop: {stop!r} is not a token of dataset '{r.dataset.name}' (its tokens are each {level}); "
+                         "give a single token of its vocabulary, or null")
     if world.size > 1:
         sampler = ShardedSampler(sampler, world)
+    _check_size(r, len(corpus.vocab), backend.device)
     try:
         model = build_model(r, len(corpus.vocab)).to(backend.device)
     except (MemoryError, RuntimeError) as exc:
-        if not isinstance(exc, MemoryError) and not any(m in str(exc) for m in ("can't allocate memory", "out of memory")):
+        if not _out_of_memory(exc):
             raise
         m = r.model.core
         raise UsageError(f"model: not enough memory for hidden_size {m.hidden_size} × layers {m.layers} with a vocabulary of "
@@ -154,29 +214,53 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
     return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.cls(r.predict.options))
 
 
-_OUTPUTS = ("model.safetensors", "perplexity.png", "metrics.jsonl", "samples.txt", "recipe.yaml")
-
-
 def _claim(run_dir: Path, overwrite: bool) -> None:
-    """Make ``run_dir`` ready for a fresh run, refusing to destroy a run in it unless told to."""
+    """Make ``run_dir`` ready for a fresh run (its lock held): refuse a folder zoo did not make, and a run in it unless
+    told to replace it; then mark it as zoo's and remove the old run's files, and only those (see :mod:`zoo.rundir`)."""
+    rundir.refuse_strangers(run_dir)
     store = CheckpointStore(run_dir)
     if not overwrite and (run_dir / "model.safetensors").is_file():
         raise UsageError(f"{run_dir} already holds a finished run; pass --overwrite to replace it, or --out DIR to keep it")
     if not overwrite and store.exists():
         raise UsageError(f"{run_dir} holds an unfinished run; continue it with  zoo run --resume {run_dir}  "
                          "or pass --overwrite to start afresh")
-    for name in _OUTPUTS:  # the weights first: a directory without them is never taken for a finished run
-        (run_dir / name).unlink(missing_ok=True)
-    store.clear()
+    rundir.adopt(run_dir)
+    rundir.clear(run_dir)
+
+
+@contextlib.contextmanager
+def _memory_errors(run_dir: Path, world: World) -> Iterator[None]:
+    """Turn running out of memory mid-training into one line: the run directory, its last checkpoint, and what to lower."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        store = CheckpointStore(run_dir)
+        then = (f"; or free memory and continue from its last checkpoint ({store.dir}) with  {_resume_command(run_dir, world)}"
+                if store.exists() else " (it had written no checkpoint yet)")
+        error = RunError(f"out of memory while training the run in {run_dir}; lower sampler.batch_size, sampler.num_steps or "
+                         f"model.hidden_size and start again with --overwrite{then}")
+        if world.rank > 0:
+            error.report_rank = world.rank  # type: ignore[attr-defined]  # this process's own failure: it reports it
+        raise error from None
 
 
 def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World) -> RunResult:
-    """Train (from scratch, or on from ``resumed``) and write the run directory (rank 0, which holds its lock)."""
+    """Train (from scratch, or on from ``resumed``) and write the run directory (rank 0, which holds its lock).
+
+    A disk error or running out of memory ends the run in one line that names the path and says what to do.
+    """
+    with rundir.disk_errors(run_dir, started=True), _memory_errors(run_dir, world):
+        return _train_and_write(s, run_dir, progress, resumed, world)
+
+
+def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World) -> RunResult:
+    """:func:`_train`'s work, inside its translation of disk and memory errors."""
     r = s.recipe
     writes = world.main
     if writes:
-        for folder in (run_dir, run_dir / "checkpoint"):
-            sweep_temporaries(folder)  # left by a killed run; we hold the lock, so no one is writing them
+        rundir.sweep(run_dir)  # temporaries left by a killed run; we hold the lock, so no one is writing them
     resolved = r.to_dict()
     fingerprint = corpus_fingerprint(s.corpus)
     metrics: list[dict[str, Any]] = []
@@ -189,7 +273,7 @@ def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None,
             if ranks is not None and len(ranks) == world.size:  # on another number of processes, rank 0's stands for all
                 setter(ranks[world.rank].clone())  # a row of its own: torch reads a view's storage from its start
     elif writes:
-        write_text(run_dir / "recipe.yaml", f"# resolved recipe of run '{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
+        write_text(run_dir / "recipe.yaml", f"{rundir.RECIPE_HEADER}'{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
                    + yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False))
 
     def write_metrics() -> None:
@@ -264,9 +348,11 @@ def run(
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
     :param seed: overrides the recipe's seed.
     :param progress: draw a progress bar (or plain lines when not on a terminal).
-    :param overwrite: replace a run already in ``out`` (otherwise refused, finished or not).
+    :param overwrite: replace a run already in ``out`` (otherwise refused, finished or not); a folder zoo did not make
+        is refused either way (see :mod:`zoo.rundir`).
     :returns: the run directory, the resolved recipe and the metrics.
     :raises Interrupted: on SIGINT/SIGTERM, after writing a checkpoint that :func:`resume` continues.
+    :raises RunError: when the disk fills or memory runs out mid-run, naming the path and what to do.
 
     Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment) every process calls this with the same
     arguments; they join one process group (see :mod:`zoo.distributed`), train data-parallel, and rank 0
@@ -275,12 +361,19 @@ def run(
     r = prepare(recipe, registry or get_registry(), overrides, seed)
     run_dir = Path(out) if out is not None else Path("runs") / r.name
     with joined() as world, contextlib.ExitStack() as lock:
-        setup = world.settle(lambda: _setup(r, data_dir, world))
+        def check_then_setup() -> _Setup:
+            if world.main:  # reading only: a path no folder can take, or a folder zoo did not make, is refused before building
+                with rundir.disk_errors(run_dir):
+                    rundir.check_path(run_dir, "--out" if out is not None else "name")
+                    rundir.refuse_strangers(run_dir)
+            return _setup(r, data_dir, world)
+        setup = world.settle(check_then_setup)
 
         def claim() -> None:
             if world.main:  # rank 0 alone locks and writes the run directory
-                lock.enter_context(RunLock(run_dir))
-                _claim(run_dir, overwrite)
+                with rundir.disk_errors(run_dir):
+                    lock.enter_context(RunLock(run_dir))
+                    _claim(run_dir, overwrite)
         world.settle(claim)
         return _train(setup, run_dir, progress, None, world)
 
@@ -300,6 +393,7 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
                 return None
             if not run_dir.is_dir():
                 raise UsageError(f"run directory {run_dir} not found; pass the folder an interrupted zoo run wrote")
+            rundir.refuse_strangers(run_dir)  # reading only: no .lock is made in a folder zoo did not make
             lock.enter_context(RunLock(run_dir))
             return _load_checkpoint(run_dir)
         # rank 0 reads the checkpoint and sends it to the others: their machines need not see the run directory
@@ -310,7 +404,11 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
         state = ckpt.state["run"]
 
         def setup() -> _Setup:
-            s = _setup(prepare(state["recipe"], registry or get_registry()), data_dir, world)
+            try:
+                r = prepare(state["recipe"], registry or get_registry())
+            except RecipeError as exc:  # edited in checkpoint.json, or no longer valid in this version of zoo
+                raise CheckpointStore(run_dir).damaged(f"its recipe does not validate: {exc}") from None
+            s = _setup(r, data_dir, world)
             if corpus_fingerprint(s.corpus) != state["corpus"]:
                 raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint in {run_dir / 'checkpoint'} "
                                  "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
@@ -329,7 +427,8 @@ def _load_checkpoint(run_dir: Path) -> Checkpoint:
                              f"zoo run {run_dir / 'recipe.yaml'} --out {run_dir} --overwrite")
         raise UsageError(f"{run_dir} is not a zoo run directory (it has no checkpoint/); pass the folder an interrupted run wrote")
     ckpt = store.load()
-    state = ckpt.state.get("run")
-    if not isinstance(state, dict) or not {"recipe", "corpus", "metrics", "samples", "rng"} <= set(state):
-        raise UsageError(f"checkpoint in {store.dir} lacks the runner's state; it was not written by this version of zoo")
+    try:
+        check_run_state(ckpt.state, ckpt.tensors)  # the trainer checks its own part before restoring it
+    except Damage as exc:
+        raise store.damaged(str(exc)) from None
     return ckpt

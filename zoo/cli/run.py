@@ -18,12 +18,13 @@ from ..runner import resume, run
 @click.command("run")
 @click.argument("recipe", type=click.Path(dir_okay=False), required=False)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value, e.g. --set trainer.lr=0.001 (repeatable).")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default: runs/<name>).")
+@click.option("--out", default=None, metavar="DIR",  # checked by the runner, which names the problem (a file, a stranger's folder...)
+              help="Run directory (default: runs/<name>): a new or empty folder, or one a zoo run wrote.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder searched first for corpus files (default: $ZOO_DATA).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the recipe's seed.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None, metavar="RUN_DIR",
               help="Continue the interrupted run in RUN_DIR from its last checkpoint (no RECIPE then).")
-@click.option("--overwrite", is_flag=True, help="Replace a run already in the run directory (finished or not).")
+@click.option("--overwrite", is_flag=True, help="Replace a zoo run already in the run directory (finished or not); never other files.")
 @click.option("--nproc", type=click.IntRange(min=1), default=1, metavar="N",
               help="Train on N processes of this machine (torch.distributed: gloo on CPU, NCCL on GPUs); batch_size stays the global batch.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
