@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -14,18 +15,32 @@ from zoo.model import LanguageModel
 from zoo.stack import NO_INPUT
 from zoo.vocab import Vocab
 
+_LOG_MAX_FLOAT = math.log(sys.float_info.max)  # math.exp of a larger loss overflows
+NOT_FINITE = ("generate: the model's outputs are not finite (NaN or infinite weights, as a diverged training run leaves?), "
+              "so no token can be chosen; re-train the model or load other weights")
+
 
 def choose(logits: torch.Tensor, strategy: str, temperature: float, top_k: int | None, generator: torch.Generator | None) -> torch.Tensor:
-    """Pick the next token id per row of (N, V) logits: argmax, or a draw from the tempered softmax."""
+    """Pick the next token id per row of (N, V) logits: argmax, or a draw from the tempered softmax.
+
+    :raises UsageError: when NaN logits leave nothing to choose from, or the tempered probabilities are not finite.
+    """
     if strategy == "greedy":
+        if bool(logits.isnan().any()):  # argmax would return the first NaN's index: a token no model chose
+            raise UsageError(NOT_FINITE)
         return logits.argmax(dim=-1)
     if strategy != "sample":
         raise UsageError(f"unknown strategy {strategy!r}; use greedy or sample")
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # (N, 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = F.softmax(logits, dim=-1)
+    tempered = logits.float() / temperature
+    if top_k is not None and top_k < tempered.shape[-1]:
+        kth = torch.topk(tempered, top_k, dim=-1).values[..., -1:]  # (N, 1)
+        tempered = tempered.masked_fill(tempered < kth, float("-inf"))
+    probs = F.softmax(tempered, dim=-1)
+    if not bool(probs.isfinite().all()):  # torch.multinomial would fail with an internal error
+        if not bool(logits.float().isfinite().all()):
+            raise UsageError(NOT_FINITE)
+        raise UsageError(f"generate: temperature {temperature:g} is too small for this model's outputs (logits / temperature "
+                         "overflow, so the probabilities are not finite); use a larger temperature, or strategy greedy")
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
 
 
@@ -114,7 +129,11 @@ class DefaultPredictor:
 
     @torch.no_grad()
     def perplexity(self, model: LanguageModel, vocab: Vocab, text: str) -> float:
-        """exp(mean cross-entropy) of ``text[1:]`` read after ``text[:-1]``, from a zero state."""
+        """exp(mean cross-entropy) of ``text[1:]`` read after ``text[:-1]``, from a zero state.
+
+        A loss too large for a float gives ``inf``; a model with NaN weights gives ``nan`` (not an error: it is the
+        measurement, and generation with such a model reports the weights).
+        """
         ids = vocab.encode(text)
         if len(ids) < 2:
             raise UsageError("perplexity: the text needs at least two tokens (one to read, one to score)")
@@ -124,10 +143,10 @@ class DefaultPredictor:
             x = torch.tensor([ids[:-1]], device=model.device)  # (1, T)
             y = torch.tensor(ids[1:], device=model.device)  # (T,)
             logits, _ = model(x)
-            loss = F.cross_entropy(logits[0].double(), y)
+            loss = float(F.cross_entropy(logits[0].double(), y))
         finally:
             model.train(was_training)
-        return math.exp(float(loss))
+        return math.inf if loss >= _LOG_MAX_FLOAT else math.exp(loss)  # NaN stays NaN: the honest answer for NaN weights
 
 
     @torch.no_grad()

@@ -7,12 +7,13 @@ from typing import Any, Sequence
 
 import torch
 
-from .errors import UsageError
+from .errors import RecipeError, UsageError, printable
 from .hub import weights_path
 from .model import LanguageModel, prediction_scope
 from .recipe import Recipe, apply_overrides, resolve
 from .registry import Registry, get_registry
 from .runner import build_model
+from .shapes import parameter_shapes, tensor_count
 from .vocab import Vocab
 from .weights import WeightsFile, read_weights
 
@@ -42,6 +43,8 @@ class Model:
         :param top_k: sample only among the k most likely tokens.
         :param seed: makes sampling reproducible (for the same prefixes).
         :param stop: end early once this token is produced (e.g. ``"\\n"``); an empty prefix starts from the all-zero input.
+        :raises UsageError: (the default predictor) when the model's outputs are NaN (NaN weights) or a temperature
+            so small that the tempered probabilities are not finite: one line saying which.
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "generator": generator, "stop": stop}
@@ -53,7 +56,11 @@ class Model:
             return [self.predictor.generate(self.runner, self.vocab, p, num_tokens, **options) for p in prefix]
 
     def perplexity(self, text: str) -> float:
-        """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``."""
+        """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``.
+
+        The default predictor returns ``nan`` for a model with NaN weights (the honest measurement) and ``inf`` when
+        the loss is too large for a float.
+        """
         with prediction_scope(self.runner):
             return self.predictor.perplexity(self.runner, self.vocab, text)
 
@@ -72,18 +79,29 @@ class Model:
         return f"Model({self.recipe.name!r}: {m.cell}/{m.impl}, hidden {m.hidden_size}, layers {m.layers}, vocab {len(self.vocab)})"
 
 
-def _load_state(module: LanguageModel, wf: WeightsFile, vocab_size: int) -> None:
-    expected = module.state_dict()
-    missing = sorted(set(expected) - set(wf.tensors))
-    extra = sorted(set(wf.tensors) - set(expected))
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "") if names else "none"
+
+
+def _check_layout(wf: WeightsFile, r: Recipe, vocab_size: int) -> None:
+    """Compare the tensors the file's header lists with those its recipe and vocabulary need, before anything is
+    allocated: the count first (constant time, whatever ``layers`` says), then names and shapes, in the file's order."""
+    core, altered = r.model.core, "the file is not a zoo model or was altered: re-download or re-train it"
+    needed = tensor_count(core)
+    if needed != len(wf.layout):
+        raise UsageError(f"{wf.path}: holds {len(wf.layout)} tensors, the recipe in its metadata needs {needed} (layers {core.layers}, "
+                         f"bidirectional {str(core.bidirectional).lower()}, encoder {core.encoder}, decoder {core.decoder}); {altered}")
+    expected = dict(parameter_shapes(core, r.model.cls.gates, vocab_size))  # as many as the file holds
+    missing, extra = sorted(set(expected) - set(wf.layout)), sorted(set(wf.layout) - set(expected))
     if missing or extra:
-        raise UsageError(f"{wf.path}: tensors do not fit the recipe in its metadata (missing {missing or 'none'}, unexpected {extra or 'none'}); the file is not a zoo model or was altered")
-    for name, t in wf.tensors.items():
-        if tuple(t.shape) != tuple(expected[name].shape):
-            raise UsageError(f"{wf.path}: tensor {name} has shape {tuple(t.shape)}, the recipe needs {tuple(expected[name].shape)} "
-                             f"(with the {vocab_size} tokens of the vocabulary in its metadata); the weights do not belong to this recipe or "
-                             "vocabulary: re-download or re-train them")
-    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in wf.tensors.items()})
+        raise UsageError(f"{wf.path}: tensors do not fit the recipe in its metadata (missing {_names(missing)}, unexpected "
+                         f"{_names(extra)}); {altered}")
+    for name in sorted(wf.layout):
+        shape = wf.layout[name][1]
+        if shape != expected[name]:
+            raise UsageError(f"{wf.path}: tensor {name} has shape {shape}, the recipe needs {expected[name]} (with the {vocab_size} "
+                             "tokens of the vocabulary in its metadata); the weights do not belong to this recipe or vocabulary: "
+                             "re-download or re-train them")
 
 
 def load(ref: str | Path, *, backend: str | None = None, registry: Registry | None = None) -> Model:
@@ -95,14 +113,18 @@ def load(ref: str | Path, *, backend: str | None = None, registry: Registry | No
     :returns: a :class:`Model` with ``generate``, ``perplexity``, ``module`` and ``vocab``.
     """
     registry = registry or get_registry()
-    wf = read_weights(weights_path(ref))
-    data = wf.recipe
+    wf = read_weights(weights_path(ref))  # the header only: names, dtypes, shapes and metadata
+    data, vocab = wf.recipe, wf.vocab
+    try:
+        r = resolve(data, registry)
+    except RecipeError as exc:
+        raise UsageError(f"{wf.path}: the recipe in its metadata does not validate: {printable(str(exc))}") from None
+    _check_layout(wf, r, len(vocab))  # before building or reading anything the header does not vouch for
     if backend is not None:
-        data = apply_overrides(data, {"backend": backend})
-    r = resolve(data, registry)
-    vocab = wf.vocab
+        r = resolve(apply_overrides(data, {"backend": backend}), registry)
     module = build_model(r, len(vocab))
-    _load_state(module, wf, len(vocab))
+    expected = module.state_dict()
+    module.load_state_dict({k: v.to(expected[k].dtype) for k, v in wf.tensors.items()})
     b = r.backend.cls(r.backend.options)
     b.check(r.model.core, module.cell)
     module.to(b.device).eval()

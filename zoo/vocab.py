@@ -18,19 +18,23 @@ class Vocab:
     processes; zoo sorts instead (or orders by frequency, ties broken by the
     token), so a vocabulary is a pure function of its corpus.
 
-    :param tokens: the tokens, index = id; must be unique.
+    :param tokens: the tokens, index = id; must be unique strings.
     :param level: ``"char"`` (decode joins with nothing) or ``"word"`` (joins with spaces).
     :param unk: a token that unknown input maps to; ``None`` makes unknown input an error.
     """
 
     def __init__(self, tokens: Sequence[str], level: str = "char", unk: str | None = None):
         self.tokens = list(tokens)
+        for i, t in enumerate(self.tokens):
+            if not isinstance(t, str):
+                raise TypeError(f"Vocab: tokens must be strings, got {repr(t)[:40]} at id {i}")
         if level not in ("char", "word"):
             raise ValueError(f"Vocab: level must be 'char' or 'word', got {level!r}")
         self.level = level
         self.index = {t: i for i, t in enumerate(self.tokens)}
         if len(self.index) != len(self.tokens):
-            raise ValueError("Vocab: tokens must be unique")
+            twice = next(t for i, t in enumerate(self.tokens) if self.index[t] != i)
+            raise ValueError(f"Vocab: tokens must be unique, {repr(twice)[:40]} appears more than once")
         if unk is not None and unk not in self.index:
             raise ValueError(f"Vocab: unknown-token {unk!r} is not among the tokens")
         self.unk = unk

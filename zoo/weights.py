@@ -12,45 +12,90 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from .atomic import atomic_path
-from .errors import UsageError
+from .errors import UsageError, printable
 from .vocab import Vocab
 
-__all__ = ["save_weights", "read_weights", "WeightsFile"]
+__all__ = ["save_weights", "read_weights", "WeightsFile", "FLOAT_DTYPES"]
+
+
+# The tensor types a zoo weights file may hold, as the safetensors header names them: weights are floating point.
+FLOAT_DTYPES = {"F16": torch.float16, "BF16": torch.bfloat16, "F32": torch.float32, "F64": torch.float64}
 
 
 class WeightsFile:
-    """The contents of a ``model.safetensors``: tensors plus zoo's metadata, decoded."""
+    """A ``model.safetensors`` as its header describes it: zoo's metadata, decoded on demand, and each tensor's
+    dtype and shape; the tensors themselves are read only when :attr:`tensors` is first used.
 
-    def __init__(self, tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path):
-        self.tensors, self.metadata, self.path = tensors, metadata, path
+    :ivar metadata: the header's string-to-string metadata.
+    :ivar layout: tensor name -> (safetensors dtype such as ``"F32"``, shape), from the header alone.
+    """
 
-    def _json(self, key: str) -> Any:
+    def __init__(self, path: Path, metadata: dict[str, str], layout: dict[str, tuple[str, tuple[int, ...]]]):
+        self.path, self.metadata, self.layout = path, metadata, layout
+        self._tensors: dict[str, torch.Tensor] | None = None
+
+    @property
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor, read from the file on first use (check :attr:`layout` before paying for this)."""
+        if self._tensors is None:
+            try:
+                tensors = load_file(str(self.path))
+            except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+                raise UsageError(_unreadable(self.path, exc)) from None
+            read = {k: (t.dtype, tuple(t.shape)) for k, t in tensors.items()}
+            if read != {k: (FLOAT_DTYPES.get(dtype), shape) for k, (dtype, shape) in self.layout.items()}:
+                raise UsageError(f"{self.path} changed while it was being read; try again once nothing is writing it")
+            self._tensors = tensors
+        return self._tensors
+
+    def _json(self, key: str, expected: type, what: str) -> Any:
         if key not in self.metadata:
             raise UsageError(f"{self.path}: metadata has no '{key}'; this file was not written by zoo (pass a zoo model file)")
         try:
-            return json.loads(self.metadata[key])
+            value = json.loads(self.metadata[key])
         except json.JSONDecodeError:
             raise UsageError(f"{self.path}: metadata '{key}' is not valid JSON; the file is corrupt, re-download or re-train it") from None
+        if not isinstance(value, expected):
+            raise UsageError(f"{self.path}: metadata '{key}' should be {what}, got {_kind(value)}; "
+                             "the file is corrupt or was altered: re-download or re-train it")
+        return value
 
     @property
     def recipe(self) -> dict[str, Any]:
-        """The resolved recipe the weights were trained with."""
-        return self._json("zoo.recipe")
+        """The resolved recipe the weights were trained with (a JSON object, checked)."""
+        return self._json("zoo.recipe", dict, "a JSON object (the resolved recipe)")
 
     @property
     def vocab(self) -> Vocab:
-        """The vocabulary (index = token id)."""
-        tokens = self._json("zoo.vocab")
+        """The vocabulary (index = token id): a non-empty JSON array of distinct strings, checked."""
+        tokens = self._json("zoo.vocab", list, "a JSON array of the tokens")
+        if not tokens:
+            raise UsageError(f"{self.path}: metadata 'zoo.vocab' holds no tokens; the file is corrupt or was altered: "
+                             "re-download or re-train it")
         level = self.metadata.get("zoo.vocab_level", "char")
         try:
             return Vocab(tokens, level=level)
         except (ValueError, TypeError) as exc:
-            raise UsageError(f"{self.path}: metadata 'zoo.vocab' is invalid ({exc}); the file is corrupt") from None
+            raise UsageError(f"{self.path}: metadata 'zoo.vocab' is invalid ({exc}); the file is corrupt or was altered: "
+                             "re-download or re-train it") from None
 
     @property
     def metrics(self) -> dict[str, Any]:
-        """The final metrics recorded when the weights were saved."""
-        return self._json("zoo.metrics") if "zoo.metrics" in self.metadata else {}
+        """The final metrics recorded when the weights were saved (a JSON object, checked)."""
+        return self._json("zoo.metrics", dict, "a JSON object of metrics") if "zoo.metrics" in self.metadata else {}
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value reads in an error: its JSON type and a short excerpt."""
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
+    shown = printable(json.dumps(value, ensure_ascii=False))
+    return f"{names[type(value)]} {shown[:40]}{'...' if len(shown) > 40 else ''}"
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    return f"{path} is not a readable safetensors file ({exc}); it may be truncated or corrupt: re-download or re-train it"
 
 
 def _canonical(blob: bytes) -> bytes:
@@ -93,14 +138,23 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], *, vocab
 
 
 def read_weights(path: str | Path) -> WeightsFile:
-    """Read a safetensors file (never pickle); a missing, truncated or tampered file is one clear error."""
+    """Read a safetensors file's header (never pickle, no tensor data yet): a missing, truncated or tampered
+    file, or one holding other tensors than floating point ones, is one clear error.
+
+    safetensors checks the header against the file (its length, each tensor's offsets and size) without
+    reading the data, so this costs the header's size, whatever the tensors or the metadata claim.
+    """
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"weights file {path} not found; pass a run directory, a .safetensors file or a registry name")
     try:
-        tensors = load_file(str(path))
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
+            layout = {name: (f.get_slice(name).get_dtype(), tuple(f.get_slice(name).get_shape())) for name in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise UsageError(f"{path} is not a readable safetensors file ({exc}); it may be truncated or corrupt: re-download or re-train it") from None
-    return WeightsFile(tensors, metadata, path)
+        raise UsageError(_unreadable(path, exc)) from None
+    for name, (dtype, _) in sorted(layout.items()):
+        if dtype not in FLOAT_DTYPES:
+            raise UsageError(f"{path}: tensor {name} holds {dtype} values; zoo weights are floating point "
+                             f"({', '.join(FLOAT_DTYPES)}): the file is not a zoo model or was altered, re-download or re-train it")
+    return WeightsFile(path, metadata, layout)
