@@ -36,17 +36,27 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves the server's ``files``; a path in ``short`` announces more bytes than it sends, then hangs up."""
+    """Serves the server's ``files``. A path in ``short`` announces more bytes than it sends, then hangs up; one in
+    ``nolength`` is sent with no Content-Length (its end is the end of the connection); ``headers`` adds headers to a
+    path's answer; a path in ``routes`` is answered by its function, given this handler (raw bytes, trickles, redirects)."""
 
     def do_GET(self):
         """Answer one GET and record it in the server's ``hits``."""
         self.server.hits.append(self.path)
+        route = self.server.routes.get(self.path)
+        if route is not None:
+            route(self)
+            self.close_connection = True
+            return
         body = self.server.files.get(self.path)
         if body is None:
             self.send_error(404)
             return
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body) + (1000 if self.path in self.server.short else 0)))
+        if self.path not in self.server.nolength:
+            self.send_header("Content-Length", str(len(body) + (1000 if self.path in self.server.short else 0)))
+        for key, value in self.server.headers.get(self.path, {}).items():
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
         self.close_connection = True
@@ -57,10 +67,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    """A local HTTP server on 127.0.0.1 in a thread: set ``files`` (path -> bytes) and ``short``; read ``hits`` and ``url``."""
+    """A local HTTP server on 127.0.0.1 in a thread: set ``files`` (path -> bytes), ``short``, ``nolength``, ``headers``
+    (path -> {name: value}) and ``routes`` (path -> function of the handler); read ``hits`` and ``url``."""
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.daemon_threads = True
-    srv.files, srv.short, srv.hits = {}, set(), []
+    srv.files, srv.short, srv.nolength, srv.headers, srv.routes, srv.hits = {}, set(), set(), {}, {}, []
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
