@@ -9,10 +9,12 @@ import yaml
 
 from .catalog import entries, read_catalog
 from .hub import availability
+from .yamlfile import load_yaml
 
-__all__ = ["rows", "text_table", "markdown_table", "MARKERS"]
+__all__ = ["rows", "text_table", "markdown_table", "results_markdown", "rewrite", "MARKERS", "RESULTS_MARKERS"]
 
 MARKERS = ("<!-- zoo models --markdown: begin -->", "<!-- zoo models --markdown: end -->")
+RESULTS_MARKERS = ("<!-- zoo models --results: begin -->", "<!-- zoo models --results: end -->")
 
 
 def _metric(e: dict[str, Any]) -> str:
@@ -29,7 +31,7 @@ def _size(e: dict[str, Any]) -> str:
 
 def _model_section(recipe: str | None) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) if recipe else {}
+        data = load_yaml(Path(recipe).read_text(encoding="utf-8")) if recipe else {}
     except (OSError, yaml.YAMLError):
         return {}
     model = data.get("model") if isinstance(data, dict) else None
@@ -76,3 +78,44 @@ def markdown_table(items: list[dict[str, str]]) -> str:
         how = f"`zoo run {r['recipe']}`" + (f" then `zoo ship {r['name']} runs/{r['name']} --dtype {r['dtype']}`" if r["source"] != "-" else "")
         lines.append(f"| `{r['name']}` | {r['cell']} | {r['layers']} | {r['params']} | {r['metric']} | {shipped} | {how} |")
     return "\n".join([*lines, MARKERS[1]])
+
+
+def _measured(metrics: dict[str, Any]) -> str:
+    """``1093 @1, 236.8 @2, 1.000 @40`` (four significant digits), then the smoothed loss and the label where recorded."""
+    at = {int(k): v for k, v in (metrics.get("perplexity_at") or {}).items()}
+    if "epoch" in metrics and "perplexity" in metrics:
+        at.setdefault(int(metrics["epoch"]), metrics["perplexity"])
+    parts = [f"{v:.0f} @{e}" if v >= 1000 else f"{v:#.4g} @{e}" for e, v in sorted(at.items())]  # 1.000, not 1
+    if "smoothed_loss" in metrics:
+        parts.append(f"smoothed loss {metrics['smoothed_loss']:.2f} @{metrics.get('epoch', '?')}")
+    if "label" in metrics:
+        parts.append(f'labels "{metrics["label"]}"')
+    return ", ".join(parts) or "-"
+
+
+def results_markdown(catalog: dict[str, dict[str, Any]] | None = None) -> str:
+    """The README's results, between their markers: per model the seed document's figures (``reference``) beside the
+    training perplexities the catalog records by epoch, then the samples each run generated after its last epoch."""
+    catalog = read_catalog() if catalog is None else catalog
+    lines = [RESULTS_MARKERS[0], "| model | reference (seed document) | measured: training perplexity @ epoch |", "|---|---|---|"]
+    lines += [f"| `{name}` | {e.get('reference', '-')} | {_measured(e.get('metrics') or {})} |" for name, e in catalog.items()]
+    sampled = [(name, line) for name, e in catalog.items() for line in e.get("samples", [])]
+    if sampled:
+        width = max(len(name) for name, _ in sampled)
+        lines += ["", "Generated after the last epoch (each run's `samples.txt`):", "", "```text"]
+        lines += [f"{name.ljust(width)}  {line}".rstrip() for name, line in sampled] + ["```"]
+    return "\n".join([*lines, RESULTS_MARKERS[1]])
+
+
+def rewrite(text: str) -> tuple[str, list[str]]:
+    """Replace every generated block found in ``text`` (the model table, the results) with the catalog's current one.
+
+    :returns: the new text and the start markers of the blocks replaced (none: the text has no markers).
+    """
+    done = []
+    for markers, render in ((MARKERS, lambda: markdown_table(rows())), (RESULTS_MARKERS, results_markdown)):
+        start, end = text.find(markers[0]), text.find(markers[1])
+        if start >= 0 and end > start:
+            text = text[:start] + render() + text[end + len(markers[1]):]
+            done.append(markers[0])
+    return text, done

@@ -8,7 +8,9 @@ names another catalog file to use instead of the project's.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ import yaml
 
 from .atomic import write_text
 from .errors import UsageError
+from .yamlfile import load_yaml
 
 __all__ = ["catalog_path", "read_catalog", "entry", "entries", "write_catalog", "HEADER"]
 
@@ -29,24 +32,91 @@ HEADER = """\
 """
 
 
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 def catalog_path() -> Path:
     """``$ZOO_REGISTRY`` if set, else ``registry.yaml`` beside the ``zoo`` package's folder (the project root)."""
     override = os.environ.get("ZOO_REGISTRY")
     return Path(override) if override else Path(__file__).resolve().parent.parent / "registry.yaml"
 
 
+def _number(value: Any, positive: bool = False) -> bool:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return ok and (value > 0 or not positive)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# What each key of an entry, of its ``metrics`` and of its ``weights`` must hold: (check, expected in words).
+_ENTRY = {"description": (str, "a string"), "recipe": (str, "a path"), "dataset": (str, "a string"), "cell": (str, "a string"),
+          "impl": (str, "a string"), "backend": (str, "a string"), "params": (_count, "a whole number"),
+          "reference": (str, "a string"), "samples": (_strings, "a list of strings")}
+_METRICS = {"perplexity": (lambda v: _number(v, True), "a positive number"), "epoch": (lambda v: _count(v) and v >= 1, "an epoch number"),
+            "perplexity_at": (lambda v: isinstance(v, dict) and all(_count(k) and k >= 1 and _number(x, True) for k, x in v.items()),
+                              "a mapping of epoch numbers to positive numbers"),
+            "steps": (_count, "a whole number"), "smoothed_loss": (_number, "a number"), "label": (str, "a string"),
+            "seconds": (lambda v: _number(v) and v >= 0, "a number of seconds")}
+_WEIGHTS = {"file": (str, "a path"), "url": (str, "a URL"), "sha256": (lambda v: isinstance(v, str) and SHA256.fullmatch(v), "64 lower-case hex digits"),
+            "size": (_count, "a size in bytes"), "dtype": (lambda v: v in ("float32", "float16"), "float32 or float16"),
+            "perplexity_check": (dict, "a mapping")}
+
+
+def _check(where: str, values: dict[str, Any], schema: dict[str, tuple[Any, str]]) -> str | None:
+    """The first value of ``values`` whose key the schema knows and whose value it refuses, worded; else ``None``."""
+    for key, (check, expected) in schema.items():
+        if key in values and not (isinstance(values[key], check) if isinstance(check, type) else check(values[key])):
+            return f"{where}.{key}: expected {expected}, got {values[key]!r}"
+    return None
+
+
+def _problem(name: Any, e: Any) -> str | None:
+    """What is wrong with one catalog entry, in words, or ``None``."""
+    if not isinstance(name, str) or not name:
+        return f"model name {name!r} is not a string"
+    if not isinstance(e, dict):
+        return f"{name}: expected a mapping of recipe, metrics, weights..., got {e!r}"
+    metrics, weights = e.get("metrics"), e.get("weights")
+    if metrics is not None and not isinstance(metrics, dict):
+        return f"{name}.metrics: expected a mapping, got {metrics!r}"
+    if weights is not None and (not isinstance(weights, dict) or ("file" in weights) == ("url" in weights)):
+        return f"{name}.weights: expected null or a mapping with a 'file' or a 'url', got {weights!r}"
+    return (_check(name, e, _ENTRY) or _check(f"{name}.metrics", metrics or {}, _METRICS)
+            or _check(f"{name}.weights", weights or {}, _WEIGHTS))
+
+
 def read_catalog(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """The catalog's entries by model name (empty when there is no catalog file)."""
+    """The catalog's entries by model name, each checked (empty when the project's own catalog file is absent).
+
+    :raises UsageError: one line naming the file (and ``ZOO_REGISTRY`` when it chose it) and the entry at fault.
+    """
     path = path or catalog_path()
-    if not path.is_file():
+    chosen = path == Path(os.environ.get("ZOO_REGISTRY") or "\0")  # named by the variable: say so
+    fix = "point ZOO_REGISTRY at a catalog file, or unset it" if chosen else "fix the catalog file"
+    where = f"ZOO_REGISTRY={path}" if chosen else str(path)
+    if not path.exists() and not chosen:
         return {}
+    if not path.is_file():
+        raise UsageError(f"{where}: {'not found' if not path.exists() else 'not a regular file'}; {fix}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: invalid YAML ({exc}); fix the catalog file") from None
+        raise UsageError(f"{where}: invalid YAML ({' '.join(str(exc).split())}); {fix}") from None
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read it ({exc.strerror or exc}); {fix}") from None
     models = data.get("models") if isinstance(data, dict) else None
-    if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
-        raise UsageError(f"{path}: 'models' must be a mapping of model names to entries; fix the catalog file")
+    if not isinstance(models, dict):
+        raise UsageError(f"{where}: expected a mapping with 'models: {{name: entry, ...}}'; {fix}")
+    for name, e in models.items():
+        problem = _problem(name, e)
+        if problem is not None:
+            raise UsageError(f"{where}: {problem}; {fix}")
     return models
 
 
@@ -75,6 +145,10 @@ def entry(name: str, path: Path | None = None) -> dict[str, Any] | None:
 
 
 def write_catalog(models: dict[str, dict[str, Any]], path: Path | None = None) -> None:
-    """Rewrite the catalog file (atomically) with the standard header."""
+    """Rewrite the catalog file (atomically) with the standard header; an entry that would not read back is refused first."""
+    for name, e in models.items():
+        problem = _problem(name, e)
+        if problem is not None:
+            raise UsageError(f"not writing {path or catalog_path()}: {problem}")
     body = yaml.safe_dump({"models": models}, allow_unicode=True, sort_keys=False, default_flow_style=None, width=120)
     write_text(path or catalog_path(), HEADER + body)

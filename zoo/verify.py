@@ -1,52 +1,122 @@
-"""``zoo verify``: re-run a catalogued model's recipe and compare its perplexity with the catalog's."""
+"""``zoo verify``: re-run catalogued recipes and compare their perplexities with the catalog's."""
 
 from __future__ import annotations
 
 import dataclasses
 import tempfile
 from pathlib import Path
+from typing import Any, Callable
 
 from .catalog import entry, read_catalog
 from .errors import UsageError
 from .options import unknown
 from .runner import run
 
-__all__ = ["Verdict", "verify"]
+__all__ = ["Verdict", "verify", "verify_all", "EARLY_EPOCHS"]
+
+EARLY_EPOCHS = 2  # what a budgeted check trains when the full run takes too long (zoo ship records epochs 1 and 2)
 
 
 @dataclasses.dataclass
 class Verdict:
-    """The outcome: the epoch compared, the perplexity measured and the catalog's, and whether they agree."""
+    """The outcome of one check: every recorded epoch up to ``epoch`` with its measured and catalogued perplexity.
+
+    :ivar checks: ``(epoch, measured, expected)`` for each epoch the catalog records, up to ``epoch``.
+    """
 
     name: str
     epoch: int
-    measured: float
-    expected: float
+    checks: list[tuple[int, float, float]]
     rtol: float
 
     @property
     def reproduced(self) -> bool:
-        """Whether ``measured`` lies within ``rtol`` (relative) of ``expected``."""
-        return abs(self.measured / self.expected - 1) <= self.rtol
+        """Whether every measured perplexity lies within ``rtol`` (relative) of the catalog's."""
+        return all(abs(measured / expected - 1) <= self.rtol for _, measured, expected in self.checks)
+
+    @property
+    def worst(self) -> tuple[int, float, float]:
+        """The check farthest from the catalog, relatively."""
+        return max(self.checks, key=lambda c: abs(c[1] / c[2] - 1))
+
+    @property
+    def measured(self) -> float:
+        """The perplexity measured at ``epoch``."""
+        return self.checks[-1][1]
+
+    @property
+    def expected(self) -> float:
+        """The catalog's perplexity at ``epoch``."""
+        return self.checks[-1][2]
 
 
-def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir: str | Path | None = None, progress: bool = False) -> Verdict:
-    """Train ``name``'s recipe for ``epochs`` (default: all of them) in a temporary folder and compare.
+def recorded(found: dict[str, Any]) -> dict[int, float]:
+    """The perplexities a catalog entry records, by epoch (its final one included)."""
+    metrics = found.get("metrics") or {}
+    at = {int(k): float(v) for k, v in (metrics.get("perplexity_at") or {}).items()}
+    if "epoch" in metrics and "perplexity" in metrics:
+        at.setdefault(int(metrics["epoch"]), float(metrics["perplexity"]))
+    return dict(sorted(at.items()))
+
+
+def _entry(name: str, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if name not in models:
+        raise UsageError(f"{unknown('model', name, models)}; zoo verify takes a catalog name")
+    found = entry(name)
+    assert found is not None
+    if not isinstance(found.get("recipe"), str):
+        raise UsageError(f"the catalog entry of '{name}' names no recipe; add one to verify it")
+    return found
+
+
+def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir: str | Path | None = None,
+           progress: bool = False) -> Verdict:
+    """Train ``name``'s recipe for ``epochs`` (default: all of them) in a temporary folder and compare
+    every epoch the catalog records up to there.
 
     :raises UsageError: for an unknown name, or an epoch count the catalog records no perplexity for.
     """
-    found = entry(name)
-    if found is None:
-        raise UsageError(f"{unknown('model', name, read_catalog())}; zoo verify takes a catalog name")
-    metrics = found.get("metrics") or {}
-    at = {int(k): float(v) for k, v in (metrics.get("perplexity_at") or {}).items()}
-    epoch = epochs if epochs is not None else metrics.get("epoch")
+    found = _entry(name, read_catalog())
+    at = recorded(found)
+    epoch = epochs if epochs is not None else (found.get("metrics") or {}).get("epoch")
     if epoch is None:
         raise UsageError(f"the catalog records no final epoch for '{name}'; pass --epochs with one of {sorted(at) or 'none'}")
-    if epoch not in at and epoch == metrics.get("epoch") and "perplexity" in metrics:
-        at[epoch] = float(metrics["perplexity"])
     if epoch not in at:
         raise UsageError(f"the catalog records no perplexity of '{name}' at epoch {epoch}; use --epochs with one of {sorted(at) or 'none'}")
     with tempfile.TemporaryDirectory(prefix=f"zoo-verify-{name}-") as tmp:
-        result = run(found["recipe"], {"trainer.epochs": epoch, "predict.every": 0}, out=Path(tmp) / name, data_dir=data_dir, progress=progress)
-    return Verdict(name, result.final["epoch"], result.final["perplexity"], at[epoch], rtol)
+        result = run(found["recipe"], {"trainer.epochs": epoch, "predict.every": 0}, out=Path(tmp) / name, data_dir=data_dir,
+                     progress=progress)
+    measured = {m["epoch"]: m["perplexity"] for m in result.metrics}
+    return Verdict(name, epoch, [(e, measured[e], p) for e, p in at.items() if e <= epoch and e in measured], rtol)
+
+
+def plan(name: str, found: dict[str, Any], epochs: int | None, budget: float | None) -> int:
+    """The epochs ``verify_all`` trains ``name`` for: ``epochs``, else its full count, else (when its recorded
+    full run took longer than ``budget`` seconds) its early epochs."""
+    if epochs is not None:
+        return epochs
+    metrics = found.get("metrics") or {}
+    full = metrics.get("epoch")
+    if full is None:
+        raise UsageError(f"the catalog records no final epoch for '{name}'; record one with  zoo ship")
+    seconds = metrics.get("seconds")
+    if budget is not None and (seconds is None or seconds > budget) and EARLY_EPOCHS in recorded(found):
+        return min(full, EARLY_EPOCHS)
+    return full
+
+
+def verify_all(epochs: int | None = None, *, budget: float | None = None, rtol: float = 0.01, data_dir: str | Path | None = None,
+               progress: bool = False, report: Callable[[Verdict], None] = lambda v: None) -> list[Verdict]:
+    """Verify every catalog entry, in catalog order; ``report`` is called after each.
+
+    :param epochs: train each for this many epochs (each must record it); default its full count.
+    :param budget: seconds: an entry whose full run took longer (``metrics.seconds``) is checked at its
+        early epochs (1 and 2) instead.
+    """
+    models = read_catalog()
+    verdicts = []
+    for name in models:
+        v = verify(name, plan(name, _entry(name, models), epochs, budget), rtol=rtol, data_dir=data_dir, progress=progress)
+        report(v)
+        verdicts.append(v)
+    return verdicts

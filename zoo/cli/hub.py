@@ -7,17 +7,17 @@ from pathlib import Path
 import click
 
 from ..atomic import write_text
-from ..cards import MARKERS, markdown_table, rows, text_table
+from ..cards import MARKERS, RESULTS_MARKERS, markdown_table, rewrite, rows, text_table
 from ..errors import RunError, UsageError
 from ..hub import pull
 from ..ship import DTYPES, ship
-from ..verify import verify
+from ..verify import Verdict, verify, verify_all
 
 
 @click.command("models")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the README's Markdown table instead.")
 @click.option("--write", "target", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="With --markdown: replace the table between its markers in this file (e.g. README.md).")
+              help="With --markdown: replace every generated block in this file (e.g. README.md): the model table and the results.")
 def models_command(as_markdown: bool, target: str | None) -> None:
     """List the catalogued models (registry.yaml): cell, layers, parameters, metric, and where the weights are."""
     if target is not None and not as_markdown:
@@ -26,48 +26,86 @@ def models_command(as_markdown: bool, target: str | None) -> None:
     if not as_markdown:
         click.echo(text_table(items))
         return
-    table = markdown_table(items)
     if target is None:
-        click.echo(table)
+        click.echo(markdown_table(items))
         return
-    text = Path(target).read_text(encoding="utf-8")
-    start, end = text.find(MARKERS[0]), text.find(MARKERS[1])
-    if start < 0 or end < start:
-        raise UsageError(f"{target} has no '{MARKERS[0]}' ... '{MARKERS[1]}' block to replace; add the two markers where the table goes")
-    write_text(target, text[:start] + table + text[end + len(MARKERS[1]):])
-    click.echo(f"updated the model table in {target}")
+    text, done = rewrite(Path(target).read_text(encoding="utf-8"))
+    if not done:
+        raise UsageError(f"{target} has no '{MARKERS[0]}' ... '{MARKERS[1]}' block (nor a '{RESULTS_MARKERS[0]}' one) to replace; "
+                         "add the two markers where the table goes")
+    write_text(target, text)
+    click.echo(f"updated {len(done)} generated block{'s' if len(done) > 1 else ''} in {target}")
 
 
 @click.command("pull")
 @click.argument("ref")
-def pull_command(ref: str) -> None:
-    """Fetch a catalogued model's weights (or a URL's) into the cache, verified by sha256."""
-    path = pull(ref)
+@click.option("--refresh", is_flag=True,
+              help="Download again even when cached; the cached copy is replaced only once the new one passed its checks.")
+def pull_command(ref: str, refresh: bool) -> None:
+    """Fetch a catalogued model's weights (or a URL's) into the cache, verified (by sha256 where one is given) and
+    checked to be a safetensors file."""
+    path = pull(ref, refresh)
     click.echo(f"{ref}: {path} ({path.stat().st_size:,} bytes)")
 
 
 @click.command("verify")
-@click.argument("name")
+@click.argument("name", required=False)
+@click.option("--all", "every", is_flag=True, help="Verify every catalog entry, one line each (exit 1 when any does not reproduce).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Train this many epochs (the catalog must record that epoch's perplexity).")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="With --all: an entry whose full run took longer (as recorded) is checked at epochs 1 and 2 instead.")
 @click.option("--rtol", type=click.FloatRange(min=0), default=0.01, show_default=True, help="Relative tolerance.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder searched first for corpus files (default: $ZOO_DATA).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def verify_command(name: str, epochs: int | None, rtol: float, data_dir: str | None, quiet: bool) -> None:
-    """Re-run NAME's recipe and check that it reproduces the catalog's perplexity (exit 1 when not)."""
-    v = verify(name, epochs, rtol=rtol, data_dir=data_dir, progress=not quiet)
-    line = f"{name}: perplexity {v.measured:.4f} at epoch {v.epoch}, catalog {v.expected:.4f}"
-    if not v.reproduced:
-        raise RunError(f"{line}: does not reproduce within {rtol:.1%}; check the versions of torch and zoo, or re-measure")
-    click.echo(f"{line}: reproduced within {rtol:.1%}")
+def verify_command(name: str | None, every: bool, epochs: int | None, budget: float | None, rtol: float, data_dir: str | None, quiet: bool) -> None:
+    """Re-run NAME's recipe (or, with --all, every entry's) and check that it reproduces every perplexity the
+    catalog records up to the last epoch trained (exit 1 when not).
+
+    \b
+    Examples:
+        zoo verify jay_gru --epochs 2
+        zoo verify --all --budget 60     # full runs under a minute, the first two epochs of the others
+    """
+    if every == (name is not None):
+        raise UsageError("zoo verify takes a catalog NAME or --all, not both" if every else "zoo verify needs a catalog NAME, or --all")
+    if budget is not None and not every:
+        raise UsageError("--budget goes with --all")
+    if name is not None:
+        v = verify(name, epochs, rtol=rtol, data_dir=data_dir, progress=not quiet)
+        if not v.reproduced:
+            raise RunError(f"{_verdict_line(v)}; check the versions of torch and zoo, or re-measure")
+        click.echo(_verdict_line(v))
+        return
+    verdicts = verify_all(epochs, budget=budget, rtol=rtol, data_dir=data_dir, progress=not quiet,
+                          report=lambda v: click.echo(_verdict_line(v)))
+    failed = [v.name for v in verdicts if not v.reproduced]
+    if failed:
+        raise RunError(f"{', '.join(failed)} did not reproduce the catalog within {rtol:.1%}; check the versions of torch and zoo, or re-measure")
+
+
+def _verdict_line(v: Verdict) -> str:
+    """``jay_gru: perplexity 1.0298 at epoch 160, catalog 1.0298: reproduced within 1.0% (epochs 1, 2, 160)``."""
+    epoch, measured, expected = v.worst if not v.reproduced else v.checks[-1]
+    verdict = f"reproduced within {v.rtol:.1%}" if v.reproduced else f"does not reproduce within {v.rtol:.1%}"
+    return (f"{v.name}: perplexity {measured:.4f} at epoch {epoch}, catalog {expected:.4f}: {verdict} "
+            f"(epochs {', '.join(str(c[0]) for c in v.checks)})")
 
 
 @click.command("ship")
 @click.argument("name")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float32", show_default=True, help="Precision of the shipped copy.")
-def ship_command(name: str, run_dir: str, dtype: str) -> None:
-    """Ship RUN_DIR's weights as the catalogued model NAME (weights/NAME.safetensors, catalog updated)."""
-    e = ship(name, run_dir, dtype)
+@click.option("--metrics-only", is_flag=True, help="Record the run's metrics and samples in the catalog, but ship no weights.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder searched first for the corpus the float16 check reads (default: $ZOO_DATA).")
+def ship_command(name: str, run_dir: str, dtype: str, metrics_only: bool, data_dir: str | None) -> None:
+    """Ship RUN_DIR's weights as the catalogued model NAME (weights/NAME.safetensors), and record the run's
+    metrics (perplexities by epoch, training time) and last samples in its catalog entry."""
+    e = ship(name, run_dir, dtype, metrics_only=metrics_only, data_dir=data_dir)
+    m = e["metrics"]
+    if metrics_only:
+        click.echo(f"recorded {name}: perplexity {m['perplexity']} at epoch {m['epoch']} ({m['seconds']} s of training); no weights shipped")
+        return
     w = e["weights"]
     check = w.get("perplexity_check")
     note = f"; perplexity {check['float32']} as float32, {check[dtype]} as {dtype}" if check else ""
