@@ -98,7 +98,7 @@ def peak_memory(cell: str, layers: int, bidirectional: bool, label: str, tuned: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per implementation (after one warm-up)")
+    parser.add_argument("--repeats", type=training.repeats, default=3, help="timed rounds per implementation (after one warm-up)")
     parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], help="registered cell names")
     parser.add_argument("--memory", action="store_true", help="also measure each training step's peak memory (slower)")
     training.add_allocator_option(parser)

@@ -62,6 +62,14 @@ def engines(cell_name: str, dtype: str, layers: int = 1, bidirectional: bool = F
     return out
 
 
+def repeats(text: str) -> int:
+    """``--repeats``: a count of timed rounds, at least 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_allocator_option(parser: argparse.ArgumentParser) -> None:
     """``--default-malloc``: measure under glibc's default allocator settings rather than zoo's."""
     parser.add_argument("--default-malloc", action="store_true", help="keep glibc's allocator defaults (zoo's commands reuse freed memory)")
@@ -84,7 +92,7 @@ def epoch(engine, batches, carry: bool = True, sync=lambda: None) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation (after one warm-up)")
+    parser.add_argument("--repeats", type=repeats, default=5, help="timed epochs per implementation (after one warm-up)")
     parser.add_argument("--cell", default="gru", help="registered cell name")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--layers", type=int, default=1, help="stacked layers")

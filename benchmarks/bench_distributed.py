@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from bench_backends import repeats
+
 
 def tokens_per_s(recipe: str, epochs: int, nproc: int, env: dict[str, str], out: Path) -> float:
     """One run's median tokens/s over its epochs after the first."""
@@ -35,8 +37,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipe", default="recipes/jay_gru.yaml")
     parser.add_argument("--nproc", type=int, default=2, help="processes of the distributed run")
-    parser.add_argument("--epochs", type=int, default=8, help="epochs per run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--epochs", type=repeats, default=8, help="epochs per run")
+    parser.add_argument("--rounds", type=repeats, default=3, help="interleaved rounds")
     args = parser.parse_args()
     settings = {
         "1 process": (1, {}),

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 import zoo
+from bench_backends import repeats
 
 PREFIX = "分开"
 
@@ -44,7 +45,7 @@ def d2l_predict(module, vocab, prefix: str, num_chars: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds per implementation (after one warm-up)")
+    parser.add_argument("--repeats", type=repeats, default=5, help="timed rounds per implementation (after one warm-up)")
     parser.add_argument("--chars", type=int, default=200, help="characters generated per prefix")
     parser.add_argument("--batch", type=int, default=32, help="prefixes in the batched rows")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (one step of one row is too small to share)")

@@ -18,6 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from bench_backends import repeats
 from zoo.allocator import keep_freed_memory
 
 V, H, N, T = 1027, 256, 32, 35
@@ -26,7 +27,7 @@ KERNELS = {"rnn": (torch.nn.RNN, torch._VF.rnn_tanh, 1), "gru": (torch.nn.GRU, t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=15, help="timed passes per variant, in 3 interleaved rounds")
+    parser.add_argument("--repeats", type=repeats, default=15, help="timed passes per variant, in up to 3 interleaved rounds")
     parser.add_argument("--cell", choices=sorted(KERNELS), default="gru")
     args = parser.parse_args()
     keep_freed_memory()
@@ -56,10 +57,11 @@ def main() -> None:
         variant()
         grads.append(rnn.weight_ih_l0.grad.clone())
     times: dict[str, list[float]] = {"one-hot": [], "gather": []}
-    for _ in range(3):
+    rounds = min(3, args.repeats)
+    for r in range(rounds):
         for label, variant in (("one-hot", onehot), ("gather", gather)):
             variant()  # warm-up of the round
-            for _ in range(args.repeats // 3):
+            for _ in range(args.repeats // rounds + (r < args.repeats % rounds)):
                 start = time.perf_counter()
                 variant()
                 times[label].append(time.perf_counter() - start)
