@@ -43,7 +43,10 @@ def test_resolved_recipe_fills_defaults_and_round_trips(registry):
 
 def test_misspelt_cell_names_the_path_and_the_intended_word(registry):
     data = apply_overrides(base(), {"model.cell": "gur"})
-    assert problems_of(data, registry) == ["model.cell: unknown cell 'gur'; did you mean 'gru'? known: gru, lstm, rnn"]
+    (problem,) = problems_of(data, registry)
+    # whatever else is installed (CI also runs with examples/zoo-mgu), the hint is gru and the built-ins are listed
+    assert problem.startswith("model.cell: unknown cell 'gur'; did you mean 'gru'? known: ")
+    assert {"gru", "lstm", "rnn"} <= set(problem.rsplit("known: ", 1)[1].split(", "))
 
 
 def test_every_problem_is_reported_at_once(registry):
