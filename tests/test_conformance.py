@@ -37,7 +37,7 @@ def test_text_dataset_passes(tmp_path, options):
 
 
 def test_jaychou_lyrics_passes(data_dir):
-    check_dataset("jaychou_lyrics", {"max_chars": 10000, "valid_fraction": 0.1}, data_dir)
+    check_dataset("jaychou_lyrics", {"max_chars": 10000, "valid_fraction": 0.1, "unk": True}, data_dir)
 
 
 def test_default_predictor_passes():

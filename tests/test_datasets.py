@@ -42,13 +42,13 @@ def one_line(exc: pytest.ExceptionInfo) -> str:
 
 def test_registers_every_dataset():
     reg = Registry.from_plugins(datasets)
-    assert reg.names("dataset") == ["dinos", "jaychou_lyrics", "text", "timemachine"]
+    assert reg.names("dataset") == ["dinos", "jaychou_lyrics", "text", "timemachine", "tinyshakespeare"]
     assert reg.get("dataset", "jaychou_lyrics") is datasets.JayChouLyrics
     assert reg.get("dataset", "text") is datasets.TextFile
     assert reg.names("sampler") == []
 
 
-@pytest.mark.parametrize("cls", [datasets.JayChouLyrics, datasets.TimeMachine, datasets.Dinos])
+@pytest.mark.parametrize("cls", [datasets.JayChouLyrics, datasets.TimeMachine, datasets.Dinos, datasets.TinyShakespeare])
 def test_follows_the_dataset_interface(cls):
     assert isinstance(cls(), Dataset)
     assert isinstance(cls(cls.Options()), Dataset)
@@ -99,11 +99,12 @@ def test_jaychou_max_chars_and_valid_split():
     folder = corpus_folder(datasets.JAYCHOU_FILE)
     whole = datasets.JayChouLyrics(datasets.JayChouOptions(max_chars=None)).load(folder)
     assert len(whole.train) > 60000 and len(whole.vocab) > 1027
-    split = datasets.JayChouLyrics(datasets.JayChouOptions(valid_fraction=0.1)).load(folder)
+    split = datasets.JayChouLyrics(datasets.JayChouOptions(valid_fraction=0.1, unk=True)).load(folder)
     assert (len(split.train), len(split.valid)) == (9000, 1000)
-    assert len(split.vocab) == 1027  # the vocabulary covers both splits
+    assert len(split.vocab) == 969 and split.vocab.tokens[0] == "<unk>"  # '<unk>' and the training split's 968 characters
     plain = datasets.JayChouLyrics().load(folder)
-    assert split.train + split.valid == plain.train
+    assert split.vocab.decode(split.train) == plain.vocab.decode(plain.train[:9000])
+    assert split.valid.count(0) == 204  # the validation characters the first 9,000 never have
 
 
 def test_jaychou_vocab_is_the_same_in_every_process():
@@ -186,10 +187,12 @@ def test_text_word_level(tmp_path):
     assert corpus.vocab.level == "word"
     assert corpus.vocab.tokens == ["cat", "end", "mat", "on", "sat", "the"]
     assert corpus.vocab.decode(corpus.train) == "the cat sat on the mat the end"
-    by_count = text_corpus(path, level="word", vocab_order="frequency", max_tokens=6, valid_fraction=0.5)
+    by_count = text_corpus(path, level="word", vocab_order="frequency", max_tokens=7)
     assert by_count.vocab.tokens == ["the", "cat", "mat", "on", "sat"]
-    assert by_count.vocab.decode(by_count.train) == "the cat sat"
-    assert by_count.vocab.decode(by_count.valid) == "on the mat"
+    held_out = text_corpus(path, level="word", vocab_order="frequency", max_tokens=6, valid_fraction=0.5, unk=True)
+    assert held_out.vocab.tokens == ["<unk>", "cat", "sat", "the"]  # from the training split only
+    assert held_out.vocab.decode(held_out.train) == "the cat sat"
+    assert held_out.vocab.decode(held_out.valid) == "<unk> the <unk>"
 
 
 def test_text_relative_path_starts_at_the_current_directory(tmp_path, monkeypatch):

@@ -33,17 +33,20 @@ class NoOptions:
 
 @dataclasses.dataclass
 class Corpus:
-    """A tokenised corpus: training ids, optional validation ids, and the vocabulary.
+    """A tokenised corpus: training ids, optional validation and test ids, and the vocabulary.
 
-    A language-model corpus predicts each next token of ``train``. A labelling
-    corpus also holds ``pairs``: (input ids, target ids) of equal length, where
-    the target at each position is what the model must output there; ``train``
-    then holds the inputs concatenated.
+    A language-model corpus predicts each next token of ``train``; ``valid`` and
+    ``test``, when present, are held-out streams of the same kind, encoded with
+    the vocabulary built from ``train`` alone. A labelling corpus also holds
+    ``pairs``: (input ids, target ids) of equal length, where the target at each
+    position is what the model must output there; ``train`` then holds the
+    inputs concatenated.
     """
 
     train: list[int]
     vocab: Vocab
     valid: list[int] | None = None
+    test: list[int] | None = None
     pairs: list[tuple[list[int], list[int]]] | None = None
 
     @property

@@ -40,16 +40,33 @@ class Vocab:
         self.unk = unk
 
     @classmethod
-    def build(cls, tokens: Iterable[str], level: str = "char", order: str = "sorted", unk: str | None = None) -> "Vocab":
-        """Build from a token stream: ``order="sorted"`` or ``"frequency"`` (ties broken by the token)."""
+    def build(cls, tokens: Iterable[str], level: str = "char", order: str = "sorted", unk: str | None = None,
+              min_count: int = 1, max_vocab: int | None = None) -> "Vocab":
+        """Build from a token stream: ``order="sorted"`` or ``"frequency"`` (ties broken by the token).
+
+        With ``unk`` (e.g. ``"<unk>"``), the unknown token is id 0 (as in d2l's ``Vocab``) and the kept tokens
+        follow in ``order``: a token is kept when it occurs at least ``min_count`` times and is among the
+        ``max_vocab - 1`` most frequent (ties broken by the token), so that the vocabulary holds at most
+        ``max_vocab`` tokens, ``unk`` included. Every other token then encodes as ``unk``; an ``unk`` in the
+        stream itself counts as that token. Without ``unk`` every token is kept, as ``min_count`` and
+        ``max_vocab`` would leave tokens the vocabulary could not encode.
+        """
         counts = collections.Counter(tokens)
+        if unk is None and (min_count != 1 or max_vocab is not None):
+            raise ValueError("Vocab: min_count and max_vocab need an unknown token (unk) to map the tokens they drop to")
+        if min_count < 1 or (max_vocab is not None and max_vocab < 2):
+            raise ValueError(f"Vocab: min_count must be at least 1 and max_vocab at least 2, got {min_count} and {max_vocab}")
+        if unk is not None:
+            counts.pop(unk, None)
+            kept = sorted((t for t in counts if counts[t] >= min_count), key=lambda t: (-counts[t], t))
+            counts = collections.Counter({t: counts[t] for t in kept[: max_vocab - 1 if max_vocab is not None else None]})
         if order == "sorted":
             ordered = sorted(counts)
         elif order == "frequency":
             ordered = sorted(counts, key=lambda t: (-counts[t], t))
         else:
             raise ValueError(f"Vocab: order must be 'sorted' or 'frequency', got {order!r}")
-        return cls(ordered, level=level, unk=unk)
+        return cls(([unk] if unk is not None else []) + ordered, level=level, unk=unk)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -61,13 +78,18 @@ class Vocab:
         """Split text into tokens: characters, or whitespace-separated words."""
         return list(text) if self.level == "char" else text.split()
 
-    def encode(self, text: str | Sequence[str]) -> list[int]:
-        """Map text (or a list of tokens) to ids; unknown tokens map to ``unk`` or raise one clear error."""
+    def encode(self, text: str | Sequence[str], *, what: str = "text",
+               advice: str = "use only tokens from the training corpus") -> list[int]:
+        """Map text (or a list of tokens) to ids; unknown tokens map to ``unk`` or raise one clear error.
+
+        :param what: names the input in that error (``"text"``, ``"dataset valid split"``).
+        :param advice: how to fix it, the error's last clause.
+        """
         tokens = self.split(text) if isinstance(text, str) else list(text)
-        missing = sorted({t for t in tokens if t not in self.index})
-        if missing and self.unk is None:
+        missing = sorted({t for t in tokens if t not in self.index}) if self.unk is None else []
+        if missing:
             shown = ", ".join(repr(t) for t in missing[:10]) + (" ..." if len(missing) > 10 else "")
-            raise UsageError(f"text has {len(missing)} token(s) the vocabulary has never seen: {shown}; use only tokens from the training corpus")
+            raise UsageError(f"{what} has {len(missing)} token(s) the vocabulary has never seen: {shown}; {advice}")
         fallback = self.index.get(self.unk, -1)
         return [self.index.get(t, fallback) for t in tokens]
 
@@ -77,7 +99,11 @@ class Vocab:
         return sep.join(self.tokens[int(i)] for i in ids)
 
     def to_json(self) -> str:
-        """The vocabulary as a JSON array of its tokens (index = id), as stored in weights metadata."""
+        """The vocabulary as a JSON array of its tokens (index = id), as stored in weights metadata.
+
+        The unknown token is among them (id 0 when :meth:`build` made it); which token it is travels apart,
+        as the weights metadata ``zoo.vocab_unk``, so that files written before ``unk`` existed still read.
+        """
         return json.dumps(self.tokens, ensure_ascii=False)
 
     @classmethod
@@ -86,4 +112,4 @@ class Vocab:
         return cls(json.loads(text), level=level, unk=unk)
 
     def __repr__(self) -> str:
-        return f"Vocab({len(self)} {self.level} tokens)"
+        return f"Vocab({len(self)} {self.level} tokens{f', unknown {self.unk!r}' if self.unk is not None else ''})"

@@ -67,14 +67,15 @@ class WeightsFile:
 
     @property
     def vocab(self) -> Vocab:
-        """The vocabulary (index = token id): a non-empty JSON array of distinct strings, checked."""
+        """The vocabulary (index = token id): a non-empty JSON array of distinct strings, checked; with its unknown
+        token when the metadata names one (``zoo.vocab_unk``, which must be among the tokens)."""
         tokens = self._json("zoo.vocab", list, "a JSON array of the tokens")
         if not tokens:
             raise UsageError(f"{self.path}: metadata 'zoo.vocab' holds no tokens; the file is corrupt or was altered: "
                              "re-download or re-train it")
         level = self.metadata.get("zoo.vocab_level", "char")
-        try:
-            return Vocab(tokens, level=level)
+        try:  # zoo.vocab_unk is absent from files written without an unknown token, and from those older than it
+            return Vocab(tokens, level=level, unk=self.metadata.get("zoo.vocab_unk"))
         except (ValueError, TypeError) as exc:
             raise UsageError(f"{self.path}: metadata 'zoo.vocab' is invalid ({exc}); the file is corrupt or was altered: "
                              "re-download or re-train it") from None
@@ -125,6 +126,7 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], *, vocab
         "format": "pt",
         "zoo.vocab": vocab.to_json(),
         "zoo.vocab_level": vocab.level,
+        **({"zoo.vocab_unk": vocab.unk} if vocab.unk is not None else {}),  # absent without one: such files stay byte-equal
         "zoo.recipe": json.dumps(recipe, ensure_ascii=False, sort_keys=True),
         "zoo.metrics": json.dumps(metrics, sort_keys=True),
         "zoo.seed": str(recipe.get("seed", "")),
