@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .atomic import write_text
+from .download import is_sha256
 from .errors import UsageError
 from .yamlfile import load_yaml
 
@@ -30,9 +30,6 @@ HEADER = """\
 # training perplexities measured when the weights were made; `zoo verify NAME --epochs N`
 # re-runs the recipe and compares with perplexity_at[N]. `zoo ship` rewrites this file.
 """
-
-
-SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def catalog_path() -> Path:
@@ -63,7 +60,7 @@ _METRICS = {"perplexity": (lambda v: _number(v, True), "a positive number"), "ep
                               "a mapping of epoch numbers to positive numbers"),
             "steps": (_count, "a whole number"), "smoothed_loss": (_number, "a number"), "label": (str, "a string"),
             "seconds": (lambda v: _number(v) and v >= 0, "a number of seconds")}
-_WEIGHTS = {"file": (str, "a path"), "url": (str, "a URL"), "sha256": (lambda v: isinstance(v, str) and SHA256.fullmatch(v), "64 lower-case hex digits"),
+_WEIGHTS = {"file": (str, "a path"), "url": (str, "a URL"), "sha256": (is_sha256, "64 lower-case hex digits"),
             "size": (_count, "a size in bytes"), "dtype": (lambda v: v in ("float32", "float16"), "float32 or float16"),
             "perplexity_check": (dict, "a mapping")}
 

@@ -15,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,21 +23,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from .atomic import atomic_path, sweep_temporaries, write_text
+from .download import is_sha256
 from .errors import RunError, UsageError, printable
 
-__all__ = ["Checkpoint", "CheckpointStore", "Checkpoints", "encode", "decode", "is_sha256", "show"]
+__all__ = ["Checkpoint", "CheckpointStore", "Checkpoints", "encode", "decode", "show"]
 
 FORMAT = 1
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _tensor_name(seq: int) -> str:
     return f"state-{seq:06d}.safetensors"
-
-
-def is_sha256(value: Any) -> bool:
-    """Whether ``value`` is a sha256 as zoo writes it: 64 lower-case hexadecimal digits."""
-    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 def show(value: Any, limit: int = 40) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from .checkpoint import is_sha256, show
+from .checkpoint import show
+from .download import is_sha256
 from .rngstate import check_rng
 
 __all__ = ["Damage", "integer", "number", "records", "check_tensor", "check_run_state"]

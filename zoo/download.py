@@ -26,14 +26,14 @@ from typing import Any, Callable
 from .atomic import atomic_path, temporary_target
 from .errors import UsageError
 
-__all__ = ["check_sha256", "inside", "download_timeout", "sweep_download", "download", "CORPUS_ADVICE", "TIMEOUT_ENV"]
+__all__ = ["is_sha256", "check_sha256", "inside", "download_timeout", "sweep_download", "download", "CORPUS_ADVICE", "TIMEOUT_ENV"]
 
 CORPUS_ADVICE = "put the file in a folder and pass --data-dir (or set ZOO_DATA)"
 TIMEOUT_ENV = "ZOO_DOWNLOAD_TIMEOUT"
 _DEFAULT_TIMEOUT = 300.0
 _READ_TIMEOUT = 60.0  # the most one connect or read may wait, within the overall deadline
 _CHUNK = 1 << 16
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _line(text: str, limit: int = 300) -> str:
@@ -42,9 +42,14 @@ def _line(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def is_sha256(value: Any) -> bool:
+    """Whether ``value`` is a sha256 as zoo writes it (catalog, checkpoints): 64 lower-case hexadecimal digits."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
 def check_sha256(value: Any, where: str) -> str:
     """``value`` in lower case when it is a sha256 (exactly 64 hex digits); else :class:`UsageError` naming ``where``."""
-    if isinstance(value, str) and _SHA256.fullmatch(value):
+    if isinstance(value, str) and is_sha256(value.lower()):
         return value.lower()
     raise UsageError(_line(f"{where}: a sha256 must be exactly 64 hex digits, not {value!r}; fix it", 400))
 
