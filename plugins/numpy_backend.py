@@ -7,7 +7,8 @@ zoo model: it loads on ``torch`` or ``cuda`` with the same logits, and back.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -92,7 +93,9 @@ class NumpyEngine:
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: Any) -> tuple[float, Any]:
         """See :meth:`zoo.interfaces.Engine.train_step`; the state is a tuple of arrays."""
         scale = Y.shape[1] if self.settings.reduction == "sum" else 1
-        loss, grads, state = self.net.loss_and_grads(X, Y, state, self.rng if self.model.options.dropout else None, scale)
+        o = self.model.options
+        dropout = o.dropout or o.input_dropout or o.output_dropout
+        loss, grads, state = self.net.loss_and_grads(X, Y, state, self.rng if dropout else None, scale)
         if self.settings.clip_norm is not None:
             norm = np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
             if norm > self.settings.clip_norm:
@@ -104,6 +107,10 @@ class NumpyEngine:
         if np.isfinite(loss):
             self.optimizer.step(self.net.params, grads)
         return loss, state
+
+    def set_lr(self, lr: float) -> None:
+        """See :meth:`zoo.interfaces.Engine.set_lr`."""
+        self.optimizer.lr = lr
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Weights (``model.*``) and optimizer state (``optimizer.*``), for a checkpoint."""
@@ -154,11 +161,11 @@ class NumpyInference:
         """The weights' dtype, as torch names it."""
         return torch.float64 if self.options.dtype == "float64" else torch.float32
 
-    def eval(self) -> "NumpyInference":
+    def eval(self) -> NumpyInference:
         """Inference never drops out."""
         return self
 
-    def train(self, mode: bool = True) -> "NumpyInference":
+    def train(self, mode: bool = True) -> NumpyInference:
         """No training mode here."""
         return self
 

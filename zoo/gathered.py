@@ -69,10 +69,13 @@ class GatheredInput:
             out[f"weight_ih_l0{suffix}"], out[f"bias_ih_l0{suffix}"] = weight, zero
         return out
 
-    def __call__(self, ids: torch.Tensor, hx: torch.Tensor | tuple[torch.Tensor, ...] | None) -> tuple:
-        """``rnn(one_hot(ids), hx)``, computed from gathered rows; ids of -1 (no input) give zero vectors."""
+    def __call__(self, ids: torch.Tensor, hx: torch.Tensor | tuple[torch.Tensor, ...] | None, scale: torch.Tensor | None = None) -> tuple:
+        """``rnn(one_hot(ids) * scale, hx)``, computed from gathered rows; ids of -1 (no input) give zero vectors.
+
+        :param scale: (N, T, 1) factors per token (input dropout: 0 or 1/(1-p)), or ``None`` for ones.
+        """
         rnn = self.rnn
-        blocks = [gather_rows(getattr(rnn, f"weight_ih_l0{s}").t(), ids) + getattr(rnn, f"bias_ih_l0{s}")
+        blocks = [gather_rows(getattr(rnn, f"weight_ih_l0{s}").t(), ids, scale) + getattr(rnn, f"bias_ih_l0{s}")
                   for s in ["", "_reverse"][: self.directions]]
         gx = torch.cat(blocks, dim=2) if len(blocks) > 1 else blocks[0]  # (N, T, D*G*H)
         params = dict(rnn.named_parameters()) | self._identities(gx)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-
 import dataclasses
+import functools
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .cell import Cell, State
@@ -16,7 +17,7 @@ from .gathered import GatheredInput, worthwhile
 from .options import option
 from .stack import CellStack, gather_rows
 
-__all__ = ["ModelOptions", "LanguageModel", "prediction_scope"]
+__all__ = ["LanguageModel", "ModelOptions", "prediction_scope"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -33,6 +34,8 @@ class ModelOptions:
     encoder: Literal["onehot", "embedding"] = option("onehot", "how tokens enter the first layer")
     embedding_size: int | None = option(None, "embedding width (encoder: embedding); default hidden_size")
     dropout: float = option(0.0, "dropout between stacked layers while training")
+    input_dropout: float = option(0.0, "dropout on the encoder's output (embedding rows, or whole one-hot tokens) while training; AWD-LSTM's dropouti")
+    output_dropout: float = option(0.0, "dropout on the last layer's output, before the decoder, while training; AWD-LSTM's dropout")
     dtype: Literal["float32", "float64"] = option("float32", "floating point precision of the weights")
     init: Literal["uniform", "normal"] = option("uniform", "uniform: ±1/sqrt(H) as torch.nn; normal: N(0, init_std) weights, zero biases, as d2l's scratch code")
     init_std: float = option(0.01, "standard deviation for init: normal")
@@ -48,8 +51,9 @@ class ModelOptions:
             problems.append(f"embedding_size: must be at least 1, got {self.embedding_size}")
         if self.embedding_size is not None and self.encoder != "embedding":
             problems.append("embedding_size: only used with encoder: embedding")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout: must be in [0, 1), got {self.dropout}")
+        for key in ("dropout", "input_dropout", "output_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                problems.append(f"{key}: must be in [0, 1), got {getattr(self, key)}")
         if self.init_std <= 0:
             problems.append(f"init_std: must be positive, got {self.init_std}")
         return problems
@@ -146,27 +150,39 @@ class LanguageModel(nn.Module):
         return (torch.addmm(self.dense.bias, x, self.dense.weight.t()) if self.dense is not None else x), state
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
-        """Logits for every position.
+        """Logits for every position; while training, ``input_dropout`` and ``output_dropout`` act, their masks
+        drawn from torch's generator (of the device) before and after the stack's.
 
         :param ids: (N, T) int64 token ids.
         :param state: the carried state, or ``None`` for zeros.
         :returns: ``(logits, state)`` with logits (N, T, vocab_size).
         """
+        o = self.options
         scratch = isinstance(self.rnn, CellStack)
         gathered = self._gathered is not None and ids.device.type == "cpu"
+        scale = None  # one-hot input dropout: a factor per token, 0 or 1/(1-p), as dropping the one-hot vector gives
         if self.embedding is not None:
             x = gather_rows(self.embedding.weight, ids)  # (N, T, E)
-        elif scratch or gathered:
-            x = ids  # the scratch stack and GatheredInput gather rows of weight_ih_l0
-        else:  # one-hot; NO_INPUT (-1) matches no column, giving the all-zero vector
-            x = (ids.unsqueeze(-1) == torch.arange(self.vocab_size, device=ids.device)).to(self.dtype)  # (N, T, V)
-        rnn = self._gathered if gathered else self.rnn
+            if o.input_dropout and self.training:
+                x = F.dropout(x, o.input_dropout, training=True)
+        else:
+            if o.input_dropout and self.training:
+                scale = F.dropout(torch.ones(ids.shape + (1,), dtype=self.dtype, device=ids.device), o.input_dropout, training=True)  # (N, T, 1)
+            if scratch or gathered:
+                x = ids  # the scratch stack and GatheredInput gather rows of weight_ih_l0
+            else:  # one-hot; NO_INPUT (-1) matches no column, giving the all-zero vector
+                x = (ids.unsqueeze(-1) == torch.arange(self.vocab_size, device=ids.device)).to(self.dtype)  # (N, T, V)
+                if scale is not None:
+                    x = x * scale
+        rnn = functools.partial(self._gathered, scale=scale) if gathered else self.rnn
         if scratch:
-            out, state = self.rnn(x, state)
+            out, state = self.rnn(x, state, scale)
         elif self.cell.num_states == 1:
             out, h = rnn(x, None if state is None else state[0])
             state = (h,)
         else:
             out, state = rnn(x, state)
             state = tuple(state)
+        if o.output_dropout and self.training:  # contiguous: masks laid out (N, T, D*H) whatever the rnn's strides (nn's are (T, N))
+            out = F.dropout(out.contiguous(), o.output_dropout, training=True)
         return (self.dense(out) if self.dense is not None else out), state  # (N, T, V)

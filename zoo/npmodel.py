@@ -6,7 +6,14 @@ import numpy as np
 
 from .cell import Cell, NpState
 from .model import ModelOptions
-from .npstack import gather_rows, scatter_rows, stack_backward, stack_forward, zero_state
+from .npstack import (
+    dropout_mask,
+    gather_rows,
+    scatter_rows,
+    stack_backward,
+    stack_forward,
+    zero_state,
+)
 
 __all__ = ["NumpyLanguageModel", "supports_numpy"]
 
@@ -46,17 +53,27 @@ class NumpyLanguageModel:
         return zero_state(self.cell, o.layers, self.directions, batch_size, o.hidden_size, self.dtype)
 
     def forward(self, ids: np.ndarray, state: NpState | None = None, rng: np.random.Generator | None = None) -> tuple[np.ndarray, NpState, tuple]:
-        """Logits (N, T, V) for int ids (N, T); ``rng`` turns on dropout (training).
+        """Logits (N, T, V) for int ids (N, T); ``rng`` turns on dropout (training), its masks drawn in the order
+        input, between layers, output.
 
         :returns: ``(logits, final state, cache for backward)``.
         """
         o = self.options
         if state is None:
             state = self.begin_state(ids.shape[0])
-        x = gather_rows(self.params["embedding.weight"], ids) if "embedding.weight" in self.params else ids  # (N, T, E) or ids
-        out, state, cache = stack_forward(self.cell, self._stack_params(), x, state, o.layers, self.directions, o.dropout, rng)
+        embedded = "embedding.weight" in self.params
+        in_mask = out_mask = None  # in_mask: (N, T, E) on the embedding rows, or (N, T, 1) on whole one-hot tokens
+        if o.input_dropout and rng is not None:
+            width = self.params["embedding.weight"].shape[1] if embedded else 1
+            in_mask = dropout_mask(rng, ids.shape + (width,), o.input_dropout, self.dtype)
+        x = gather_rows(self.params["embedding.weight"], ids, in_mask) if embedded else ids  # (N, T, E) or ids
+        out, state, cache = stack_forward(self.cell, self._stack_params(), x, state, o.layers, self.directions, o.dropout, rng,
+                                          None if embedded else in_mask)
+        if o.output_dropout and rng is not None:
+            out_mask = dropout_mask(rng, out.shape, o.output_dropout, self.dtype)
+            out = out * out_mask  # what the decoder sees
         logits = out @ self.params["dense.weight"].T + self.params["dense.bias"] if "dense.weight" in self.params else out
-        return logits, state, (ids, out, cache)
+        return logits, state, (ids, out, cache, in_mask, out_mask)
 
     def step(self, ids: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         """One time step for generation (no caches kept): logits (N, V) for ids (N,), unidirectional models only."""
@@ -74,7 +91,7 @@ class NumpyLanguageModel:
     def loss_and_grads(self, ids: np.ndarray, targets: np.ndarray, state: NpState | None = None,
                        rng: np.random.Generator | None = None, scale: float = 1.0) -> tuple[float, dict[str, np.ndarray], NpState]:
         """Mean cross-entropy over every position, the gradients of ``scale`` × it by weight name, and the final state."""
-        logits, new_state, (_, out, cache) = self.forward(ids, state, rng)
+        logits, new_state, (_, out, cache, in_mask, out_mask) = self.forward(ids, state, rng)
         flat = logits.reshape(-1, logits.shape[-1])  # (N*T, V)
         y = targets.reshape(-1)
         shifted = flat - flat.max(axis=1, keepdims=True)
@@ -92,10 +109,12 @@ class NumpyLanguageModel:
             dout = dlogits @ self.params["dense.weight"]  # (N, T, D*H)
         else:
             dout = dlogits
+        if out_mask is not None:
+            dout = dout * out_mask
         stack_grads, dx = stack_backward(self.cell, self._stack_params(), cache, dout, None, self.options.layers, self.directions)
         grads.update({f"rnn.{k}": v for k, v in stack_grads.items()})
         if "embedding.weight" in self.params:
             demb = np.zeros_like(self.params["embedding.weight"])
-            scatter_rows(demb, ids, dx)
+            scatter_rows(demb, ids, dx if in_mask is None else dx * in_mask)
             grads["embedding.weight"] = demb
         return loss, {k: v.astype(self.dtype, copy=False) for k, v in grads.items()}, new_state

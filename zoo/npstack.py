@@ -17,15 +17,20 @@ import numpy as np
 
 from .cell import Cell, NpState, RecurrentGradients
 
-__all__ = ["StackCache", "stack_forward", "stack_backward", "zero_state", "gather_rows", "scatter_rows"]
+__all__ = ["StackCache", "dropout_mask", "gather_rows", "scatter_rows", "stack_backward", "stack_forward", "zero_state"]
 
 
-def gather_rows(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """``table[ids]``, where id -1 (no input) gives a row of zeros."""
+def gather_rows(table: np.ndarray, ids: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+    """``table[ids]``, where id -1 (no input) gives a row of zeros; ``scale``, if given, multiplies the rows (broadcast)."""
     rows = table[ids.clip(min=0)]
     if (ids < 0).any():
         rows = rows * (ids >= 0)[..., None]
-    return rows
+    return rows if scale is None else rows * scale
+
+
+def dropout_mask(rng: np.random.Generator, shape: tuple[int, ...], p: float, dtype: np.dtype) -> np.ndarray:
+    """Inverted dropout's factors: 0 with probability ``p``, else 1/(1-p), drawn from ``rng``."""
+    return (rng.random(shape) >= p).astype(dtype) / (1 - p)
 
 
 def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
@@ -53,6 +58,7 @@ class StackCache:
     steps: list[list[list[Any]]]
     masks: list[np.ndarray | None]
     hprev: list[list[np.ndarray]]  # per layer and direction: (T, N, H), the state[0] each step started from
+    scale: np.ndarray | None = None  # id input: (N, T, 1) factors of the gathered rows (input dropout)
 
 
 def zero_state(cell: Cell, layers: int, directions: int, batch: int, hidden: int, dtype: np.dtype) -> NpState:
@@ -66,16 +72,18 @@ def _names(k: int, d: int) -> tuple[str, str, str, str]:
 
 
 def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, state: NpState, layers: int, directions: int,
-                  dropout: float = 0.0, rng: np.random.Generator | None = None) -> tuple[np.ndarray, NpState, StackCache]:
+                  dropout: float = 0.0, rng: np.random.Generator | None = None,
+                  scale: np.ndarray | None = None) -> tuple[np.ndarray, NpState, StackCache]:
     """Run the stack over a batch.
 
     :param params: the stack's weights by torch name (no ``rnn.`` prefix).
     :param x: (N, T) int ids meaning one-hot input, or (N, T, in) floats.
     :param state: the initial state, tensors of shape (layers*directions, N, H).
     :param dropout: drop probability between layers (training only: give ``rng``).
+    :param scale: with id input, (N, T, 1) factors for the tokens (input dropout: 0 or 1/(1-p)), or ``None``.
     :returns: ``(output (N, T, D*H), final state, cache)``.
     """
-    cache = StackCache([], [], [], [])
+    cache = StackCache([], [], [], [], scale)
     final: list[NpState] = []
     layer_in = x
     for k in range(layers):
@@ -83,7 +91,7 @@ def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, stat
         outs, layer_steps, layer_hprev = [], [], []
         for d in range(directions):
             w_ih, w_hh, b_ih, b_hh = (params[n] for n in _names(k, d))
-            gx = (gather_rows(w_ih.T, layer_in) if layer_in.dtype.kind in "iu" else layer_in @ w_ih.T) + b_ih  # (N, T, G*H)
+            gx = (gather_rows(w_ih.T, layer_in, scale) if layer_in.dtype.kind in "iu" else layer_in @ w_ih.T) + b_ih  # (N, T, G*H)
             s = tuple(t[k * directions + d] for t in state)
             steps = range(gx.shape[1] - 1, -1, -1) if d else range(gx.shape[1])
             out = np.empty(gx.shape[:2] + (w_hh.shape[1],), dtype=gx.dtype)  # (N, T, H)
@@ -101,7 +109,7 @@ def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, stat
         layer_in = np.concatenate(outs, axis=2) if directions == 2 else outs[0]
         mask = None
         if dropout and rng is not None and k < layers - 1:
-            mask = (rng.random(layer_in.shape) >= dropout).astype(layer_in.dtype) / (1 - dropout)
+            mask = dropout_mask(rng, layer_in.shape, dropout, layer_in.dtype)
             layer_in = layer_in * mask
         cache.masks.append(mask)
     new_state = tuple(np.stack([s[i] for s in final]) for i in range(cell.num_states))
@@ -138,9 +146,9 @@ def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache,
                 recurrent.add(t, rest)
             dw_hh, db_hh = recurrent.result(cache.hprev[k][d])
             flat = dgx.reshape(-1, dgx.shape[2])  # (N*T, G*H)
-            if ids:  # one-hot input: the gradient lands on the rows of weight_ih.T that were gathered
+            if ids:  # one-hot input: the gradient lands on the rows of weight_ih.T that were gathered, times their factors
                 dw_ih_t = np.zeros((w_ih.shape[1], w_ih.shape[0]), dtype=dout.dtype)
-                scatter_rows(dw_ih_t, layer_in, flat)
+                scatter_rows(dw_ih_t, layer_in, flat if cache.scale is None else flat * cache.scale.reshape(-1, 1))
                 grads[names[0]] = dw_ih_t.T
             else:
                 grads[names[0]] = flat.T @ layer_in.reshape(-1, layer_in.shape[2])  # one product over all steps

@@ -11,19 +11,22 @@ from torch import nn
 from .cell import Cell, State
 from .fused import recurrence
 
-__all__ = ["CellStack", "weight_names", "gather_rows", "NO_INPUT"]
+__all__ = ["NO_INPUT", "CellStack", "gather_rows", "weight_names"]
 
 #: A token id meaning "no input": an all-zero one-hot vector (or embedding), as at the
 #: first step of the dinosaur-names exercise.
 NO_INPUT = -1
 
 
-def gather_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-    """``table[ids]`` (differentiable), where :data:`NO_INPUT` gives a row of zeros."""
+def gather_rows(table: torch.Tensor, ids: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """``table[ids]`` (differentiable), where :data:`NO_INPUT` gives a row of zeros.
+
+    :param scale: (N, T, 1) factors for the rows (input dropout on one-hot tokens), or ``None``.
+    """
     rows = F.embedding(ids.clamp(min=0), table)
     if bool((ids < 0).any()):
         rows = rows * (ids >= 0).unsqueeze(-1).to(rows.dtype)
-    return rows
+    return rows if scale is None else rows * scale
 
 
 def weight_names(layers: int, bidirectional: bool) -> list[str]:
@@ -46,11 +49,12 @@ class CellStack(nn.Module):
     hand-written backward pass (:mod:`zoo.fused`); otherwise autograd records every
     ``cell.step``, which stays as the reference the fused layer is tested against.
 
-    Inputs: ``x, state``
+    Inputs: ``x, state, scale``
         * **x**: (N, T, input_size) floats, or (N, T) int64 token ids meaning one-hot
           input of width ``input_size`` (layer 0 then gathers rows of ``weight_ih``,
           which equals the one-hot product exactly).
         * **state**: a tuple of ``cell.num_states`` tensors (layers*D, N, H), or ``None`` for zeros.
+        * **scale**: with id input, (N, T, 1) factors for the tokens (input dropout: 0 or 1/(1-p)), or ``None``.
 
     Outputs: ``output, state``
         * **output**: (N, T, D*H), the last layer's outputs, directions concatenated.
@@ -95,7 +99,7 @@ class CellStack(nn.Module):
             outputs[t] = h
         return torch.stack(outputs, dim=1), state  # (N, T, H)
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, x: torch.Tensor, state: State | None = None, scale: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         n = x.shape[0]
         if state is None:
             p = self.weight_hh_l0
@@ -108,7 +112,7 @@ class CellStack(nn.Module):
             for d in range(self.num_directions):
                 w_ih, w_hh, b_ih, b_hh = self._weights(k, d)
                 if layer_in.dtype == torch.long:  # one-hot ids: a row gather equals the product
-                    gx = gather_rows(w_ih.t(), layer_in) + b_ih  # (N, T, G*H)
+                    gx = gather_rows(w_ih.t(), layer_in, scale) + b_ih  # (N, T, G*H)
                 else:
                     gx = F.linear(layer_in, w_ih, b_ih)  # (N, T, G*H)
                 idx = k * self.num_directions + d
