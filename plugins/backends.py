@@ -78,6 +78,11 @@ class TorchEngine:
     def sync(self) -> None:
         """The weights already live in the model."""
 
+    def set_lr(self, lr: float) -> None:
+        """See :meth:`zoo.interfaces.Engine.set_lr`."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """Weights (``model.*``) and optimizer moments (``optimizer.<param>.<key>``), for a checkpoint."""
         out = {f"model.{k}": v for k, v in self.model.state_dict().items()}

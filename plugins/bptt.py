@@ -17,7 +17,8 @@ from tqdm import tqdm
 import zoo
 from zoo.checkpoint import show
 from zoo.checkpoint_check import Damage, check_tensor, integer, number, records
-from zoo.errors import Interrupted, RunError
+from zoo.errors import Interrupted, RunError, UsageError
+from zoo.evaluate import score
 from zoo.interfaces import TrainContext, TrainSettings
 from zoo.model import prediction_scope
 from zoo.options import option
@@ -36,6 +37,23 @@ def perplexity(loss: float) -> float:
 
 
 @dataclasses.dataclass
+class EarlyStop:
+    """``trainer.early_stop``: when to give up on a validation loss that no longer falls."""
+
+    patience: int = option(3, "stop after this many evaluations in a row without an improvement of min_delta")
+    min_delta: float = option(0.0, "an improvement smaller than this (nats per token) counts as none")
+
+    def validate(self) -> list[str]:
+        """``patience`` ≥ 1, ``min_delta`` ≥ 0."""
+        problems = []
+        if self.patience < 1:
+            problems.append(f"patience: must be at least 1, got {self.patience}")
+        if self.min_delta < 0:
+            problems.append(f"min_delta: must be zero or more, got {self.min_delta}")
+        return problems
+
+
+@dataclasses.dataclass
 class BPTTOptions:
     """Options of the ``bptt`` trainer."""
 
@@ -50,10 +68,15 @@ class BPTTOptions:
     smoothing_init: float | None = option(None, "the average's starting value (default: the first batch's loss)")
     checkpoint_every: int | None = option(1, "write a checkpoint for `zoo run --resume` every this many checkpoint_units, and at the end (null: only on Ctrl-C or SIGTERM)")
     checkpoint_unit: Literal["epochs", "batches"] = option("epochs", "what checkpoint_every counts: epochs, or batches (optimizer steps)")
+    eval_every: int | None = option(None, "also score the validation split every this many optimizer steps (it is always scored at the end of each epoch)")
+    keep: Literal["last", "best"] = option("last", "the weights model.safetensors holds: the last step's, or those of the evaluation with the lowest validation loss")
+    early_stop: EarlyStop | None = option(None, "stop once the validation loss has not improved by min_delta for patience evaluations")
 
     def validate(self) -> list[str]:
         """Problems with values out of range."""
         problems = []
+        if self.eval_every is not None and self.eval_every < 1:
+            problems.append(f"eval_every: must be at least 1 (or null), got {self.eval_every}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             problems.append(f"checkpoint_every: must be at least 1 (or null), got {self.checkpoint_every}")
         if self.max_steps is not None and self.max_steps < 1:
@@ -76,6 +99,7 @@ class _Progress:
 
     def __init__(self, enabled: bool, epochs: int, total: int, initial: int = 0):
         self.enabled, self.epochs = enabled, epochs
+        self.valid: float | None = None  # the last validation loss, shown beside the training loss
         self.tty = enabled and sys.stderr.isatty()
         # a pty that reports zero columns (script, some CI runners) gets the 80-column fallback
         self.bar = tqdm(total=total, initial=initial, unit="batch", ncols=shutil.get_terminal_size().columns, leave=True) if self.tty else None
@@ -83,13 +107,22 @@ class _Progress:
     def batch(self, epoch: int, loss: float, tokens_per_s: float) -> None:
         if self.bar is not None:
             self.bar.set_description(f"epoch {epoch}/{self.epochs}", refresh=False)
-            self.bar.set_postfix(loss=f"{loss:.4f}", ppl=f"{perplexity(loss):.3f}", tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            valid = {} if self.valid is None else {"valid": f"{self.valid:.4f}"}
+            self.bar.set_postfix(loss=f"{loss:.4f}", ppl=f"{perplexity(loss):.3f}", **valid, tok_s=f"{tokens_per_s:,.0f}", refresh=False)
             self.bar.update(1)
 
     def epoch(self, rec: dict[str, Any]) -> None:
         if self.enabled and self.bar is None:
-            print(f"epoch {rec['epoch']}/{self.epochs}  loss {rec['loss']:.4f}  perplexity {rec['perplexity']:.3f}  "
+            valid = f"  valid loss {rec['valid_loss']:.4f}  perplexity {rec['valid_perplexity']:.3f}" if "valid_loss" in rec else ""
+            print(f"epoch {rec['epoch']}/{self.epochs}  loss {rec['loss']:.4f}  perplexity {rec['perplexity']:.3f}{valid}  "
                   f"tokens/s {rec['tokens_per_s']:,.0f}  ({rec['seconds']:.2f} s)", file=sys.stderr, flush=True)
+
+    def evaluation(self, rec: dict[str, Any]) -> None:
+        """A validation pass within an epoch: in the bar's postfix, or a plain line."""
+        self.valid = rec["valid_loss"]
+        if self.enabled and self.bar is None and "batch" in rec:
+            print(f"epoch {rec['epoch']}/{self.epochs}, batch {rec['batch']}  valid loss {rec['valid_loss']:.4f}  "
+                  f"perplexity {rec['valid_perplexity']:.3f}", file=sys.stderr, flush=True)
 
     def write(self, text: str) -> None:
         if not self.enabled:
@@ -133,6 +166,11 @@ class _State:
     sampler: dict | None = None  # the sampler's own state then
     carry: str | None = None  # "torch" or "numpy" when the carried state is stored as tensors carry.0, carry.1, ...
     records: list = dataclasses.field(default_factory=list)
+    best: dict | None = None  # the evaluation with the lowest validation loss: its valid_loss, epoch, batch (0: the epoch's end), steps
+    mark: float | None = None  # early stopping: the validation loss to improve on by min_delta
+    stale: int = 0  # ... and the evaluations since it was set
+    schedule: dict = dataclasses.field(default_factory=dict)  # the schedule's state_dict()
+    lr: float | None = None  # the learning rate of the last optimizer step (null before the first)
 
     @classmethod
     def from_checkpoint(cls, value: Any) -> _State:
@@ -164,6 +202,20 @@ class _State:
         if st.carry not in (None, "torch", "numpy"):
             raise Damage(f"trainer.carry must be \"torch\", \"numpy\" or null, got {show(st.carry)}")
         records(st.records, "trainer.records")
+        if st.best is not None:
+            if not isinstance(st.best, dict) or set(st.best) != {"valid_loss", "epoch", "batch", "steps"}:
+                raise Damage(f"trainer.best must be null or a mapping of valid_loss, epoch, batch, steps, got {show(st.best)}")
+            number(st.best["valid_loss"], "trainer.best.valid_loss")
+            integer(st.best["epoch"], "trainer.best.epoch", 1, st.epoch)
+            integer(st.best["batch"], "trainer.best.batch", 0)
+            integer(st.best["steps"], "trainer.best.steps", 0, st.steps)
+        if st.mark is not None:
+            number(st.mark, "trainer.mark")
+        integer(st.stale, "trainer.stale", 0)
+        if not isinstance(st.schedule, dict):
+            raise Damage(f"trainer.schedule must be a mapping, got {show(st.schedule)}")
+        if st.lr is not None:
+            number(st.lr, "trainer.lr", 0)
         return st
 
 
@@ -200,8 +252,8 @@ class BPTTTrainer:
         return o.checkpoint_every is not None and o.checkpoint_unit == unit and count % o.checkpoint_every == 0
 
     @staticmethod
-    def _save(ctx: TrainContext, engine: Any, st: _State, carry: Any, where: str) -> None:
-        tensors = {f"engine.{k}": v for k, v in engine.state_dict().items()}
+    def _save(ctx: TrainContext, engine: Any, st: _State, carry: Any, best: dict[str, torch.Tensor], where: str) -> None:
+        tensors = {f"engine.{k}": v for k, v in engine.state_dict().items()} | {f"best.{k}": v for k, v in best.items()}
         st.carry = None
         if carry is not None and ctx.sampler.carries_state:
             st.carry = "numpy" if isinstance(carry[0], np.ndarray) else "torch"
@@ -209,15 +261,21 @@ class BPTTTrainer:
             tensors |= {f"carry.{i}": torch.as_tensor(c) for i, c in enumerate(whole)}
         ctx.checkpoints.save(dataclasses.asdict(st), tensors, where)
 
-    def _restore(self, ctx: TrainContext, engine: Any) -> tuple[_State, Any]:
-        """The counters, engine state and carried state of ``ctx.checkpoints.resumed``, all checked against this run
-        before any of it is restored; a damaged checkpoint is one line naming the problem."""
+    def _restore(self, ctx: TrainContext, engine: Any, schedule: Any) -> tuple[_State, Any, dict[str, torch.Tensor]]:
+        """The counters, engine state, carried state, schedule state and ``keep: best`` weights of
+        ``ctx.checkpoints.resumed``, all checked against this run before any of it is restored; a damaged
+        checkpoint is one line naming the problem."""
         ckpt = ctx.checkpoints.resumed
         try:
             st = _State.from_checkpoint(ckpt.state.get("trainer"))
             self._check_position(ctx, st)
             self._check_engine(engine, ckpt.tensors, st)
             parts = self._check_carry(ctx, ckpt.tensors, st)
+            best = self._check_best(ctx, ckpt.tensors, st)
+            try:
+                schedule.load_state_dict(st.schedule)
+            except (ValueError, TypeError, KeyError) as exc:
+                raise Damage(f"trainer.schedule: {exc}") from None
         except Damage as exc:
             raise ctx.checkpoints.store.damaged(str(exc)) from None
         engine.load_state_dict({k.removeprefix("engine."): v for k, v in ckpt.tensors.items() if k.startswith("engine.")})
@@ -225,7 +283,17 @@ class BPTTTrainer:
         if parts:
             carry = (tuple(t.numpy() for t in parts) if st.carry == "numpy"
                      else tuple(t.to(ctx.backend.device) for t in ctx.world.scatter(parts)))
-        return st, carry
+        return st, carry, best
+
+    def _check_best(self, ctx: TrainContext, tensors: dict[str, torch.Tensor], st: _State) -> dict[str, torch.Tensor]:
+        """The ``best.*`` tensors: the model's weights (names, shapes, dtypes) once ``keep: best`` has seen an evaluation, else none."""
+        names = sorted(k for k in tensors if k.startswith("best."))
+        fresh = ctx.model.state_dict()
+        want = [f"best.{k}" for k in fresh] if self.options.keep == "best" and st.best is not None else []
+        if names != sorted(want):
+            raise Damage(f"the kept best weights must be the tensors best.* of every weight (trainer.keep: {self.options.keep}, "
+                         f"trainer.best {show(st.best)}), got {len(names)} such tensors")
+        return {k: check_tensor(tensors, f"best.{k}", tuple(t.shape), t.dtype).to(t.device) for k, t in fresh.items()} if want else {}
 
     def _check_position(self, ctx: TrainContext, st: _State) -> None:
         """Where ``st`` stands fits this run's epochs, batches, generator and sampler."""
@@ -296,20 +364,81 @@ class BPTTTrainer:
         zero = ctx.model.begin_state(rows)[0]
         return tuple(check_tensor(tensors, name, tuple(zero.shape), zero.dtype) for name in want)
 
+    def check(self, corpus: Any, recipe: Any) -> bool:
+        """Whether ``corpus`` has a validation split to score; one line when an option needs one and it has none.
+        The runner calls this before it touches the run directory (see :class:`zoo.interfaces.Trainer`)."""
+        o, valid = self.options, corpus.valid
+        if valid is not None and len(valid) >= 2:
+            return True
+        needs = [name for name, on in (("trainer.keep: best", o.keep == "best"), ("trainer.early_stop", o.early_stop is not None),
+                                       ("trainer.eval_every", o.eval_every is not None),
+                                       (f"schedule: {recipe.schedule.name}", recipe.schedule.cls.needs_validation)) if on]
+        if needs:
+            raise UsageError(f"{', '.join(needs)} needs a validation split, and dataset '{recipe.dataset.name}' has none; "
+                             "set dataset.valid_fraction (e.g. 0.1), or valid_path for a text dataset")
+        return False
+
+    @staticmethod
+    def _validate(ctx: TrainContext, engine: Any) -> tuple[float, float]:
+        """Score the validation split from a zero state (see :mod:`zoo.evaluate`) on the run's backend: the mean loss
+        the processes agree on (their weights are the same), and the seconds it took."""
+        start = time.perf_counter()
+        engine.sync()
+        runner = ctx.backend.inference(ctx.model)
+        runner.eval()
+        with prediction_scope(runner):
+            loss = score(runner, ctx.corpus.valid, len(ctx.corpus.vocab)).loss
+        loss, _ = ctx.world.agree(loss, None)
+        return loss, time.perf_counter() - start
+
+    def _judge(self, st: _State, rec: dict[str, Any], schedule: Any, snapshot: Any) -> str | None:
+        """Take in an evaluation's record: the best so far (its weights through ``snapshot`` for ``keep: best``), the
+        schedule's view, and early stopping; returns the early stop's line, or ``None`` to go on."""
+        o, loss = self.options, rec["valid_loss"]
+        schedule.observe(loss)
+        st.schedule = schedule.state_dict()
+        if st.best is None or loss < st.best["valid_loss"]:
+            st.best = {"valid_loss": loss, "epoch": rec["epoch"], "batch": rec.get("batch", 0), "steps": rec["steps"]}
+            if o.keep == "best":
+                snapshot()
+        es = o.early_stop
+        if es is None:
+            return None
+        if st.mark is None or loss < st.mark - es.min_delta:
+            st.mark, st.stale = loss, 0
+            return None
+        st.stale += 1
+        if st.stale < es.patience:
+            return None
+        at = f"epoch {st.best['epoch']}" + (f", batch {st.best['batch']}" if st.best["batch"] else "")
+        return (f"early stop after {st.stale} evaluations without the validation loss improving by {es.min_delta:g} "
+                f"(best {st.best['valid_loss']:.4f} at {at})")
+
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs (or continue ``ctx.checkpoints.resumed``); see :meth:`zoo.interfaces.Trainer.fit`."""
         o = self.options
         settings = TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value, o.loss_reduction)
+        schedule = ctx.recipe.schedule.cls(ctx.recipe.schedule.options)
+        validating = self.check(ctx.corpus, ctx.recipe)
         engine = ctx.backend.engine(ctx.model, settings, ctx.engine_rng if ctx.engine_rng is not None else ctx.rng)
         ck, world = ctx.checkpoints, ctx.world
+        best: dict[str, torch.Tensor] = {}  # keep: best's weights
         if ck is not None and ck.resumed is not None:
-            st, carry = self._restore(ctx, engine)
+            st, carry, best = self._restore(ctx, engine, schedule)
         else:
-            st, carry = _State(sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler)), None
+            st, carry = _State(sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler), schedule=schedule.state_dict()), None
+
+        def snapshot() -> None:  # the weights as they are now (the engine was synced to score them)
+            best.clear()
+            best.update({k: v.detach().clone() for k, v in ctx.model.state_dict().items()})
+
         predict = ctx.recipe.predict.core
-        total = o.epochs * ctx.sampler.num_batches(ctx.corpus)
-        progress = _Progress(ctx.progress, o.epochs, min(total, o.max_steps or total), initial=st.steps)
+        batches = ctx.sampler.num_batches(ctx.corpus)
+        total = min(o.epochs * batches, o.max_steps or o.epochs * batches)
+        progress = _Progress(ctx.progress, o.epochs, total, initial=st.steps)
         limit = o.max_steps if o.max_steps is not None else math.inf
+        if st.lr is not None and st.lr != o.lr:  # resumed after a schedule changed it
+            self._set_lr(engine, st.lr, ctx)
         try:
             while st.epoch <= o.epochs:
                 epoch = st.epoch
@@ -318,9 +447,14 @@ class BPTTTrainer:
                     ctx.sampler.load_state_dict(st.sampler)
                 start = time.perf_counter()
                 stop = st.steps >= limit
+                scored: dict[str, Any] | None = None  # an evaluation at this epoch's last step, which its end need not repeat
                 for b, (X, Y) in enumerate(() if stop else ctx.sampler.batches(ctx.corpus, ctx.rng), start=1):
                     if b <= st.batch:
                         continue  # done before the checkpoint this run resumed from
+                    lr = o.lr * schedule.factor(st.steps, epoch, total)
+                    if lr != (o.lr if st.lr is None else st.lr):
+                        self._set_lr(engine, lr, ctx)
+                    st.lr = lr
                     value, carry = engine.train_step(X, Y, carry if ctx.sampler.carries_state else None)
                     value, halt = world.agree(value, ck.stop_requested if ck is not None else None)  # the whole batch's loss
                     if not math.isfinite(perplexity(value)):  # NaN, inf, or so large that its perplexity overflows
@@ -336,39 +470,76 @@ class BPTTTrainer:
                         st.smoothed = seq_loss if st.smoothed is None else st.smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
                     progress.batch(epoch, value, st.tokens / (st.seconds + time.perf_counter() - start))
                     stop = st.steps >= limit
+                    if validating and o.eval_every is not None and st.steps % o.eval_every == 0 and b < batches:
+                        st.seconds += time.perf_counter() - start
+                        loss, seconds = self._validate(ctx, engine)
+                        scored = {"epoch": epoch, "batch": b, "steps": st.steps, "valid_loss": loss, "valid_perplexity": perplexity(loss),
+                                  "valid_seconds": seconds, "lr": st.lr}
+                        st.records.append(scored)
+                        progress.evaluation(scored)
+                        ctx.on_epoch(scored)
+                        if line := self._judge(st, scored, schedule, snapshot):
+                            progress.write(line)
+                            stop = True
+                        start = time.perf_counter()  # the evaluation is kept out of tokens/s
                     if ck is not None and (halt or self._due("batches", st.steps)):
                         st.seconds += time.perf_counter() - start
-                        self._save(ctx, engine, st, carry, f"epoch {epoch}, batch {b}")
+                        self._save(ctx, engine, st, carry, best, f"epoch {epoch}, batch {b}")
                         start = time.perf_counter()  # the write is kept out of tokens/s
                         self._stop_if_requested(halt, epoch, b)
                     if stop:
                         break
                 seconds = st.seconds + time.perf_counter() - start
                 mean = st.loss_sum / st.tokens
-                rec = {"epoch": epoch, "loss": mean, "perplexity": perplexity(mean), "tokens_per_s": st.tokens / seconds, "seconds": seconds, "steps": st.steps}
+                rec = {"epoch": epoch, "loss": mean, "perplexity": perplexity(mean), "tokens_per_s": st.tokens / seconds, "seconds": seconds,
+                       "steps": st.steps, "lr": o.lr if st.lr is None else st.lr}
                 if o.smoothing is not None:
                     rec["smoothed_loss"] = st.smoothed
+                line = None
+                if scored is not None and scored["steps"] == st.steps:  # scored at this very step: the same numbers
+                    rec |= {k: scored[k] for k in ("valid_loss", "valid_perplexity", "valid_seconds")}
+                elif validating:
+                    loss, valid_seconds = self._validate(ctx, engine)
+                    rec |= {"valid_loss": loss, "valid_perplexity": perplexity(loss), "valid_seconds": valid_seconds}
+                    line = self._judge(st, rec, schedule, snapshot)
                 st.records.append(rec)
+                if "valid_loss" in rec:
+                    progress.evaluation(rec)
                 progress.epoch(rec)
                 ctx.on_epoch(rec)
+                if line:
+                    progress.write(line)
+                    stop = True
                 if world.main and ((predict.every and epoch % predict.every == 0) or epoch == o.epochs or stop):
                     engine.sync()
-                    for line in (lines := samples(ctx)):
-                        progress.write(f"  {line}")
+                    for sample in (lines := samples(ctx)):
+                        progress.write(f"  {sample}")
                     if lines:
                         ctx.on_samples(epoch, lines)
                 st = _State(epoch=o.epochs + 1 if stop else epoch + 1, steps=st.steps, smoothed=st.smoothed, records=st.records,
-                            sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler))
+                            sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler), best=st.best, mark=st.mark,
+                            stale=st.stale, schedule=st.schedule, lr=st.lr)
                 carry = None
                 finished = st.epoch > o.epochs
                 _, halt = world.agree(0.0, ck.stop_requested if ck is not None else None)
                 if ck is not None and (halt or self._due("epochs", epoch) or (finished and o.checkpoint_every is not None)):
-                    self._save(ctx, engine, st, carry, f"the end of epoch {epoch}")
+                    self._save(ctx, engine, st, carry, best, f"the end of epoch {epoch}")
                     self._stop_if_requested(halt, epoch, None)
         finally:
             progress.close()
         engine.sync()
+        if o.keep == "best" and best:
+            ctx.model.load_state_dict(best)
+            ctx.kept = next(r for r in st.records if r["steps"] == st.best["steps"] and "valid_loss" in r)
         return st.records
+
+    @staticmethod
+    def _set_lr(engine: Any, lr: float, ctx: TrainContext) -> None:
+        """Give the engine the schedule's learning rate; one line for a backend whose engine cannot take it."""
+        if not hasattr(engine, "set_lr"):
+            raise UsageError(f"backend '{ctx.recipe.backend.name}' cannot change the learning rate during a run "
+                             f"(its engine has no set_lr); use schedule: constant")
+        engine.set_lr(lr)
 
     @staticmethod
     def _stop_if_requested(halt: str | None, epoch: int, batch: int | None) -> None:

@@ -47,8 +47,9 @@ def number(value: Any, key: str, low: float | None = None, finite: bool = True) 
 
 
 def records(value: Any, key: str) -> list[dict[str, Any]]:
-    """``value`` if it is a list of per-epoch metrics: mappings of numbers (or null), with a whole ``epoch`` ≥ 1
-    and numeric ``loss`` and ``perplexity``."""
+    """``value`` if it is a list of metrics records: mappings of numbers (or null), with a whole ``epoch`` ≥ 1 and
+    numeric ``loss`` and ``perplexity``; or, for an evaluation within an epoch, a whole ``batch`` ≥ 1 and numeric
+    ``valid_loss`` and ``valid_perplexity``."""
     if not isinstance(value, list):
         raise Damage(f"{key} must be a list of per-epoch metrics, got {show(value)}")
     for i, rec in enumerate(value):
@@ -56,7 +57,9 @@ def records(value: Any, key: str) -> list[dict[str, Any]]:
         if not isinstance(rec, dict):
             raise Damage(f"{where} must be a mapping, got {show(rec)}")
         integer(rec.get("epoch"), f"{where}.epoch", 1)
-        for name in ("loss", "perplexity"):
+        if "batch" in rec:
+            integer(rec["batch"], f"{where}.batch", 1)
+        for name in ("valid_loss", "valid_perplexity") if "batch" in rec else ("loss", "perplexity"):
             number(rec.get(name), f"{where}.{name}", finite=False)
         for name, v in rec.items():
             if v is not None:

@@ -89,6 +89,16 @@ def register_predictors(register: Register) -> None:
     """
 
 
+@hookspec
+def register_schedules(register: Register) -> None:
+    """Called when the registry is built, to add learning-rate schedules (the recipe's ``schedule`` section).
+
+    :param register: ``register(name, cls, aliases=())``; ``cls`` follows
+        :class:`zoo.interfaces.Schedule`.
+    :returns: nothing.
+    """
+
+
 # -- command line -----------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The interfaces every plugin implements: Dataset, Sampler, Backend, Trainer, Predictor.
+"""The interfaces every plugin implements: Dataset, Sampler, Backend, Trainer, Schedule, Predictor.
 
 The Cell interface, which supplies behaviour of its own, lives in :mod:`zoo.cell`.
 Each component class declares an ``Options`` dataclass (see :mod:`zoo.options`);
@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .model import LanguageModel
     from .recipe import Recipe
 
-__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Predictor", "NoOptions"]
+__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Schedule", "Predictor",
+           "NoOptions"]
 
 
 @dataclasses.dataclass
@@ -136,6 +137,10 @@ class Engine(Protocol):
         """Write the trained weights back into the torch ``LanguageModel`` (before saving or predicting)."""
         ...
 
+    def set_lr(self, lr: float) -> None:
+        """The learning rate of the optimizer steps that follow (a schedule's doing)."""
+        ...
+
     def state_dict(self) -> dict[str, "torch.Tensor"]:
         """Everything the engine needs to continue exactly (weights, optimizer state), as named tensors."""
         ...
@@ -185,6 +190,8 @@ class TrainContext:
     ``checkpoints`` saves and resumes the trainer's state (see :mod:`zoo.checkpoint`).
     ``world`` is this process's place in a distributed run (see :mod:`zoo.distributed`): the
     sampler then yields this process's rows, and the trainer agrees on losses and stops with the others.
+    ``kept`` is set by a trainer that leaves in the model the weights of an earlier evaluation than the last
+    step (``trainer.keep: best``): that evaluation's metrics record, which the weights' metadata then carries.
     """
 
     model: "LanguageModel"
@@ -200,6 +207,7 @@ class TrainContext:
     engine_rng: np.random.Generator | None = None
     checkpoints: "Checkpoints | None" = None
     world: World = dataclasses.field(default_factory=World)
+    kept: dict[str, Any] | None = None
 
 
 @runtime_checkable
@@ -208,7 +216,9 @@ class Trainer(Protocol):
 
     A trainer that honours ``ctx.world`` (agrees with the other processes on losses and stops, and
     saves every process's carried state, as the ``bptt`` trainer does) sets ``distributed = True``;
-    others are refused for distributed runs.
+    others are refused for distributed runs. A trainer may also define ``check(corpus, recipe)``, which
+    the runner calls once the corpus is loaded and before the run directory is touched, to refuse in one
+    line (a :class:`~zoo.errors.UsageError`) what it cannot train, such as ``keep: best`` without a validation split.
     """
 
     Options: ClassVar[type]
@@ -216,9 +226,42 @@ class Trainer(Protocol):
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
         """Train ``ctx.model`` in place.
 
-        :returns: the per-epoch metrics records (each also passed to ``ctx.on_epoch``),
-            with at least ``epoch``, ``loss``, ``perplexity``, ``tokens_per_s`` and ``seconds``.
+        :returns: the metrics records (each also passed to ``ctx.on_epoch``): one per epoch, with at least ``epoch``,
+            ``loss``, ``perplexity``, ``tokens_per_s`` and ``seconds`` (and ``valid_loss``, ``valid_perplexity`` where
+            the corpus has a validation split); and one per validation pass within an epoch, with ``epoch``, ``batch``,
+            ``steps``, ``valid_loss`` and ``valid_perplexity``, but no ``loss``. The last record is an epoch's.
         """
+        ...
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    """The learning rate over a run, as a factor of ``trainer.lr``: the recipe's ``schedule`` section.
+
+    The trainer asks for the factor before every optimizer step, and reports every validation loss to
+    :meth:`observe` (a schedule that reacts to it, such as ``plateau``, sets ``needs_validation = True``,
+    so that a recipe without a validation split is refused). ``state_dict``/``load_state_dict`` carry
+    what :meth:`observe` learnt through a checkpoint (JSON-able), so that a resumed run continues exactly.
+    """
+
+    Options: ClassVar[type]
+    needs_validation: ClassVar[bool]
+
+    def factor(self, step: int, epoch: int, total: int) -> float:
+        """The factor of ``trainer.lr`` for optimizer step ``step`` (0 for the run's first) of epoch ``epoch`` (from 1),
+        in a run of ``total`` optimizer steps."""
+        ...
+
+    def observe(self, valid_loss: float) -> None:
+        """Called after each evaluation of the validation split, with its mean loss."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """What :meth:`observe` has learnt, JSON-able."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
         ...
 
 

@@ -44,6 +44,9 @@ def _type_name(tp: Any) -> str:
         return f"list[{_type_name(item)}]"
     if tp is type(None):
         return "null"
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        return "{" + ", ".join(f"{f.name}: {_type_name(hints[f.name])}" for f in dataclasses.fields(tp)) + "}"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -146,11 +149,21 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _group(tp: Any) -> type | None:
+    """The options dataclass an annotation names, alone or beside ``None`` (``EarlyStop | None``); else ``None``."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return next((a for a in typing.get_args(tp) if dataclasses.is_dataclass(a)), None)
+    return None
+
+
 def bind(options_cls: type, values: dict[str, Any], where: str, ignore: typing.Iterable[str] = ()) -> tuple[Any, list[str]]:
     """Bind recipe values to an options dataclass, collecting every problem.
 
     :param options_cls: the component's ``Options`` dataclass.
-    :param values: the recipe section (keys in ``ignore`` are skipped).
+    :param values: the recipe section (keys in ``ignore`` are skipped). A key annotated with an options dataclass
+        (or one or ``None``) takes a mapping, bound the same way under its own dotted path.
     :param where: the YAML path of the section, used to prefix messages.
     :returns: ``(options or None, problems)``; each problem is one line naming the YAML path.
     """
@@ -163,6 +176,11 @@ def bind(options_cls: type, values: dict[str, Any], where: str, ignore: typing.I
             continue
         if key not in fields:
             problems.append(f"{where}.{key}: {unknown('key', key, fields)}")
+            continue
+        group = _group(hints[key])
+        if group is not None and isinstance(value, dict):  # a group of options of its own: trainer.early_stop.patience
+            kwargs[key], more = bind(group, value, f"{where}.{key}")
+            problems.extend(more)
             continue
         ok, coerced = _check(value, hints[key])
         if not ok and isinstance(value, float) and not math.isfinite(value):

@@ -18,9 +18,9 @@ from .yamlfile import DuplicateKeyError, load_yaml
 
 __all__ = ["PredictOptions", "Section", "Recipe", "read_recipe", "parse_overrides", "apply_overrides", "resolve", "prepare"]
 
-SECTIONS = ("dataset", "sampler", "model", "backend", "trainer", "predict")
+SECTIONS = ("dataset", "sampler", "model", "backend", "trainer", "schedule", "predict")
 TOP_LEVEL = ("name", "description", "seed") + SECTIONS
-DEFAULTS = {"sampler": "sequential", "backend": "auto", "trainer": "bptt", "predict": "default"}
+DEFAULTS = {"sampler": "sequential", "backend": "auto", "trainer": "bptt", "schedule": "constant", "predict": "default"}
 
 
 @dataclasses.dataclass
@@ -81,6 +81,7 @@ class Recipe:
     model: Section
     backend: Section
     trainer: Section
+    schedule: Section
     predict: Section
     description: str = ""
 
@@ -92,8 +93,9 @@ class Recipe:
         out["seed"] = self.seed
         for key in SECTIONS:
             out[key] = getattr(self, key).to_dict()
-        if list(out["backend"]) == ["name"]:
-            out["backend"] = out["backend"]["name"]
+        for key in ("backend", "schedule"):
+            if list(out[key]) == ["name"]:
+                out[key] = out[key]["name"]
         return out
 
 
@@ -218,7 +220,7 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
         problems.append(f"description: expected a string, got {description!r}")
 
     sections: dict[str, Section] = {}
-    for key, kind in (("dataset", "dataset"), ("sampler", "sampler"), ("backend", "backend"), ("trainer", "trainer")):
+    for key, kind in (("dataset", "dataset"), ("sampler", "sampler"), ("backend", "backend"), ("trainer", "trainer"), ("schedule", "schedule")):
         values = _section_values(data, key, problems)
         if values is None:
             continue

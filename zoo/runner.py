@@ -37,11 +37,13 @@ __all__ = ["RunResult", "run", "resume", "build_model", "seed_everything", "Bidi
 
 @dataclasses.dataclass
 class RunResult:
-    """What a finished run produced: its directory, resolved recipe and per-epoch metrics."""
+    """What a finished run produced: its directory, resolved recipe and metrics records (see :class:`~zoo.interfaces.Trainer`),
+    and ``saved``: the metrics of the weights it saved (the last epoch's, or with ``trainer.keep: best`` the best evaluation's)."""
 
     run_dir: Path
     recipe: Recipe
     metrics: list[dict[str, Any]]
+    saved: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def final(self) -> dict[str, Any]:
@@ -90,15 +92,28 @@ def _check_corpus(corpus: Corpus, recipe: Recipe, sampler: Any) -> None:
 
 
 def _plot(path: Path, metrics: list[dict[str, Any]], title: str) -> None:
+    """Training perplexity by epoch and, where the run scored a validation split, the validation perplexity beside it
+    (a pass within an epoch at its fraction of the epoch's steps), with the lowest marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    epochs = [m for m in metrics if "loss" in m]
+    valid = [m for m in metrics if "valid_loss" in m]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([m["epoch"] for m in metrics], [m["perplexity"] for m in metrics], marker="." if len(metrics) < 50 else None)
+    ax.plot([m["epoch"] for m in epochs], [m["perplexity"] for m in epochs], marker="." if len(epochs) < 50 else None, label="train")
+    if valid:
+        per = epochs[0]["steps"] or 1  # an epoch's optimizer steps
+        x = [m["epoch"] - 1 + m["batch"] / per if "batch" in m else m["epoch"] for m in valid]
+        y = [m["valid_perplexity"] for m in valid]
+        ax.plot(x, y, marker="." if len(valid) < 50 else None, label="valid")
+        i = min(range(len(valid)), key=lambda j: valid[j]["valid_loss"])
+        ax.plot([x[i]], [y[i]], marker="*", markersize=12, linestyle="none", color="tab:red",
+                label=f"best: {y[i]:.3f} at epoch {valid[i]['epoch']}" + (f", batch {valid[i]['batch']}" if "batch" in valid[i] else ""))
+        ax.legend()
     ax.set_xlabel("epoch")
-    ax.set_ylabel("training perplexity")
+    ax.set_ylabel("perplexity" if valid else "training perplexity")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
@@ -195,6 +210,9 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
     check_distributable(backend, sampler, r, world.size)
     corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
     _check_corpus(corpus, r, sampler)
+    check = getattr(r.trainer.cls(r.trainer.options), "check", None)  # optional: see zoo.interfaces.Trainer
+    if check is not None:
+        check(corpus, r)
     stop = r.predict.core.stop
     if corpus.task == "next_token" and stop is not None and stop not in corpus.vocab.index:
         level = "a character" if corpus.vocab.level == "char" else "a word"
@@ -312,12 +330,13 @@ def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoi
         except Interrupted as exc:
             raise Interrupted(f"{exc}; continue with  {_resume_command(run_dir, world)}") from None
 
+    kept = ctx.kept or (records[-1] if records else {})  # the record of the weights the model holds
+    final = {k: kept[k] for k in ("epoch", "batch", "loss", "perplexity", "valid_loss", "valid_perplexity") if k in kept}
     if writes:
         if records:
             _plot(run_dir / "perplexity.png", records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})")
-        final = {k: records[-1][k] for k in ("epoch", "loss", "perplexity")} if records else {}
         save_weights(run_dir / "model.safetensors", s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions())
-    return RunResult(run_dir, r, records)
+    return RunResult(run_dir, r, records, final)
 
 
 def _resume_command(run_dir: Path, world: World) -> str:

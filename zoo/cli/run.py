@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..launch import launch
 from ..recipe import parse_overrides, prepare
 from ..registry import get_registry
-from ..runner import resume, run
+from ..runner import RunResult, resume, run
 
 
 @click.command("run")
@@ -61,9 +61,19 @@ def run_command(recipe: str | None, overrides: tuple[str, ...], out: str | None,
         return _launch(nproc, args, data_dir, quiet, out or str(Path("runs") / r.name))
     else:
         result = run(recipe, parse_overrides(overrides), out=out, data_dir=data_dir, seed=seed, progress=not quiet, overwrite=overwrite)
-    final = result.final
     if env_rank() == 0:
-        click.echo(f"run saved to {result.run_dir}: perplexity {final['perplexity']:.4f} after epoch {final['epoch']}")
+        click.echo(f"run saved to {result.run_dir}: {saved_line(result)}")
+
+
+def saved_line(result: RunResult) -> str:
+    """What the saved weights measured: the training perplexity and, where scored, the validation loss; and which
+    evaluation they are from under ``trainer.keep: best``."""
+    m = result.saved
+    at = f"epoch {m['epoch']}" + (f", batch {m['batch']}" if "batch" in m else "")
+    train = f"training perplexity {m['perplexity']:.4f}, " if "perplexity" in m else ""
+    valid = f"validation loss {m['valid_loss']:.4f} (perplexity {m['valid_perplexity']:.3f}), " if "valid_loss" in m else ""
+    earlier = "batch" in m or m.get("epoch") != result.final.get("epoch")  # trainer.keep: best kept an earlier evaluation's weights
+    return f"{'the best weights: ' if earlier else ''}{train}{valid}after {at}"
 
 
 def _launch(nproc: int, args: list[str], data_dir: str | None, quiet: bool, run_dir: str) -> None:
