@@ -13,6 +13,7 @@ from ..allocator import keep_freed_memory
 from ..distributed import env_rank
 from ..errors import Interrupted, Reported, ZooError, printable
 from ..registry import get_registry
+from .evaluate import eval_command
 from .hub import models_command, pull_command, ship_command, verify_command
 from .plugins import plugins_command
 from .predict import predict_command
@@ -39,6 +40,7 @@ cli.add_command(run_command)
 cli.add_command(validate_command)
 cli.add_command(plugins_command)
 cli.add_command(predict_command)
+cli.add_command(eval_command)
 for _command in (models_command, pull_command, verify_command, ship_command):
     cli.add_command(_command)
 
