@@ -80,6 +80,10 @@ def test_a_malformed_zoo_registry_is_one_line_naming_the_variable(tmp_path, monk
     ({"recipe": 7}, f"{HELLO}.recipe: expected a path"),
     ({"params": "many"}, f"{HELLO}.params"),
     ({"samples": "abc"}, f"{HELLO}.samples: expected a list of strings"),
+    ({"metrics": {"valid_loss": "low"}}, f"{HELLO}.metrics.valid_loss: expected a number of nats"),
+    ({"metrics": {"test_perplexity": 0.5}}, f"{HELLO}.metrics.test_perplexity: expected a perplexity (1 or more)"),
+    ({"metrics": {"valid_loss_at": {0: 1.0}}}, f"{HELLO}.metrics.valid_loss_at: expected a mapping of epoch numbers"),
+    ({"metrics": {"kept_batch": 0}}, f"{HELLO}.metrics.kept_batch: expected a batch number"),
 ])
 def test_catalog_entries_of_the_wrong_type_are_one_line_from_models_pull_and_verify(tmp_path, monkeypatch, change, needle):
     catalog_with(tmp_path, monkeypatch, {HELLO: {**CATALOG[HELLO], **change}})

@@ -94,7 +94,8 @@ def test_the_shipped_files_match_the_catalog():
         assert sum(t.numel() for t in wf.tensors.values()) == CATALOG[name]["params"], name
         assert {str(t.dtype).removeprefix("torch.") for t in wf.tensors.values() if t.is_floating_point()} == {w["dtype"]}, name
         assert wf.recipe["name"] == name and round(wf.metrics["perplexity"], 4) == CATALOG[name]["metrics"]["perplexity"], name
-    assert sum(CATALOG[n]["weights"]["size"] for n in SHIPPED) < 5_000_000, "the shipped weights should stay within a few MB"
+    # 8.7 MB since jay_gru_heldout (5.5 MB in float16: the whole corpus's 2,492-character vocabulary) joined jay_gru
+    assert sum(CATALOG[n]["weights"]["size"] for n in SHIPPED) < 10_000_000, "the shipped weights should stay within a few MB"
 
 
 def test_shipped_models_work_offline_without_data(tmp_path):

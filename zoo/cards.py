@@ -22,6 +22,17 @@ def _metric(e: dict[str, Any]) -> str:
     return f"{m['perplexity']:.4f} @ epoch {m['epoch']}" if "perplexity" in m and "epoch" in m else "-"
 
 
+def _held_out(m: dict[str, Any]) -> str:
+    """``valid 5.123 nats (ppl 167.9) @ epoch 4`` (then the test split's), or ``train only`` where the catalog records
+    no held-out figure."""
+    parts = [f"{split} {m[f'{split}_loss']:.3f} nats (ppl {m[f'{split}_perplexity']:#.4g})" for split in ("valid", "test")
+             if f"{split}_loss" in m and f"{split}_perplexity" in m]
+    if not parts:
+        return "train only"
+    at = f" @ epoch {m.get('epoch', '?')}" + (f", batch {m['kept_batch']}" if "kept_batch" in m else "")
+    return ", ".join(parts) + at
+
+
 def _size(e: dict[str, Any]) -> str:
     w = e.get("weights")
     if not isinstance(w, dict) or "size" not in w:
@@ -39,7 +50,8 @@ def _model_section(recipe: str | None) -> dict[str, Any]:
 
 
 def rows() -> list[dict[str, str]]:
-    """One row per catalogued model: name, cell, layers, params, metric, source (in the catalog), weights (here), size, recipe, dtype."""
+    """One row per catalogued model: name, cell, layers, params, metric (training), held_out, source (in the catalog),
+    weights (here), size, recipe, dtype."""
     catalog, resolved = read_catalog(), entries()
     out = []
     for name, raw in catalog.items():
@@ -52,6 +64,7 @@ def rows() -> list[dict[str, str]]:
             "layers": str(model.get("layers", 1)),
             "params": f"{raw['params']:,}" if isinstance(raw.get("params"), int) else "-",
             "metric": _metric(raw),
+            "held_out": _held_out(raw.get("metrics") or {}),
             "source": "shipped" if "file" in w else "download" if "url" in w else "-",
             "weights": availability(name, e),
             "size": _size(raw),
@@ -63,20 +76,23 @@ def rows() -> list[dict[str, str]]:
 
 def text_table(items: list[dict[str, str]]) -> str:
     """The rows as an aligned plain-text table."""
-    keys = ["name", "cell", "layers", "params", "metric", "weights"]
-    widths = {k: max(len(k), *(len(r[k]) for r in items)) if items else len(k) for k in keys}
-    lines = ["  ".join(k.upper().ljust(widths[k]) for k in keys)]
+    heads = {"name": "NAME", "cell": "CELL", "layers": "LAYERS", "params": "PARAMS", "metric": "TRAIN PPL",
+             "held_out": "HELD-OUT", "weights": "WEIGHTS"}
+    keys = list(heads)
+    widths = {k: max(len(heads[k]), *(len(r[k]) for r in items)) if items else len(heads[k]) for k in keys}
+    lines = ["  ".join(heads[k].ljust(widths[k]) for k in keys)]
     lines += ["  ".join(r[k].ljust(widths[k]) for k in keys) for r in items]
     return "\n".join(line.rstrip() for line in lines)
 
 
 def markdown_table(items: list[dict[str, str]]) -> str:
     """The rows as the README's Markdown table, between its markers; only the catalog decides its content."""
-    lines = [MARKERS[0], "| model | cell | layers | params | training perplexity | weights | reproduce |", "|---|---|---|---|---|---|---|"]
+    lines = [MARKERS[0], "| model | cell | layers | params | training perplexity | held-out (`zoo eval`) | weights | reproduce |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in items:
         shipped = {"shipped": f"shipped, {r['size']}", "download": f"download, {r['size']}"}.get(r["source"], "train it")
         how = f"`zoo run {r['recipe']}`" + (f" then `zoo ship {r['name']} runs/{r['name']} --dtype {r['dtype']}`" if r["source"] != "-" else "")
-        lines.append(f"| `{r['name']}` | {r['cell']} | {r['layers']} | {r['params']} | {r['metric']} | {shipped} | {how} |")
+        lines.append(f"| `{r['name']}` | {r['cell']} | {r['layers']} | {r['params']} | {r['metric']} | {r['held_out']} | {shipped} | {how} |")
     return "\n".join([*lines, MARKERS[1]])
 
 
@@ -95,10 +111,13 @@ def _measured(metrics: dict[str, Any]) -> str:
 
 def results_markdown(catalog: dict[str, dict[str, Any]] | None = None) -> str:
     """The README's results, between their markers: per model the seed document's figures (``reference``) beside the
-    training perplexities the catalog records by epoch, then the samples each run generated after its last epoch."""
+    training perplexities the catalog records by epoch and the held-out figures of its weights (``train only`` where
+    none), then the samples each run generated after its last epoch."""
     catalog = read_catalog() if catalog is None else catalog
-    lines = [RESULTS_MARKERS[0], "| model | reference (seed document) | measured: training perplexity @ epoch |", "|---|---|---|"]
-    lines += [f"| `{name}` | {e.get('reference', '-')} | {_measured(e.get('metrics') or {})} |" for name, e in catalog.items()]
+    lines = [RESULTS_MARKERS[0], "| model | reference (seed document) | measured: training perplexity @ epoch | held-out (`zoo eval`) |",
+             "|---|---|---|---|"]
+    lines += [f"| `{name}` | {e.get('reference', '-')} | {_measured(e.get('metrics') or {})} | {_held_out(e.get('metrics') or {})} |"
+              for name, e in catalog.items()]
     sampled = [(name, line) for name, e in catalog.items() for line in e.get("samples", [])]
     if sampled:
         width = max(len(name) for name, _ in sampled)

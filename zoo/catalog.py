@@ -27,8 +27,12 @@ HEADER = """\
 # zoo.load("<name>") resolves names here. `weights` is null (train it: it then loads from
 # runs/<name>), a file shipped with the project ({file, sha256, size, dtype}; the path is
 # relative to this file), or a download ({url, sha256, size, dtype}). `metrics` are the
-# training perplexities measured when the weights were made; `zoo verify NAME --epochs N`
-# re-runs the recipe and compares with perplexity_at[N]. `zoo ship` rewrites this file.
+# training perplexities measured when the weights were made (`epoch`: the one the weights come
+# from, kept_batch: the batch within it, where the best evaluation fell mid-epoch) and, where the
+# corpus holds data out, the held-out valid_loss (nats per token) and valid_perplexity (test_*
+# likewise) of the weights listed, as `zoo eval NAME --split valid` measures them; `zoo verify
+# NAME --epochs N` re-runs the recipe and compares with perplexity_at[N] and valid_loss_at[N].
+# `zoo ship` rewrites this file.
 """
 
 
@@ -47,6 +51,14 @@ def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _nats(value: Any) -> bool:
+    return _number(value) and value >= 0
+
+
+def _perplexity(value: Any) -> bool:
+    return _number(value) and value >= 1
+
+
 def _strings(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -59,7 +71,12 @@ _METRICS = {"perplexity": (lambda v: _number(v, True), "a positive number"), "ep
             "perplexity_at": (lambda v: isinstance(v, dict) and all(_count(k) and k >= 1 and _number(x, True) for k, x in v.items()),
                               "a mapping of epoch numbers to positive numbers"),
             "steps": (_count, "a whole number"), "smoothed_loss": (_number, "a number"), "label": (str, "a string"),
-            "seconds": (lambda v: _number(v) and v >= 0, "a number of seconds")}
+            "seconds": (lambda v: _number(v) and v >= 0, "a number of seconds"),
+            "valid_loss": (_nats, "a number of nats (0 or more)"), "valid_perplexity": (_perplexity, "a perplexity (1 or more)"),
+            "test_loss": (_nats, "a number of nats (0 or more)"), "test_perplexity": (_perplexity, "a perplexity (1 or more)"),
+            "valid_loss_at": (lambda v: isinstance(v, dict) and all(_count(k) and k >= 1 and _nats(x) for k, x in v.items()),
+                              "a mapping of epoch numbers to numbers of nats"),
+            "kept_batch": (lambda v: _count(v) and v >= 1, "a batch number")}
 _WEIGHTS = {"file": (str, "a path"), "url": (str, "a URL"), "sha256": (is_sha256, "64 lower-case hex digits"),
             "size": (_count, "a size in bytes"), "dtype": (lambda v: v in ("float32", "float16"), "float32 or float16"),
             "perplexity_check": (dict, "a mapping")}

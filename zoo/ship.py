@@ -20,6 +20,9 @@ __all__ = ["ship", "DTYPES", "VERIFY_EPOCHS"]
 DTYPES = {"float32": torch.float32, "float16": torch.float16}
 VERIFY_EPOCHS = (1, 2)  # shortened runs `zoo verify` can check, recorded beside the catalog's own epochs
 TOLERANCE = 0.01  # a float16 copy must keep the perplexity within 1%
+DIGITS = 6  # decimals of the held-out figures (nats and perplexities)
+HELD_OUT_SPLITS = ("valid", "test")
+HELD_OUT_KEYS = ("valid_loss", "valid_perplexity", "test_loss", "test_perplexity", "valid_loss_at", "kept_batch")
 
 
 def _perplexities(run_dir: Path, shipped: Path, data_dir: str | Path | None) -> tuple[float, float] | None:
@@ -46,26 +49,60 @@ def _last_samples(run_dir: Path) -> list[str]:
 
 
 def _history(run_dir: Path) -> list[dict[str, Any]]:
-    """The run's per-epoch records from ``metrics.jsonl``."""
+    """The run's epoch records from ``metrics.jsonl`` (those with a training ``loss``; mid-epoch evaluations are left out)."""
+    where = run_dir / "metrics.jsonl"
     try:
-        records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-        if not all(isinstance(m["epoch"], int) and isinstance(m["perplexity"], float) for m in records):
-            raise TypeError("an epoch without its number or perplexity")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{run_dir / 'metrics.jsonl'} is missing or unreadable ({exc}); ship a finished run") from None
-    if not records:
-        raise UsageError(f"{run_dir / 'metrics.jsonl'} records no epoch; ship a finished run")
-    return records
+        records = [json.loads(line) for line in where.read_text(encoding="utf-8").splitlines()]
+        if not all(isinstance(m, dict) and isinstance(m.get("epoch"), int) for m in records):
+            raise TypeError("a record without its epoch number")
+        epochs = [m for m in records if "loss" in m]
+        if not all(isinstance(m.get("perplexity"), float) for m in epochs):
+            raise TypeError("an epoch without its perplexity")
+    except (OSError, ValueError, TypeError) as exc:
+        raise UsageError(f"{where} is missing or unreadable ({exc}); ship a finished run") from None
+    if not epochs:
+        raise UsageError(f"{where} records no finished epoch; ship a finished run")
+    return epochs
 
 
-def _measured(before: dict[str, Any], records: list[dict[str, Any]], final: dict[str, Any]) -> dict[str, Any]:
-    """An entry's ``metrics`` from a run: its final figures, the perplexities at the epochs the catalog keeps, the time."""
-    history = {m["epoch"]: m["perplexity"] for m in records}
-    epochs = sorted(set(before.get("perplexity_at", {})) | set(VERIFY_EPOCHS) | {max(history)})
-    extra = {k: round(records[-1][k], 4) for k in ("smoothed_loss", "steps") if k in records[-1]}
-    return {**before, **extra, "perplexity": round(final["perplexity"], 4), "epoch": final["epoch"],
-            "perplexity_at": {e: round(history[e], 4) for e in epochs if e in history},
-            "seconds": round(sum(m.get("seconds", 0.0) for m in records), 1)}
+def _held_out(weights: Path, data_dir: str | Path | None) -> dict[str, float]:
+    """``valid_loss``/``valid_perplexity`` (and ``test_*``) of the model at ``weights``, scored by :meth:`zoo.Model.evaluate`
+    as ``zoo eval`` scores them, for each split its corpus holds (none for a model that has no next-token loss)."""
+    from .pretrained import load
+
+    model = load(weights)
+    if model.task != "next_token" or model.recipe.model.core.bidirectional:
+        return {}
+    section = model.recipe.dataset
+    corpus = section.cls(section.options).load(Path(data_dir) if data_dir is not None else None)
+    figures = {}
+    for split in HELD_OUT_SPLITS:
+        ids = getattr(corpus, split)
+        if ids is not None and len(ids) >= 2:
+            s = model.evaluate(split=split, data_dir=data_dir)
+            figures |= {f"{split}_loss": round(s.loss, DIGITS), f"{split}_perplexity": round(s.perplexity, DIGITS)}
+    return figures
+
+
+def _measured(before: dict[str, Any], records: list[dict[str, Any]], final: dict[str, Any], held_out: dict[str, float]) -> dict[str, Any]:
+    """An entry's ``metrics`` from a run's epoch records, its saved weights' record (``final``) and their held-out
+    figures: the training perplexity of the epoch the weights come from (with ``keep: best`` not always the last;
+    ``kept_batch`` when they were taken within it), the perplexities (and validation losses) at the epochs the catalog
+    keeps, the last one trained included, and the time. Held-out figures recorded before are dropped."""
+    history = {m["epoch"]: m for m in records}
+    last = records[-1]
+    kept = final["epoch"] if final.get("epoch") in history else last["epoch"]
+    epochs = [e for e in sorted(set(before.get("perplexity_at", {})) | set(VERIFY_EPOCHS) | {kept, last["epoch"]}) if e in history]
+    measured = {"perplexity": round(history[kept]["perplexity"], 4), "epoch": kept,
+                "perplexity_at": {e: round(history[e]["perplexity"], 4) for e in epochs},
+                **{k: round(last[k], 4) for k in ("smoothed_loss", "steps") if k in last},
+                "seconds": round(sum(m.get("seconds", 0.0) for m in records), 1), **held_out}
+    valid_at = {e: round(history[e]["valid_loss"], DIGITS) for e in epochs if "valid_loss" in history[e]}
+    if valid_at:
+        measured["valid_loss_at"] = valid_at
+    if final.get("batch"):  # the best evaluation fell within an epoch
+        measured["kept_batch"] = final["batch"]
+    return {**{k: v for k, v in before.items() if k not in HELD_OUT_KEYS}, **measured}
 
 
 def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only: bool = False,
@@ -73,11 +110,14 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     """Copy ``run_dir``'s weights to ``weights/NAME.safetensors`` beside the catalog and record them in its entry.
 
     The entry's ``metrics`` (perplexities by epoch, training seconds) and ``samples`` (the last epoch's
-    generations) are taken from the run.
+    generations) are taken from the run; where its corpus holds out a validation (or test) split, the shipped
+    weights (after any float16 conversion) are scored on it as ``zoo eval`` scores them: ``valid_loss``,
+    ``valid_perplexity`` (``test_*``).
 
     :param dtype: ``float16`` halves the file; refused when it moves the perplexity by more than 1%.
     :param metrics_only: record the run's metrics and samples but ship no weights (models too large to ship).
-    :param data_dir: a folder searched first for the corpus that the float16 check reads (else ``ZOO_DATA``).
+    :param data_dir: a folder searched first for the corpus that the float16 check and the held-out scores read
+        (else ``ZOO_DATA``).
     :returns: the updated catalog entry.
     """
     models = read_catalog()
@@ -95,19 +135,23 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     records = _history(run_dir)
     tensors = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in wf.tensors.items()}
     entry["params"] = sum(t.numel() for t in tensors.values())
-    entry["metrics"] = _measured(dict(entry.get("metrics") or {}), records, wf.metrics)
+    if metrics_only:
+        held_out = _held_out(run_dir / "model.safetensors", data_dir)
+    else:
+        entry["weights"], held_out = _ship_weights(name, run_dir, wf, tensors, dtype, data_dir)
+    entry["metrics"] = _measured(dict(entry.get("metrics") or {}), records, wf.metrics, held_out)
     samples = _last_samples(run_dir)
     if samples:
         entry["samples"] = samples
-    if not metrics_only:
-        entry["weights"] = _ship_weights(name, run_dir, wf, tensors, dtype, data_dir)
     models[name] = entry
     write_catalog(models)
     return entry
 
 
-def _ship_weights(name: str, run_dir: Path, wf: Any, tensors: dict[str, torch.Tensor], dtype: str, data_dir: str | Path | None) -> dict[str, Any]:
-    """Write ``weights/NAME.safetensors`` (replaced only once the new copy passes its check); its catalog ``weights``."""
+def _ship_weights(name: str, run_dir: Path, wf: Any, tensors: dict[str, torch.Tensor], dtype: str,
+                  data_dir: str | Path | None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Write ``weights/NAME.safetensors`` (replaced only once the new copy passes its check); its catalog ``weights``
+    and the new copy's held-out figures."""
     versions = {k.removeprefix("zoo.").removesuffix("_version"): v for k, v in wf.metadata.items() if k.endswith("_version")}
     out = catalog_path().parent / "weights" / f"{name}.safetensors"
     candidate = out.with_name(f".{name}.candidate.safetensors")  # the shipped file is replaced only once this one passes
@@ -119,7 +163,8 @@ def _ship_weights(name: str, run_dir: Path, wf: Any, tensors: dict[str, torch.Te
         weights = {"file": f"weights/{name}.safetensors", "sha256": sha256_of(candidate), "size": candidate.stat().st_size, "dtype": dtype}
         if check is not None:
             weights["perplexity_check"] = {"float32": round(check[0], 4), dtype: round(check[1], 4), "text": "first 2,000 training tokens"}
+        held_out = _held_out(candidate, data_dir)
         os.replace(candidate, out)  # then the catalog at once: the window where they disagree is these two renames
     finally:
         candidate.unlink(missing_ok=True)
-    return weights
+    return weights, held_out

@@ -1,8 +1,9 @@
-"""``zoo verify``: re-run catalogued recipes and compare their perplexities with the catalog's."""
+"""``zoo verify``: re-run catalogued recipes and compare their perplexities (and validation losses) with the catalog's."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -12,32 +13,47 @@ from .errors import UsageError
 from .options import unknown
 from .runner import run
 
-__all__ = ["Verdict", "verify", "verify_all", "EARLY_EPOCHS"]
+__all__ = ["Verdict", "verify", "verify_all", "recorded", "recorded_valid", "EARLY_EPOCHS"]
 
 EARLY_EPOCHS = 2  # what a budgeted check trains when the full run takes too long (zoo ship records epochs 1 and 2)
 
 
+Check = tuple[int, float, float]  # (epoch, measured, expected)
+
+
+def _off(check: Check) -> float:
+    """How far a check lies from the catalog, relatively (``inf`` where nothing was measured)."""
+    _, measured, expected = check
+    if not math.isfinite(measured):
+        return math.inf
+    return abs(measured - expected) / abs(expected) if expected else (0.0 if measured == expected else math.inf)
+
+
 @dataclasses.dataclass
 class Verdict:
-    """The outcome of one check: every recorded epoch up to ``epoch`` with its measured and catalogued perplexity.
+    """The outcome of one check: every recorded epoch up to ``epoch`` with its measured and catalogued perplexity
+    (and validation loss, where the catalog records one).
 
-    :ivar checks: ``(epoch, measured, expected)`` for each epoch the catalog records, up to ``epoch``.
+    :ivar checks: ``(epoch, measured, expected)`` perplexities for each epoch the catalog records, up to ``epoch``;
+        ``measured`` is NaN for an epoch the run did not reach.
+    :ivar valid: ``(epoch, measured, expected)`` validation losses (nats per token) likewise, from ``valid_loss_at``.
     """
 
     name: str
     epoch: int
-    checks: list[tuple[int, float, float]]
+    checks: list[Check]
     rtol: float
+    valid: list[Check] = dataclasses.field(default_factory=list)
 
     @property
     def reproduced(self) -> bool:
-        """Whether every measured perplexity lies within ``rtol`` (relative) of the catalog's."""
-        return all(abs(measured / expected - 1) <= self.rtol for _, measured, expected in self.checks)
+        """Whether every measured perplexity and validation loss lies within ``rtol`` (relative) of the catalog's."""
+        return all(_off(c) <= self.rtol for c in self.checks + self.valid)
 
-    @property
-    def worst(self) -> tuple[int, float, float]:
-        """The check farthest from the catalog, relatively."""
-        return max(self.checks, key=lambda c: abs(c[1] / c[2] - 1))
+    def shown(self, checks: list[Check]) -> Check:
+        """The one of ``checks`` (``self.checks`` or ``self.valid``) a report shows: the last when the run reproduced,
+        else the farthest from the catalog, relatively."""
+        return checks[-1] if self.reproduced else max(checks, key=_off)
 
     @property
     def measured(self) -> float:
@@ -59,6 +75,12 @@ def recorded(found: dict[str, Any]) -> dict[int, float]:
     return dict(sorted(at.items()))
 
 
+def recorded_valid(found: dict[str, Any]) -> dict[int, float]:
+    """The validation losses a catalog entry records, by epoch (``metrics.valid_loss_at``)."""
+    at = (found.get("metrics") or {}).get("valid_loss_at") or {}
+    return dict(sorted((int(k), float(v)) for k, v in at.items()))
+
+
 def _entry(name: str, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if name not in models:
         raise UsageError(f"{unknown('model', name, models)}; zoo verify takes a catalog name")
@@ -72,7 +94,7 @@ def _entry(name: str, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir: str | Path | None = None,
            progress: bool = False) -> Verdict:
     """Train ``name``'s recipe for ``epochs`` (default: all of them) in a temporary folder and compare
-    every epoch the catalog records up to there.
+    every epoch the catalog records up to there: perplexities, and validation losses where it records them.
 
     :raises UsageError: for an unknown name, or an epoch count the catalog records no perplexity for.
     """
@@ -86,8 +108,12 @@ def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir
     with tempfile.TemporaryDirectory(prefix=f"zoo-verify-{name}-") as tmp:
         result = run(found["recipe"], {"trainer.epochs": epoch, "predict.every": 0}, out=Path(tmp) / name, data_dir=data_dir,
                      progress=progress)
-    measured = {m["epoch"]: m["perplexity"] for m in result.metrics}
-    return Verdict(name, epoch, [(e, measured[e], p) for e, p in at.items() if e <= epoch and e in measured], rtol)
+    trained = {m["epoch"]: m for m in result.metrics if "loss" in m}  # epoch records, not mid-epoch evaluations
+
+    def checks(expected: dict[int, float], key: str) -> list[Check]:
+        return [(e, trained.get(e, {}).get(key, math.nan), x) for e, x in expected.items() if e <= epoch]
+
+    return Verdict(name, epoch, checks(at, "perplexity"), rtol, checks(recorded_valid(found), "valid_loss"))
 
 
 def plan(name: str, found: dict[str, Any], epochs: int | None, budget: float | None) -> int:

@@ -58,8 +58,8 @@ def pull_command(ref: str, refresh: bool) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder searched first for corpus files (default: $ZOO_DATA).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 def verify_command(name: str | None, every: bool, epochs: int | None, budget: float | None, rtol: float, data_dir: str | None, quiet: bool) -> None:
-    """Re-run NAME's recipe (or, with --all, every entry's) and check that it reproduces every perplexity the
-    catalog records up to the last epoch trained (exit 1 when not).
+    """Re-run NAME's recipe (or, with --all, every entry's) and check that it reproduces every perplexity (and
+    validation loss) the catalog records up to the last epoch trained (exit 1 when not).
 
     \b
     Examples:
@@ -84,11 +84,15 @@ def verify_command(name: str | None, every: bool, epochs: int | None, budget: fl
 
 
 def _verdict_line(v: Verdict) -> str:
-    """``jay_gru: perplexity 1.0298 at epoch 160, catalog 1.0298: reproduced within 1.0% (epochs 1, 2, 160)``."""
-    epoch, measured, expected = v.worst if not v.reproduced else v.checks[-1]
+    """``jay_gru: perplexity 1.0298 at epoch 160, catalog 1.0298: reproduced within 1.0% (epochs 1, 2, 160)``, with the
+    validation loss after the perplexity where the catalog records one; the check farthest off when one is."""
+    def part(what: str, checks: list[tuple[int, float, float]], digits: int) -> str:
+        epoch, measured, expected = v.shown(checks)
+        return f"{what} {measured:.{digits}f} at epoch {epoch}, catalog {expected:.{digits}f}"
+
+    parts = [part("perplexity", v.checks, 4)] + ([part("valid loss", v.valid, 6)] if v.valid else [])
     verdict = f"reproduced within {v.rtol:.1%}" if v.reproduced else f"does not reproduce within {v.rtol:.1%}"
-    return (f"{v.name}: perplexity {measured:.4f} at epoch {epoch}, catalog {expected:.4f}: {verdict} "
-            f"(epochs {', '.join(str(c[0]) for c in v.checks)})")
+    return f"{v.name}: {'; '.join(parts)}: {verdict} (epochs {', '.join(str(c[0]) for c in v.checks)})"
 
 
 @click.command("ship")
@@ -97,16 +101,20 @@ def _verdict_line(v: Verdict) -> str:
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float32", show_default=True, help="Precision of the shipped copy.")
 @click.option("--metrics-only", is_flag=True, help="Record the run's metrics and samples in the catalog, but ship no weights.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder searched first for the corpus the float16 check reads (default: $ZOO_DATA).")
+              help="Folder searched first for the corpus the float16 check and the held-out scores read (default: $ZOO_DATA).")
 def ship_command(name: str, run_dir: str, dtype: str, metrics_only: bool, data_dir: str | None) -> None:
     """Ship RUN_DIR's weights as the catalogued model NAME (weights/NAME.safetensors), and record the run's
-    metrics (perplexities by epoch, training time) and last samples in its catalog entry."""
+    metrics (perplexities by epoch, training time), the shipped weights' held-out scores (as zoo eval measures
+    them, where the corpus holds a validation or test split) and last samples in its catalog entry."""
     e = ship(name, run_dir, dtype, metrics_only=metrics_only, data_dir=data_dir)
     m = e["metrics"]
+    held_out = "".join(f"; {split} loss {m[f'{split}_loss']} nats (perplexity {m[f'{split}_perplexity']})"
+                       for split in ("valid", "test") if f"{split}_loss" in m)
     if metrics_only:
-        click.echo(f"recorded {name}: perplexity {m['perplexity']} at epoch {m['epoch']} ({m['seconds']} s of training); no weights shipped")
+        click.echo(f"recorded {name}: perplexity {m['perplexity']} at epoch {m['epoch']} ({m['seconds']} s of training){held_out}; "
+                   "no weights shipped")
         return
     w = e["weights"]
     check = w.get("perplexity_check")
     note = f"; perplexity {check['float32']} as float32, {check[dtype]} as {dtype}" if check else ""
-    click.echo(f"shipped {name}: {w['file']} ({w['size']:,} bytes, {dtype}, sha256 {w['sha256'][:12]}...){note}")
+    click.echo(f"shipped {name}: {w['file']} ({w['size']:,} bytes, {dtype}, sha256 {w['sha256'][:12]}...){note}{held_out}")
