@@ -105,6 +105,19 @@ def test_zoo_run_nproc_launches_workers_through_torch(tmp_path, data_dir):
     assert twos == pytest.approx(ones, rel=1e-6)  # the batch losses are averaged over both ranks
 
 
+def test_validation_numbers_agree_across_one_and_two_processes(tmp_path, data_dir):
+    held = {**SMALL, "dataset.valid_fraction": 0.1, "dataset.unk": True, "trainer.eval_every": 4, "trainer.keep": "best"}
+    proc = zoo_cli("run", RECIPE, *sets(held), "--out", str(tmp_path / "two"), "--nproc", "2", "-q", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    single_process(tmp_path, held)
+    ones = [json.loads(line) for line in (tmp_path / "single" / "metrics.jsonl").read_text().splitlines()]
+    twos = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["epoch"], m.get("batch")) for m in twos] == [(m["epoch"], m.get("batch")) for m in ones]
+    assert len(ones) > 2 and all("valid_loss" in m for m in ones)
+    for one, two in zip(ones, twos):  # the weights agree within 1e-6 (see above), and so do their scores
+        assert two["valid_loss"] == pytest.approx(one["valid_loss"], abs=1e-6)
+
+
 # Two layers with dropout and sampled predictions every epoch: resuming must restore each process's own
 # generator (dropout moves them all; rank 0 alone samples, moving its own further).
 LONG = {**SMALL, "trainer.epochs": 3, "trainer.checkpoint_unit": "batches", "trainer.checkpoint_every": 5,
