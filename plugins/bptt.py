@@ -64,6 +64,7 @@ class BPTTOptions:
     clip_value: float | None = option(None, "clamp every gradient entry to [-v, v] (the dinosaur exercise)")
     loss_reduction: Literal["mean", "sum"] = option("mean", "minimise the mean loss per token, or the sum over each sequence's steps (the dinosaur exercise)")
     max_steps: int | None = option(None, "stop after this many optimizer steps, mid-epoch if need be")
+    stop_after: int | None = option(None, "stop after this many epochs, the schedule still spanning all of them (zoo verify checks early epochs so)")
     smoothing: float | None = option(None, "also report an exponential moving average of the per-sequence loss with this decay (the dinosaur exercise: 0.999)")
     smoothing_init: float | None = option(None, "the average's starting value (default: the first batch's loss)")
     checkpoint_every: int | None = option(1, "write a checkpoint for `zoo run --resume` every this many checkpoint_units, and at the end (null: only on Ctrl-C or SIGTERM)")
@@ -79,6 +80,8 @@ class BPTTOptions:
             problems.append(f"eval_every: must be at least 1 (or null), got {self.eval_every}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             problems.append(f"checkpoint_every: must be at least 1 (or null), got {self.checkpoint_every}")
+        if self.stop_after is not None and self.stop_after < 1:
+            problems.append(f"stop_after: must be at least 1 (or null), got {self.stop_after}")
         if self.max_steps is not None and self.max_steps < 1:
             problems.append(f"max_steps: must be at least 1, got {self.max_steps}")
         if self.smoothing is not None and not 0 < self.smoothing < 1:
@@ -435,7 +438,8 @@ class BPTTTrainer:
         predict = ctx.recipe.predict.core
         batches = ctx.sampler.num_batches(ctx.corpus)
         total = min(o.epochs * batches, o.max_steps or o.epochs * batches)
-        progress = _Progress(ctx.progress, o.epochs, total, initial=st.steps)
+        shown = min(total, o.stop_after * batches) if o.stop_after is not None else total
+        progress = _Progress(ctx.progress, o.epochs, shown, initial=st.steps)
         limit = o.max_steps if o.max_steps is not None else math.inf
         if st.lr is not None and st.lr != o.lr:  # resumed after a schedule changed it
             self._set_lr(engine, st.lr, ctx)
@@ -510,6 +514,7 @@ class BPTTTrainer:
                 if line:
                     progress.write(line)
                     stop = True
+                stop = stop or (o.stop_after is not None and epoch >= o.stop_after)
                 if world.main and ((predict.every and epoch % predict.every == 0) or epoch == o.epochs or stop):
                     engine.sync()
                     for sample in (lines := samples(ctx)):

@@ -373,3 +373,13 @@ def test_the_refusal_is_one_line_and_exit_code_2_at_the_cli(tmp_path, corpus):
     path = write_recipe(tmp_path, recipe(corpus, valid_fraction=0.0))
     proc = in_process("run", str(path), "--out", str(tmp_path / "run"), "--set", "trainer.keep=best")
     assert_one_line_error(proc, 2, "trainer.keep: best needs a validation split", "dataset.valid_fraction")
+
+
+def test_stop_after_ends_the_run_early_without_shortening_the_schedule(tmp_path, corpus):
+    # zoo verify checks early epochs this way: a cosine schedule over 3 epochs must give the same first epoch
+    cosine = {"schedule": {"name": "cosine", "warmup": 3}}
+    full = zoo.run({**recipe(corpus, epochs=3), **cosine}, out=tmp_path / "full")
+    early = zoo.run({**recipe(corpus, epochs=3, stop_after=1), **cosine}, out=tmp_path / "early")
+    assert untimed(early.metrics) == [r for r in untimed(full.metrics) if r["epoch"] == 1]
+    shortened = zoo.run({**recipe(corpus, epochs=1), **cosine}, out=tmp_path / "shortened")
+    assert untimed(shortened.metrics) != untimed(early.metrics)  # what overriding trainer.epochs would have checked

@@ -106,7 +106,7 @@ def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir
     if epoch not in at:
         raise UsageError(f"the catalog records no perplexity of '{name}' at epoch {epoch}; use --epochs with one of {sorted(at) or 'none'}")
     with tempfile.TemporaryDirectory(prefix=f"zoo-verify-{name}-") as tmp:
-        result = run(found["recipe"], {"trainer.epochs": epoch, "predict.every": 0}, out=Path(tmp) / name, data_dir=data_dir,
+        result = run(found["recipe"], {"trainer.stop_after": epoch, "predict.every": 0}, out=Path(tmp) / name, data_dir=data_dir,
                      progress=progress)
     trained = {m["epoch"]: m for m in result.metrics if "loss" in m}  # epoch records, not mid-epoch evaluations
 
