@@ -24,7 +24,7 @@ from typing import Any, Literal, Sequence
 
 from zoo.data import fetch
 from zoo.errors import UsageError
-from zoo.files import check_regular
+from zoo.files import read_text
 from zoo.hookspecs import hookimpl
 from zoo.interfaces import Corpus
 from zoo.options import option
@@ -62,27 +62,6 @@ def _at_least_one(name: str, value: int | None) -> list[str]:
     if value is not None and value < 1:
         return [f"{name}: must be at least 1 (or null for all), got {value}"]
     return []
-
-
-def _read_text(path: Path, what: str) -> str:
-    """Read a UTF-8 text file (universal newlines); any failure is one :class:`UsageError` line.
-
-    Only a regular file is opened: a FIFO would block the read forever and a device such as
-    ``/dev/zero`` never ends, so both are refused from ``os.stat`` alone.
-    """
-    try:
-        check_regular(path, what, "name a text file")
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{what}: file {path} not found; check the path (relative paths start at the current directory)") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what}: {path} is a directory, not a text file; name a file") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8") from None
-    except OSError as exc:
-        raise UsageError(f"{what}: cannot read {path} ({exc.strerror or exc}); check its permissions") from None
-    except ValueError:  # a NUL byte in the name (UnicodeDecodeError, also a ValueError, is caught above)
-        raise UsageError(f"{what}: {str(path)!r} holds a NUL byte, which no file name can; fix the path") from None
 
 
 def _valid_fraction(default: float = 0.0):
@@ -247,7 +226,7 @@ class TimeMachine:
         """Find, clean and tokenise the book."""
         o = self.options
         path = fetch(TIMEMACHINE_FILE, TIMEMACHINE_URL, TIMEMACHINE_SHA256, data_dir)
-        lines = [re.sub("[^A-Za-z]+", " ", line).strip().lower() for line in _read_text(path, "timemachine").splitlines()]
+        lines = [re.sub("[^A-Za-z]+", " ", line).strip().lower() for line in read_text(path, "timemachine").splitlines()]
         if o.level == "char":
             tokens = [c for line in lines for c in line]
         else:
@@ -291,7 +270,7 @@ class Dinos:
     def load(self, data_dir: Path | None) -> Corpus:
         """Find the names, lower-case them and tokenise by character."""
         path = fetch(DINOS_FILE, DINOS_URL, DINOS_SHA256, data_dir)
-        text = _read_text(path, "dinos").lower()
+        text = read_text(path, "dinos").lower()
         if self.options.max_names is not None:
             text = "\n".join(text.split("\n")[: self.options.max_names])
         return _corpus(text, self.options)
@@ -336,7 +315,7 @@ class TinyShakespeare:
     def load(self, data_dir: Path | None) -> Corpus:
         """Find the file and tokenise it by character."""
         path = fetch(TINYSHAKESPEARE_FILE, TINYSHAKESPEARE_URL, TINYSHAKESPEARE_SHA256, data_dir)
-        return _corpus(_read_text(path, "tinyshakespeare"), self.options)
+        return _corpus(read_text(path, "tinyshakespeare"), self.options)
 
 
 # -- text --------------------------------------------------------------------
@@ -405,7 +384,7 @@ class TextFile:
         path = Path(name).expanduser()
         if not path.is_absolute():
             path = Path.cwd() / path
-        text = _read_text(path, what)
+        text = read_text(path, what)
         if o.lowercase:
             text = text.lower()
         if o.newlines == "space":

@@ -206,7 +206,7 @@ def test_each_refusal_is_one_line(char_run, word_run, tmp_path):
     (tmp_path / "one.txt").write_text("a", encoding="utf-8")
     cases = [
         (("nosuchmodel",), "unknown model 'nosuchmodel'"),
-        ((str(char_run), "--text", str(tmp_path / "missing.txt")), f"text file {tmp_path / 'missing.txt'} not found"),
+        ((str(char_run), "--text", str(tmp_path / "missing.txt")), f"text to score: file {tmp_path / 'missing.txt'} not found"),
         ((str(char_run), "--text", str(tmp_path / "one.txt")), f"text file {tmp_path / 'one.txt'} has 1 token(s); scoring needs at least 2"),
         ((str(word_run), "--split", "test"), "model 'words' was trained without a test split"),
         (("hello_ohlol_rnn", "--text", str(tmp_path / "one.txt")), "model 'hello_ohlol_rnn' labels sequences (trained on pairs)"),

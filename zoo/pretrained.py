@@ -10,7 +10,7 @@ import torch
 
 from .errors import RecipeError, UsageError, printable
 from .evaluate import Score, score
-from .files import check_regular
+from .files import read_text
 from .hub import weights_path
 from .model import LanguageModel, prediction_scope
 from .recipe import Recipe, apply_overrides, resolve
@@ -100,7 +100,7 @@ class Model:
             ids, what = self._split_ids(split, data_dir, dataset)
         else:
             what = "text" if text is not None else f"text file {path}"
-            ids = self.vocab.encode(text if text is not None else _read_text(Path(path)), what=what, advice=self._unk_advice())
+            ids = self.vocab.encode(text if text is not None else read_text(Path(path), "text to score"), what=what, advice=self._unk_advice())
         if len(ids) < 2:
             raise UsageError(f"{what} has {len(ids)} token(s); scoring needs at least 2 (one read, one predicted)")
         self.runner.eval()
@@ -177,21 +177,6 @@ class Model:
     def __repr__(self) -> str:
         m = self.recipe.model.core
         return f"Model({self.recipe.name!r}: {m.cell}/{m.impl}, hidden {m.hidden_size}, layers {m.layers}, vocab {len(self.vocab)})"
-
-
-def _read_text(path: Path) -> str:
-    """A UTF-8 text file (universal newlines, as the ``text`` dataset reads it); any failure is one line."""
-    check_regular(path, f"text file {path}", "name a text file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"text file {path} not found; check the path (relative paths start at the current directory)") from None
-    except IsADirectoryError:
-        raise UsageError(f"text file {path} is a directory; name a file") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"text file {path} is not UTF-8 ({exc.reason} at byte {exc.start}); convert it to UTF-8") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read text file {path} ({exc.strerror or exc}); check its permissions") from None
 
 
 def _names(names: list[str]) -> str:
