@@ -195,7 +195,7 @@ def test_the_example_recipe_trains_through_the_cli_and_its_weights_load(venv, da
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert ("warning: model.bidirectional" in proc.stderr) == (variant == "bidirectional"), proc.stderr
-    assert proc.stdout.startswith(f"run saved to {run_dir}: perplexity ")
+    assert proc.stdout.startswith(f"run saved to {run_dir}: training perplexity ")
 
     loaded = venv.run("-c", LOAD_AND_GENERATE, str(run_dir))
     assert loaded.returncode == 0, loaded.stderr

@@ -16,13 +16,15 @@ import zoo_plugins.datasets
 import zoo_plugins.pairs
 import zoo_plugins.predictor
 import zoo_plugins.samplers
+import zoo_plugins.schedules
 from zoo.cell import Cell
 from zoo.errors import UsageError
 from zoo.registry import Registry
 from zoo.runner import BidirectionalWarning
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILTINS = (zoo_plugins.datasets, zoo_plugins.samplers, zoo_plugins.backends, zoo_plugins.bptt, zoo_plugins.predictor, zoo_plugins.pairs)
+BUILTINS = (zoo_plugins.datasets, zoo_plugins.samplers, zoo_plugins.backends, zoo_plugins.bptt, zoo_plugins.schedules, zoo_plugins.predictor,
+            zoo_plugins.pairs)
 
 
 class MinimalGated(Cell):
