@@ -70,10 +70,10 @@ def saved_line(result: RunResult) -> str:
     evaluation they are from under ``trainer.keep: best``."""
     m = result.saved
     at = f"epoch {m['epoch']}" + (f", batch {m['batch']}" if "batch" in m else "")
-    train = f"training perplexity {m['perplexity']:.4f}, " if "perplexity" in m else ""
-    valid = f"validation loss {m['valid_loss']:.4f} (perplexity {m['valid_perplexity']:.3f}), " if "valid_loss" in m else ""
+    parts = ([f"training perplexity {m['perplexity']:.4f}"] if "perplexity" in m else []) + (
+        [f"validation loss {m['valid_loss']:.4f} (perplexity {m['valid_perplexity']:.3f})"] if "valid_loss" in m else [])
     earlier = "batch" in m or m.get("epoch") != result.final.get("epoch")  # trainer.keep: best kept an earlier evaluation's weights
-    return f"{'the best weights: ' if earlier else ''}{train}{valid}after {at}"
+    return f"{'the best weights: ' if earlier else ''}{', '.join(parts)} after {at}"
 
 
 def _launch(nproc: int, args: list[str], data_dir: str | None, quiet: bool, run_dir: str) -> None:
