@@ -64,6 +64,16 @@ def encode(model: LanguageModel, ids: torch.Tensor) -> torch.Tensor:
 
 # -- (1) the defaults change nothing --------------------------------------------------------------------------------
 
+def assert_same_gradients(model, logits, rnn, dense, reference) -> None:
+    """Every recurrent and decoder weight's gradient of a squared-sum loss equals the plain torch model's within 1e-12."""
+    logits.square().sum().backward()
+    reference.square().sum().backward()
+    for name, p in model.named_parameters():
+        if not name.startswith("embedding."):
+            ref = (rnn if name.startswith("rnn.") else dense).get_parameter(name.split(".", 1)[1]).grad
+            torch.testing.assert_close(p.grad, ref, atol=1e-12, rtol=0, msg=name)
+
+
 @pytest.mark.parametrize("impl, encoder, vocab", PATHS, ids=PATH_IDS)
 def test_zero_dropout_trains_as_plain_torch_nn_and_draws_no_random_numbers(impl, encoder, vocab):
     model = build(vocab=vocab, impl=impl, encoder=encoder).train()
@@ -75,12 +85,7 @@ def test_zero_dropout_trains_as_plain_torch_nn_and_draws_no_random_numbers(impl,
     assert torch.equal(torch.get_rng_state(), before)  # no mask drawn: every later draw is the one it was
     tol = 0 if impl == "nn" else 1e-12  # nn: the same kernels, so the same bits; scratch: its own equations
     torch.testing.assert_close(logits, reference, atol=tol, rtol=0)
-    logits.square().sum().backward()
-    reference.square().sum().backward()
-    for name, p in model.named_parameters():
-        if not name.startswith("embedding."):
-            ref = (rnn if name.startswith("rnn.") else dense).get_parameter(name.split(".", 1)[1]).grad
-            torch.testing.assert_close(p.grad, ref, atol=1e-12, rtol=0, msg=name)
+    assert_same_gradients(model, logits, rnn, dense, reference)
 
 
 @pytest.mark.parametrize("options", [{}, {"input_dropout": 0.3}, {"output_dropout": 0.3}], ids=["none", "input", "output"])
@@ -155,12 +160,7 @@ def test_masks_come_from_torch_and_a_dropped_one_hot_token_is_a_zero_input(impl,
     if encoder == "onehot":  # some tokens were dropped and some kept, so both cases were checked
         assert 0 < int((x.abs().sum(-1) == 0).sum()) - 1 < N * T - 1
     torch.testing.assert_close(logits, reference, atol=1e-12, rtol=0)
-    logits.square().sum().backward()
-    reference.square().sum().backward()
-    for name, p in model.named_parameters():
-        if not name.startswith("embedding."):
-            ref = (rnn if name.startswith("rnn.") else dense).get_parameter(name.split(".", 1)[1]).grad
-            torch.testing.assert_close(p.grad, ref, atol=1e-12, rtol=0, msg=name)
+    assert_same_gradients(model, logits, rnn, dense, reference)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU")

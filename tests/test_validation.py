@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 
 import zoo
 from clitools import assert_one_line_error, error_lines, in_process
+from test_schedules import nanogpt_lr
 from zoo.errors import RecipeError, UsageError
 from zoo.evaluate import score
 
@@ -312,17 +313,6 @@ def test_step_schedule_lr_in_the_records(tmp_path, corpus):
     for r in recs:  # epoch 1 keeps trainer.lr, then one halving every two epochs
         assert r["lr"] == LR * 0.5 ** math.ceil(max(0, r["epoch"] - 1) / 2), r
     assert [r["lr"] for r in recs if "loss" in r] == [LR, LR / 2, LR / 2, LR / 4, LR / 4]
-
-
-def nanogpt_lr(it: int, learning_rate: float, warmup_iters: int, lr_decay_iters: int, min_lr: float) -> float:
-    """nanoGPT's ``get_lr`` (train.py)."""
-    if it < warmup_iters:
-        return learning_rate * (it + 1) / (warmup_iters + 1)
-    if it > lr_decay_iters:
-        return min_lr
-    decay_ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
-    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
-    return min_lr + coeff * (learning_rate - min_lr)
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
