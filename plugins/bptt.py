@@ -98,36 +98,52 @@ class BPTTOptions:
 
 
 class _Progress:
-    """A tqdm bar on a terminal; one plain line per epoch otherwise."""
+    """What a run shows while it trains. On a terminal: a bar over the epoch's batches with the epoch's running loss and
+    perplexity (the mean over its batches so far, as the epoch's line computes it), and one line per finished epoch kept
+    above the bar. Elsewhere: the epoch lines, and one line per validation pass within an epoch."""
 
-    def __init__(self, enabled: bool, epochs: int, total: int, initial: int = 0):
+    FORMAT = "{desc}  {n_fmt}/{total_fmt} batches |{bar:10}| {postfix[0]}  {elapsed}<{remaining}  {postfix[1]}"
+
+    def __init__(self, enabled: bool, epochs: int):
         self.enabled, self.epochs = enabled, epochs
         self.valid: float | None = None  # the last validation loss, shown beside the training loss
         self.tty = enabled and sys.stderr.isatty()
-        # a pty that reports zero columns (script, some CI runners) gets the 80-column fallback
-        self.bar = tqdm(total=total, initial=initial, unit="batch", ncols=shutil.get_terminal_size().columns, leave=True) if self.tty else None
+        self.bar: tqdm | None = None
 
-    def batch(self, epoch: int, loss: float, tokens_per_s: float) -> None:
+    def start(self, epoch: int, total: int, done: int) -> None:
+        """Epoch ``epoch`` begins, or resumes after ``done`` of the ``total`` batches it will train on: a fresh bar on a terminal."""
+        if self.tty:
+            # a pty that reports a zero size (script, some CI runners) gets the 80×24 fallback: tqdm hides a bar given zero rows
+            size = shutil.get_terminal_size()
+            self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch}/{self.epochs}", bar_format=self.FORMAT, postfix=["", ""],
+                            ncols=size.columns, nrows=size.lines, leave=False, file=sys.stderr)
+
+    def batch(self, loss: float, tokens_per_s: float) -> None:
+        """A batch is done; ``loss`` is the epoch's mean loss per token so far."""
         if self.bar is not None:
-            self.bar.set_description(f"epoch {epoch}/{self.epochs}", refresh=False)
-            valid = {} if self.valid is None else {"valid": f"{self.valid:.4f}"}
-            self.bar.set_postfix(loss=f"{loss:.4f}", ppl=f"{perplexity(loss):.3f}", **valid, tok_s=f"{tokens_per_s:,.0f}", refresh=False)
+            valid = "" if self.valid is None else f"  valid {self.valid:.4f}"
+            self.bar.postfix = [f"loss {loss:.4f}  ppl {perplexity(loss):.3f}{valid}", f"{tokens_per_s:,.0f} tok/s"]
             self.bar.update(1)
+            if self.bar.n == self.bar.total:
+                self.bar.refresh()  # the epoch's final figures stay on show while its validation split is scored
 
     def epoch(self, rec: dict[str, Any]) -> None:
-        if self.enabled and self.bar is None:
+        """An epoch is done: its line (training and validation loss, speed) replaces the bar and stays."""
+        self.close()
+        if self.enabled:
             valid = f"  valid loss {rec['valid_loss']:.4f}  perplexity {rec['valid_perplexity']:.3f}" if "valid_loss" in rec else ""
             print(f"epoch {rec['epoch']}/{self.epochs}  loss {rec['loss']:.4f}  perplexity {rec['perplexity']:.3f}{valid}  "
                   f"tokens/s {rec['tokens_per_s']:,.0f}  ({rec['seconds']:.2f} s)", file=sys.stderr, flush=True)
 
     def evaluation(self, rec: dict[str, Any]) -> None:
-        """A validation pass within an epoch: in the bar's postfix, or a plain line."""
+        """A validation pass: in the bar on a terminal; elsewhere a plain line when it falls within an epoch."""
         self.valid = rec["valid_loss"]
-        if self.enabled and self.bar is None and "batch" in rec:
+        if self.enabled and not self.tty and "batch" in rec:
             print(f"epoch {rec['epoch']}/{self.epochs}, batch {rec['batch']}  valid loss {rec['valid_loss']:.4f}  "
                   f"perplexity {rec['valid_perplexity']:.3f}", file=sys.stderr, flush=True)
 
     def write(self, text: str) -> None:
+        """A line of its own (a sample, the early stop), above the bar if one is drawn."""
         if not self.enabled:
             return
         if self.bar is not None:
@@ -136,8 +152,10 @@ class _Progress:
             print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
+        """Take the bar off the terminal."""
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
@@ -438,8 +456,7 @@ class BPTTTrainer:
         predict = ctx.recipe.predict.core
         batches = ctx.sampler.num_batches(ctx.corpus)
         total = min(o.epochs * batches, o.max_steps or o.epochs * batches)
-        shown = min(total, o.stop_after * batches) if o.stop_after is not None else total
-        progress = _Progress(ctx.progress, o.epochs, shown, initial=st.steps)
+        progress = _Progress(ctx.progress, o.epochs)
         limit = o.max_steps if o.max_steps is not None else math.inf
         if st.lr is not None and st.lr != o.lr:  # resumed after a schedule changed it
             self._set_lr(engine, st.lr, ctx)
@@ -451,6 +468,7 @@ class BPTTTrainer:
                     ctx.sampler.load_state_dict(st.sampler)
                 start = time.perf_counter()
                 stop = st.steps >= limit
+                progress.start(epoch, int(min(batches, limit - st.steps + st.batch)), st.batch)  # up to max_steps
                 scored: dict[str, Any] | None = None  # an evaluation at this epoch's last step, which its end need not repeat
                 for b, (X, Y) in enumerate(() if stop else ctx.sampler.batches(ctx.corpus, ctx.rng), start=1):
                     if b <= st.batch:
@@ -472,7 +490,7 @@ class BPTTTrainer:
                     if o.smoothing is not None:
                         seq_loss = value * Y.shape[1]  # per sequence, as the exercise reports it
                         st.smoothed = seq_loss if st.smoothed is None else st.smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
-                    progress.batch(epoch, value, st.tokens / (st.seconds + time.perf_counter() - start))
+                    progress.batch(st.loss_sum / st.tokens, st.tokens / (st.seconds + time.perf_counter() - start))
                     stop = st.steps >= limit
                     if validating and o.eval_every is not None and st.steps % o.eval_every == 0 and b < batches:
                         st.seconds += time.perf_counter() - start

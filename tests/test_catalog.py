@@ -173,9 +173,9 @@ def test_ship_reads_the_corpus_of_its_float16_check_from_data_dir(tmp_path, monk
     assert code == 0 and "as float16" in out, err
 
 
-def test_the_readme_results_are_generated_from_the_catalog():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme[readme.index(RESULTS_MARKERS[0]) : readme.index(RESULTS_MARKERS[1]) + len(RESULTS_MARKERS[1])]
-    assert block == results_markdown(CATALOG), "README's results drifted: run  zoo models --markdown --write README.md"
+def test_the_reproductions_page_is_generated_from_the_catalog():
+    page = (ROOT / "docs" / "reproductions.md").read_text(encoding="utf-8")
+    block = page[page.index(RESULTS_MARKERS[0]) : page.index(RESULTS_MARKERS[1]) + len(RESULTS_MARKERS[1])]
+    assert block == results_markdown(CATALOG), "the results drifted: run  zoo models --markdown --write docs/reproductions.md"
     dinos = CATALOG["dinos_rnn"]
     assert f"{dinos['metrics']['perplexity']:#.4g} @{dinos['metrics']['epoch']}" in block and dinos["samples"][0] in block

@@ -71,10 +71,10 @@ def test_catalog_entries_with_urls_load_and_pull(served, tmp_path, monkeypatch):
     catalog.write_text(yaml.safe_dump({"models": {"remote_dinos": {**CATALOG["dinos_rnn"], "recipe": str(ROOT / "recipes/dinos_rnn.yaml"),
                                                                    "weights": weights}}}))
     monkeypatch.setenv("ZOO_REGISTRY", str(catalog))
-    assert [r["weights"] for r in rows()] == ["download"]
+    assert [r["weights"] for r in rows()] == ["url"]
     pulled = zoo_cli("pull", "remote_dinos", env={"ZOO_REGISTRY": str(catalog), "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]})
     assert pulled.returncode == 0 and "remote_dinos:" in pulled.stdout, pulled.stderr
-    assert [r["weights"] for r in rows()] == ["cached"]
+    assert [r["weights"] for r in rows()] == ["cache"]
     assert zoo.load("remote_dinos").vocab == read_weights(DINOS).vocab
     assert served.hits == ["/m.safetensors"]
     weights["sha256"] = "f" * 64
@@ -144,9 +144,10 @@ def test_models_lists_every_entry_and_the_readme_table_matches_the_catalog():
     assert proc.returncode == 0, proc.stderr
     for name in CATALOG:
         assert name in proc.stdout
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = readme[readme.index(MARKERS[0]) : readme.index(MARKERS[1]) + len(MARKERS[1])]
-    assert block == markdown_table(rows()), "README's model table drifted: run  zoo models --markdown --write README.md"
+    for page in ("README.md", "docs/catalog.md"):
+        text = (ROOT / page).read_text(encoding="utf-8")
+        block = text[text.index(MARKERS[0]) : text.index(MARKERS[1]) + len(MARKERS[1])]
+        assert block == markdown_table(rows()), f"{page}'s model table drifted: run  zoo models --markdown --write {page}"
 
 
 def test_verify_reproduces_a_shipped_model_and_fails_on_a_wrong_metric(tmp_path):

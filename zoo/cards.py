@@ -1,17 +1,17 @@
-"""Model cards from the catalog: the ``zoo models`` table and the README's Markdown table."""
+"""The catalog as a listing: ``zoo.list_models``, the ``zoo models`` table and JSON, and the README's Markdown tables."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import fnmatch
+from collections.abc import Iterator
 from typing import Any
-
-import yaml
 
 from .catalog import entries, read_catalog
 from .hub import availability
-from .yamlfile import load_yaml
+from .shape import cell_label, entry_shape
+from .units import human_size
 
-__all__ = ["rows", "text_table", "markdown_table", "results_markdown", "rewrite", "MARKERS", "RESULTS_MARKERS"]
+__all__ = ["list_models", "rows", "records", "text_table", "markdown_table", "results_markdown", "rewrite", "MARKERS", "RESULTS_MARKERS"]
 
 MARKERS = ("<!-- zoo models --markdown: begin -->", "<!-- zoo models --markdown: end -->")
 RESULTS_MARKERS = ("<!-- zoo models --results: begin -->", "<!-- zoo models --results: end -->")
@@ -37,39 +37,59 @@ def _size(e: dict[str, Any]) -> str:
     w = e.get("weights")
     if not isinstance(w, dict) or "size" not in w:
         return "-"
-    return f"{w['size'] / 1e6:.2f} MB ({w.get('dtype', 'float32')})" if w["size"] >= 1e5 else f"{w['size'] / 1e3:.1f} kB ({w.get('dtype', 'float32')})"
+    return f"{human_size(w['size'])} ({w.get('dtype', 'float32')})"
 
 
-def _model_section(recipe: str | None) -> dict[str, Any]:
-    try:
-        data = load_yaml(Path(recipe).read_text(encoding="utf-8")) if recipe else {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    model = data.get("model") if isinstance(data, dict) else None
-    return model if isinstance(model, dict) else {}
+def _source(e: dict[str, Any]) -> str | None:
+    """What the catalog publishes of an entry's weights: ``shipped`` (a file), ``download`` (a URL), or ``None``."""
+    w = e.get("weights") or {}
+    return "shipped" if "file" in w else "download" if "url" in w else None
 
 
-def rows() -> list[dict[str, str]]:
-    """One row per catalogued model: name, cell, layers, params, metric (training), held_out, source (in the catalog),
-    weights (here), size, recipe, dtype."""
+def _listed(pattern: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], str]]:
+    """The catalog entries whose names match ``pattern``, in catalog order: the name, the entry as written, its model
+    shape (:func:`~zoo.shape.entry_shape`) and where its weights are here (:func:`~zoo.hub.availability`)."""
     catalog, resolved = read_catalog(), entries()
-    out = []
     for name, raw in catalog.items():
-        e = resolved[name]
-        model = _model_section(e.get("recipe"))
-        w = raw.get("weights") if isinstance(raw.get("weights"), dict) else {}
+        if fnmatch.fnmatch(name, pattern):
+            yield name, raw, entry_shape(resolved[name]), availability(name, resolved[name])
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """The catalogued model names matching a shell-style wildcard, sorted (as timm's ``list_models``).
+
+    >>> zoo.list_models("jay_gru*")
+    ['jay_gru', 'jay_gru_heldout', 'jay_gru_scratch']
+    """
+    return sorted(name for name in read_catalog() if fnmatch.fnmatch(name, pattern))
+
+
+def rows(pattern: str = "*") -> list[dict[str, str]]:
+    """One row of text per catalogued model (in catalog order; names matching ``pattern``): name, cell, layers, params,
+    metric (training), held_out, source (in the catalog), weights (here), size, dtype."""
+    return [{"name": name, "cell": cell_label(model), "layers": str(model["layers"]),
+             "params": f"{raw['params']:,}" if isinstance(raw.get("params"), int) else "-", "metric": _metric(raw),
+             "held_out": _held_out(raw.get("metrics") or {}), "source": _source(raw) or "-", "weights": where, "size": _size(raw),
+             "dtype": str((raw.get("weights") or {}).get("dtype", "float32"))}
+            for name, raw, model, where in _listed(pattern)]
+
+
+def records(pattern: str = "*") -> list[dict[str, Any]]:
+    """One JSON object per catalogued model matching ``pattern``, in catalog order (the ``zoo models --json`` schema):
+    name, description, dataset, the model (cell, impl, layers, hidden_size, bidirectional, params), the training
+    perplexity and the epoch of the weights, the held-out figures (``null`` where the catalog records none), where
+    the weights are (``weights``: the word of :func:`~zoo.hub.availability`; ``source``: shipped, download or null),
+    their size, dtype and the recipe."""
+    out = []
+    for name, raw, model, where in _listed(pattern):
+        m, w = raw.get("metrics") or {}, raw.get("weights") or {}
         out.append({
-            "name": name,
-            "cell": f"{model.get('cell', e.get('cell', '?'))}/{model.get('impl', 'nn')}" + (" bidirectional" if model.get("bidirectional") else ""),
-            "layers": str(model.get("layers", 1)),
-            "params": f"{raw['params']:,}" if isinstance(raw.get("params"), int) else "-",
-            "metric": _metric(raw),
-            "held_out": _held_out(raw.get("metrics") or {}),
-            "source": "shipped" if "file" in w else "download" if "url" in w else "-",
-            "weights": availability(name, e),
-            "size": _size(raw),
-            "dtype": str(w.get("dtype", "float32")),
-            "recipe": str(raw.get("recipe", "-")),
+            "name": name, "description": raw.get("description"), "dataset": raw.get("dataset"),
+            **{key: model[key] for key in ("cell", "impl", "layers", "hidden_size", "bidirectional")}, "params": raw.get("params"),
+            "train_perplexity": m.get("perplexity"), "epoch": m.get("epoch"),
+            **{key: m.get(key) for key in ("valid_loss", "valid_perplexity", "test_loss", "test_perplexity")},
+            "weights": where, "source": _source(raw),
+            "size": w.get("size"), "dtype": w.get("dtype", "float32") if w else None, "recipe": raw.get("recipe"),
         })
     return out
 
@@ -91,7 +111,7 @@ def markdown_table(items: list[dict[str, str]]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for r in items:
         shipped = {"shipped": f"shipped, {r['size']}", "download": f"download, {r['size']}"}.get(r["source"], "train it")
-        how = f"`zoo run {r['recipe']}`" + (f" then `zoo ship {r['name']} runs/{r['name']} --dtype {r['dtype']}`" if r["source"] != "-" else "")
+        how = f"`zoo run {r['name']}`" + (f" then `zoo ship {r['name']} runs/{r['name']} --dtype {r['dtype']}`" if r["source"] != "-" else "")
         lines.append(f"| `{r['name']}` | {r['cell']} | {r['layers']} | {r['params']} | {r['metric']} | {r['held_out']} | {shipped} | {how} |")
     return "\n".join([*lines, MARKERS[1]])
 

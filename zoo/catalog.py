@@ -3,11 +3,17 @@
 An entry's ``weights`` is ``null`` (train it yourself), a file shipped with the project
 (``{file: weights/NAME.safetensors, sha256, size, dtype}``, the path relative to the
 catalog), or a download (``{url: https://..., sha256, size, dtype}``). ``ZOO_REGISTRY``
-names another catalog file to use instead of the project's.
+names another catalog file to use instead of the installed one.
+
+The installed catalog is the package ``zoo_catalog``: pyproject.toml maps the project's top level
+(``registry.yaml``, ``recipes/``, ``weights/``) to it, so a wheel carries it and an editable install
+finds the checkout's files. A recipe is run by its file or by the name of its catalog entry.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import math
 import os
 from pathlib import Path
@@ -18,9 +24,14 @@ import yaml
 from .atomic import write_text
 from .download import is_sha256
 from .errors import UsageError
+from .options import unknown
 from .yamlfile import load_yaml
 
-__all__ = ["catalog_path", "read_catalog", "entry", "entries", "write_catalog", "HEADER"]
+__all__ = ["catalog_folder", "catalog_path", "installed_from_wheel", "read_catalog", "entry", "entries", "recipe_files",
+           "recipe_file", "write_catalog", "HEADER", "CATALOG_PACKAGE", "DISTRIBUTION"]
+
+CATALOG_PACKAGE = "zoo_catalog"  # the installed catalog: registry.yaml, recipes/*.yaml, weights/*.safetensors
+DISTRIBUTION = "rnn-zoo"
 
 HEADER = """\
 # The catalog of named models: recipe, how its weights were made, and what was measured.
@@ -36,10 +47,53 @@ HEADER = """\
 """
 
 
+def catalog_folder() -> Path | None:
+    """The folder of the installed catalog package, found through the import system; ``None`` when it is not installed.
+
+    A wheel installs it as ``site-packages/zoo_catalog``; an editable install maps it to the project's top level.
+    Either way it is a namespace package (data, no ``__init__.py``), and in an editable install its path also holds
+    setuptools' placeholder entry, on which ``importlib.resources.files`` fails (Python 3.11: "MultiplexedPath only
+    supports directories"): so the first real directory of its search locations is taken.
+    """
+    try:
+        spec = importlib.util.find_spec(CATALOG_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    locations = (spec.submodule_search_locations or []) if spec is not None else []
+    return next((Path(p) for p in locations if Path(p).is_dir()), None)
+
+
 def catalog_path() -> Path:
-    """``$ZOO_REGISTRY`` if set, else ``registry.yaml`` beside the ``zoo`` package's folder (the project root)."""
+    """``$ZOO_REGISTRY`` if set, else the installed catalog's ``registry.yaml`` (see :func:`catalog_folder`).
+
+    :raises UsageError: when neither is there (zoo installed without its catalog package).
+    """
     override = os.environ.get("ZOO_REGISTRY")
-    return Path(override) if override else Path(__file__).resolve().parent.parent / "registry.yaml"
+    if override:
+        return Path(override)
+    folder = catalog_folder()
+    if folder is None:
+        raise UsageError(f"zoo's catalog (the {CATALOG_PACKAGE} package) is not installed; reinstall {DISTRIBUTION} "
+                         "(pip install rnn-zoo, or pip install -e . in a clone), or point ZOO_REGISTRY at a registry.yaml")
+    return folder / "registry.yaml"
+
+
+def installed_from_wheel(path: Path) -> bool:
+    """Whether ``path`` is a file that pip installed from the rnn-zoo wheel, which no command may change.
+
+    The distribution's RECORD lists every file its installer wrote: the catalog files of a wheel install, and
+    none of an editable install's (whose RECORD holds its ``.pth`` and finder; its catalog is the checkout's).
+    This asks about the very file in use, unlike PEP 610's ``direct_url.json`` (which says how the distribution
+    was installed, and is absent for an install from an index), and unlike a test of writability, since the
+    site-packages of a person's own virtual environment is writable too.
+    """
+    target = path.resolve()
+    for dist in importlib.metadata.distributions(name=DISTRIBUTION):
+        if dist.read_text("RECORD") is None:  # a checkout's *.egg-info: its files are the sources, not an install
+            continue
+        if any(Path(f.locate()).resolve() == target for f in dist.files or [] if f.name == path.name):
+            return True
+    return False
 
 
 def _number(value: Any, positive: bool = False) -> bool:
@@ -106,7 +160,7 @@ def _problem(name: Any, e: Any) -> str | None:
 
 
 def read_catalog(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    """The catalog's entries by model name, each checked (empty when the project's own catalog file is absent).
+    """The catalog's entries by model name, each checked (empty when the installed catalog has no ``registry.yaml``).
 
     :raises UsageError: one line naming the file (and ``ZOO_REGISTRY`` when it chose it) and the entry at fault.
     """
@@ -156,6 +210,31 @@ def entry(name: str, path: Path | None = None) -> dict[str, Any] | None:
     path = path or catalog_path()
     found = read_catalog(path).get(name)
     return None if found is None else _absolute(found, path)
+
+
+def recipe_files() -> dict[str, Path]:
+    """The recipe file of each catalog entry that names one, by entry name, in catalog order (paths absolute)."""
+    return {name: Path(e["recipe"]) for name, e in entries().items() if isinstance(e.get("recipe"), str)}
+
+
+def recipe_file(ref: str | Path) -> Path:
+    """The recipe file a ``zoo run`` argument names: a file as given, else the recipe of the catalog entry of that name.
+
+    A :class:`~pathlib.Path`, an existing file, or text with a ``/`` or a ``.yaml``/``.yml`` suffix is a path, returned
+    as it is (a missing one is for the recipe reader to report); a bare word names a catalog entry.
+
+    :raises UsageError: a bare word that is neither a file nor a catalog name, with the closest catalog name.
+    """
+    path, text = Path(ref), str(ref)
+    if isinstance(ref, Path) or path.is_file() or "/" in text or os.sep in text or path.suffix in (".yaml", ".yml"):
+        return path
+    named = recipe_files()
+    if text in named:
+        return named[text]
+    if path.exists():  # a folder or a device: the reader words it
+        return path
+    raise UsageError(f"no recipe file {text!r} here, and {unknown('catalog name', text, named)}; "
+                     "pass a recipe file or a catalog name (zoo recipes lists them)")
 
 
 def write_catalog(models: dict[str, dict[str, Any]], path: Path | None = None) -> None:

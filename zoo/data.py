@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
 from pathlib import Path
+from typing import Callable, Iterator
 
 from .download import check_sha256, download, inside, sweep_download
 from .errors import UsageError
 
-__all__ = ["cache_dir", "data_dir_from_env", "sha256_of", "fetch"]
+__all__ = ["cache_dir", "data_dir_from_env", "sha256_of", "fetch", "observing_fetches"]
+
+# Called with (relpath, url, sha256) at each fetch inside ``observing_fetches``: how ``zoo data pull`` learns what a dataset reads.
+_observer: contextvars.ContextVar[Callable[[str, str | None, str | None], None] | None] = contextvars.ContextVar("zoo_fetch_observer", default=None)
 
 
 def cache_dir() -> Path:
@@ -43,6 +49,9 @@ def fetch(relpath: str, url: str | None, sha256: str | None, data_dir: Path | No
     """
     if sha256 is not None:
         sha256 = check_sha256(sha256, f"corpus file {relpath}")
+    observe = _observer.get()
+    if observe is not None:
+        observe(relpath, url, sha256)
     cached = inside(cache_dir() / relpath, cache_dir(), "corpus file")
     folder = data_dir or data_dir_from_env()
     if folder is not None and (Path(folder) / relpath).is_file():
@@ -55,3 +64,14 @@ def fetch(relpath: str, url: str | None, sha256: str | None, data_dir: Path | No
         raise UsageError(f"corpus file {relpath} not found (looked in {where}{cached}); "
                          "pass --data-dir or set ZOO_DATA to a folder that holds it")
     return download(url, cached, sha256)
+
+
+@contextlib.contextmanager
+def observing_fetches(observe: Callable[[str, str | None, str | None], None]) -> Iterator[None]:
+    """Call ``observe(relpath, url, sha256)`` at each :func:`fetch` made inside the block (in this thread or task), before
+    the file is looked for: a dataset names its files only as it loads, and this is how a caller learns them."""
+    token = _observer.set(observe)
+    try:
+        yield
+    finally:
+        _observer.reset(token)

@@ -4,25 +4,34 @@ Downloads go to ``$XDG_CACHE_HOME/zoo/models`` (default ``~/.cache/zoo/models``)
 checked against the sha256 the catalog (or a ``#sha256=`` suffix of a URL) gives, and must
 parse as safetensors; they are written atomically and reused. A file that fails is refused and
 nothing is left behind. Without a sha256 the cache key is the URL, and ``refresh`` replaces it.
+
+What a reference names is decided here once (:func:`resolve`), for ``zoo.load`` and ``zoo info`` alike, and so is
+where a catalogued model's weights are (:func:`locate`), in the one vocabulary (:class:`Located`) that
+``zoo models`` and ``zoo info`` show.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import urllib.parse
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from safetensors import SafetensorError, safe_open
 
+from . import rundir
 from .catalog import entry, read_catalog
 from .data import cache_dir, sha256_of
 from .download import check_sha256, download, inside, sweep_download
 from .errors import UsageError
 from .options import unknown
 
-__all__ = ["weights_path", "pull", "availability", "cached_path"]
+__all__ = ["Location", "REFS", "Ref", "Located", "resolve", "locate", "availability", "weights_path", "pull", "cached_path",
+           "models_dir"]
 
+Location = Literal["shipped", "missing", "cache", "url", "run", "file", "none"]  # see Located
+REFS = "a catalog name (zoo models lists them), a run directory or a .safetensors file"
 _ADVICE = "check the address and the network and try again, or load a local .safetensors file"
 _URL_SCHEMES = ("http://", "https://", "file://")
 
@@ -37,7 +46,46 @@ def _split_url(url: str) -> tuple[str, str | None]:
     return base, check_sha256(fragment.removeprefix("sha256="), f"the #sha256= of {base[:200]!r}")
 
 
-def _models() -> Path:
+@dataclasses.dataclass(frozen=True)
+class Ref:
+    """What a model reference names (see :func:`resolve`).
+
+    :ivar kind: ``url``, ``run`` (a run directory), ``file`` (a weights file) or ``catalog`` (a catalog name).
+    :ivar text: the reference as given.
+    :ivar path: the folder or the file (``None`` for a URL or a catalog name).
+    :ivar entry: the catalog entry, its paths made absolute (``catalog`` only).
+    """
+
+    kind: Literal["url", "run", "file", "catalog"]
+    text: str
+    path: Path | None = None
+    entry: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Located:
+    """Where a model's weights are.
+
+    :ivar location: ``shipped`` (a file the catalog ships, here), ``missing`` (a file the catalog ships, not here),
+        ``cache`` (a download already fetched), ``url`` (a download not fetched yet), ``run`` (a run directory's
+        ``model.safetensors``; of a catalog name, ``runs/NAME``, trained here), ``file`` (a weights file named by its
+        path) or ``none``.
+    :ivar path: the file on this disk (for ``missing``: where it should be); ``None`` for ``url`` and ``none``.
+    :ivar url: the download address (``cache`` and ``url``).
+    """
+
+    location: Location
+    path: Path | None = None
+    url: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether they are on this disk, ready to load without a download."""
+        return self.location in ("shipped", "cache", "run", "file")
+
+
+def models_dir() -> Path:
+    """The folder of the downloaded weights: ``models/`` in :func:`zoo.data.cache_dir`."""
     return cache_dir() / "models"
 
 
@@ -47,7 +95,7 @@ def cached_path(url: str, sha256: str | None) -> Path:
     if name in ("", ".", "..") or len(name.encode()) > 200 or "\x00" in name:
         name = "model.safetensors"  # the name is only for people reading the cache: any safe one will do
     key = check_sha256(sha256, url)[:16] if sha256 is not None else "url-" + hashlib.sha256(url.encode()).hexdigest()[:16]
-    return inside(_models() / key / name, _models(), "the weights cache entry")
+    return inside(models_dir() / key / name, models_dir(), "the weights cache entry")
 
 
 def _safetensors(url: str) -> Callable[[Path], None]:
@@ -86,56 +134,93 @@ def _shipped(name: str, weights: dict[str, Any]) -> Path:
     return path
 
 
-def _catalogued(name: str, found: dict[str, Any], refresh: bool = False) -> Path | None:
+def locate(name: str, found: dict[str, Any]) -> Located:
+    """Where the weights of the catalog entry ``found`` (named ``name``) are here: the catalog's own (shipped, or a
+    download) first; without any, a run trained here (``runs/NAME``). Reads no file and downloads nothing."""
     weights = found.get("weights")
-    if not isinstance(weights, dict):
-        return None
-    if "file" in weights:
-        return _shipped(name, weights)
-    if "url" in weights:
-        sha256 = weights.get("sha256")
-        return _fetch(str(weights["url"]), None if sha256 is None else check_sha256(sha256, f"model '{name}' in the catalog"), refresh)
-    raise UsageError(f"model '{name}': catalog weights need a 'file' or a 'url'; fix the catalog entry")
+    if isinstance(weights, dict) and "file" in weights:
+        path = Path(weights["file"])
+        return Located("shipped" if path.is_file() else "missing", path)
+    if isinstance(weights, dict) and "url" in weights:
+        url = str(weights["url"])
+        cached = cached_path(url, weights.get("sha256"))
+        return Located("cache", cached, url) if cached.is_file() else Located("url", None, url)
+    trained = rundir.default_dir(name) / "model.safetensors"
+    return Located("run", trained) if trained.is_file() else Located("none")
 
 
-def _run_dir(path: Path) -> Path:
+def availability(name: str, found: dict[str, Any]) -> Location:
+    """Where a catalogued model's weights are, as the word (:attr:`Located.location`) that ``zoo models`` shows."""
+    return locate(name, found).location
+
+
+def _catalogued(name: str, found: dict[str, Any], refresh: bool = False) -> Path:
+    """The weights file of a catalog entry, where :func:`locate` finds them: a shipped file checked against its sha256,
+    a download fetched (or reused from the cache), or ``runs/NAME``."""
+    where = locate(name, found)
+    if where.location in ("shipped", "missing"):
+        return _shipped(name, found["weights"])
+    if where.url is not None:  # cache or url
+        sha256 = found["weights"].get("sha256")
+        return _fetch(where.url, None if sha256 is None else check_sha256(sha256, f"model '{name}' in the catalog"), refresh)
+    if where.path is not None:  # run
+        return where.path
+    raise UsageError(f"model '{name}' has no weights here yet; train it with  zoo run {name}  "
+                     f"(it then loads from {rundir.default_dir(name)})")
+
+
+def _run_weights(path: Path) -> Path:
     """The weights of the run in ``path``, or one line saying why there are none."""
-    if (path / "model.safetensors").is_file():
+    found = rundir.state(path)
+    if found == "finished":
         return path / "model.safetensors"
-    if (path / "checkpoint" / "checkpoint.json").is_file():
+    if found == "stopped":
         raise UsageError(f"run directory {path} has not finished: it has a checkpoint but no model.safetensors yet; "
                          f"finish it with  zoo run --resume {path}")
     raise UsageError(f"run directory {path} has no model.safetensors; the run has not finished (or was not a zoo run)")
 
 
+def resolve(ref: str | Path) -> Ref:
+    """What ``ref`` names, tried in this order: a URL (``http(s)://`` or ``file://``), a folder (a run directory), a path
+    (a ``.safetensors`` name, an existing file, or text with a ``/``), a catalog name, and last a run trained here
+    under a name the catalog lacks (``runs/NAME``). Reads no file and downloads nothing.
+
+    :raises UsageError: for a path that is neither a folder nor a file, or a name neither catalogued nor trained here
+        (with the close one).
+    """
+    text = str(ref)
+    if text.startswith(_URL_SCHEMES):
+        return Ref("url", text)
+    path = Path(ref)
+    if path.is_dir():
+        return Ref("run", text, path)
+    if path.suffix == ".safetensors" or path.exists() or "/" in text or "\\" in text:
+        if not path.is_file():
+            raise UsageError(f"{path}: {'not a regular file' if path.exists() else 'no such run directory or file'}; pass {REFS}")
+        return Ref("file", text, path)
+    found = entry(text)
+    if found is not None:
+        return Ref("catalog", text, entry=found)
+    if rundir.default_dir(text).is_dir():
+        return Ref("run", text, rundir.default_dir(text))
+    raise UsageError(f"{unknown('model', text, read_catalog())}; or pass a run directory or a .safetensors file")
+
+
 def weights_path(ref: str | Path, refresh: bool = False) -> Path:
-    """Resolve a reference to a weights file: registry name, run directory, ``.safetensors`` path, or URL.
+    """The weights file a reference (see :func:`resolve`) names: a catalogued model's (see :func:`locate`), a finished
+    run's ``model.safetensors``, the file itself, or a URL's download.
 
     A URL (``http(s)://`` or ``file://``, optionally ending in ``#sha256=HEX``) is downloaded once into the cache;
     ``refresh`` downloads it again (a catalogued one too), replacing the cached copy only once the new one passed.
     """
-    text = str(ref)
-    if text.startswith(_URL_SCHEMES):
-        return _fetch(*_split_url(text), refresh=refresh)
-    path = Path(ref)
-    if path.is_dir():
-        return _run_dir(path)
-    if path.suffix == ".safetensors" or path.exists() or "/" in text or "\\" in text:
-        if not path.is_file():
-            raise UsageError(f"weights file {path} not found; pass a run directory, a .safetensors file or a registry name")
-        return path
-    found = entry(text)
-    if found is not None:
-        catalogued = _catalogued(text, found, refresh)
-        if catalogued is not None:
-            return catalogued
-    local = Path("runs") / text / "model.safetensors"
-    if local.is_file():
-        return local
-    if found is not None:
-        raise UsageError(f"model '{text}' has no weights here yet; train it with  zoo run {found.get('recipe', 'its recipe')}  "
-                         f"(it then loads from runs/{text})")
-    raise UsageError(f"{unknown('model', text, read_catalog())}; or pass a run directory or a .safetensors file")
+    r = resolve(ref)
+    if r.kind == "url":
+        return _fetch(*_split_url(r.text), refresh=refresh)
+    if r.kind == "run":
+        return _run_weights(r.path)
+    if r.kind == "file":
+        return r.path
+    return _catalogued(r.text, r.entry, refresh)
 
 
 def pull(ref: str, refresh: bool = False) -> Path:
@@ -148,17 +233,6 @@ def pull(ref: str, refresh: bool = False) -> Path:
     found = entry(ref)
     if found is None:
         raise UsageError(f"{unknown('model', ref, read_catalog())}; zoo pull takes a catalog name or a URL")
-    path = _catalogued(ref, found, refresh)
-    if path is None:
-        raise UsageError(f"model '{ref}' has no published weights to pull; train it with  zoo run {found.get('recipe', 'its recipe')}")
-    return path
-
-
-def availability(name: str, found: dict[str, Any]) -> str:
-    """Where a catalogued model's weights are: ``shipped`` (or ``missing``), ``cached``, ``download``, ``runs/NAME`` or ``-``."""
-    weights = found.get("weights")
-    if isinstance(weights, dict) and "file" in weights:
-        return "shipped" if Path(weights["file"]).is_file() else "missing"
-    if isinstance(weights, dict) and "url" in weights:
-        return "cached" if cached_path(str(weights["url"]), weights.get("sha256")).is_file() else "download"
-    return f"runs/{name}" if (Path("runs") / name / "model.safetensors").is_file() else "-"
+    if not isinstance(found.get("weights"), dict):
+        raise UsageError(f"model '{ref}' has no published weights to pull; train it with  zoo run {ref}")
+    return _catalogued(ref, found, refresh)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
+from .catalog import recipe_file
 from .errors import RecipeError, UsageError
 from .files import check_regular
 from .model import ModelOptions
@@ -16,10 +17,28 @@ from .options import bind, option, unknown
 from .registry import Registry
 from .yamlfile import DuplicateKeyError, load_yaml
 
-__all__ = ["PredictOptions", "Section", "Recipe", "read_recipe", "parse_overrides", "apply_overrides", "resolve", "prepare"]
+__all__ = ["TopLevel", "PredictOptions", "Section", "Recipe", "read_recipe", "parse_overrides", "apply_overrides", "resolve", "prepare"]
+
+
+@dataclasses.dataclass
+class TopLevel:
+    """The recipe's own keys, beside its sections: bound by :func:`resolve`, listed by :mod:`zoo.reference`."""
+
+    name: str = option(help="the run's name (letters, digits, _ or -); its directory is runs/<name>")
+    description: str = option("", "one line saying what the recipe trains or reproduces")
+    seed: int = option(0, "seeds Python's, NumPy's and torch's generators (0 to 2**32 - 1)")
+
+    EXPECTED: ClassVar[dict[str, str]] = {"name": "a run name (letters, digits, _ or -)", "description": "a string",
+                                          "seed": "an integer from 0 to 2**32 - 1"}  # a problem with a key, in words
+
+    def validate(self) -> list[str]:
+        """Problems with values that have the right type but are out of range."""
+        bad = {"name": not self.name.strip() or "/" in self.name or self.name.startswith("."), "seed": not 0 <= self.seed < 2**32}
+        return [f"{key}: expected {self.EXPECTED[key]}, got {getattr(self, key)!r}" for key, wrong in bad.items() if wrong]
+
 
 SECTIONS = ("dataset", "sampler", "model", "backend", "trainer", "schedule", "predict")
-TOP_LEVEL = ("name", "description", "seed") + SECTIONS
+TOP_LEVEL = tuple(f.name for f in dataclasses.fields(TopLevel)) + SECTIONS
 DEFAULTS = {"sampler": "sequential", "backend": "auto", "trainer": "bptt", "schedule": "constant", "predict": "default"}
 
 
@@ -106,7 +125,8 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"recipe file {path} not found; pass the path of a .yaml recipe, e.g. recipes/jay_gru.yaml") from None
+        raise UsageError(f"recipe file {path} not found; pass the path of a .yaml recipe, or a catalog name such as jay_gru "
+                         "(zoo recipes lists them)") from None
     except UnicodeDecodeError as exc:
         raise UsageError(f"recipe {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
@@ -200,6 +220,15 @@ def _bind_pair(core_cls: type, cls: Any, values: dict[str, Any], where: str, pro
     return core, opts
 
 
+def _bind_top_level(data: dict[str, Any], problems: list[str]) -> TopLevel | None:
+    """Bind the recipe's own keys to :class:`TopLevel`; a missing, mistyped or out-of-range one is one problem saying what
+    it must hold (``seed: expected an integer from 0 to 2**32 - 1, got -1``)."""
+    top, found = bind(TopLevel, {k: v for k, v in data.items() if k in TopLevel.EXPECTED}, "")
+    problems.extend(f"{key}: expected {wanted}, got {data.get(key)!r}" for key, wanted in TopLevel.EXPECTED.items()
+                    if any(p.startswith(f".{key}:") for p in found))  # bind names the key as WHERE.KEY, WHERE being ""
+    return top
+
+
 def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
     """Validate a recipe against the registry and fill in every default.
 
@@ -209,15 +238,7 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
     for key in data:
         if key not in TOP_LEVEL:
             problems.append(f"{key}: {unknown('top-level key', key, TOP_LEVEL)}")
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or "/" in name or name.startswith("."):
-        problems.append(f"name: expected a run name (letters, digits, _ or -), got {name!r}")
-    seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
-        problems.append(f"seed: expected an integer from 0 to 2**32 - 1, got {seed!r}")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        problems.append(f"description: expected a string, got {description!r}")
+    top = _bind_top_level(data, problems)
 
     sections: dict[str, Section] = {}
     for key, kind in (("dataset", "dataset"), ("sampler", "sampler"), ("backend", "backend"), ("trainer", "trainer"), ("schedule", "schedule")):
@@ -252,14 +273,14 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
             if core is not None and opts is not None:
                 sections["predict"] = Section(core.name, cls, opts, core)
 
-    if problems:
+    if problems or top is None:
         raise RecipeError(problems)
-    return Recipe(name=name, seed=seed, description=description, **sections)
+    return Recipe(name=top.name, seed=top.seed, description=top.description, **sections)
 
 
 def prepare(source: str | Path | dict[str, Any], registry: Registry, overrides: dict[str, Any] | None = None, seed: int | None = None) -> Recipe:
-    """Read (if a path), override, and resolve a recipe in one call."""
-    data = read_recipe(source) if not isinstance(source, dict) else source
+    """Read (if a path or a catalog name, see :func:`zoo.catalog.recipe_file`), override, and resolve a recipe in one call."""
+    data = read_recipe(recipe_file(source)) if not isinstance(source, dict) else source
     if overrides:
         data = apply_overrides(data, overrides)
     if seed is not None:

@@ -13,6 +13,10 @@ Inside a zoo run, zoo's files are the names a run writes (:data:`OUTPUTS`, the m
 ``checkpoint/`` the names :meth:`CheckpointStore.owns` accepts) and the temporaries its atomic writer makes
 for exactly those names. Anything else there is a stranger's: it is never written, replaced or removed. Any
 other non-empty folder is refused, ``--overwrite`` or not, in one line naming a file zoo did not make.
+
+What a run directory holds is read here too, once for every command: where a run goes by default
+(:func:`default_dir`), whether it finished or stopped (:func:`state`), its epoch records (:func:`read_history`)
+and the samples of its last epoch (:func:`last_samples`).
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Literal
 
 from .atomic import sweep_temporaries, temporary_target, write_text
 from .checkpoint import CheckpointStore
 from .errors import RunError, UsageError
 
-__all__ = ["MARKER", "OUTPUTS", "RECIPE_HEADER", "check_path", "refuse_strangers", "adopt", "clear", "sweep", "disk_error", "disk_errors"]
+__all__ = ["MARKER", "OUTPUTS", "RECIPE_HEADER", "RUNS", "RunState", "default_dir", "state", "read_history", "last_samples", "check_path",
+           "refuse_strangers", "adopt", "clear", "sweep", "disk_error", "disk_errors"]
 
 MARKER = ".zoo-run"
 _MARKER_TEXT = "zoo run directory: zoo writes, replaces and removes only the files it made here\n"
@@ -39,6 +44,78 @@ RECIPE_HEADER = "# resolved recipe of run "
 _LOCK = ".lock"
 _CHECKPOINT = "checkpoint"
 _OWN = frozenset((MARKER, _LOCK, _CHECKPOINT, *OUTPUTS))
+RUNS = Path("runs")  # the folder, relative to the current one, that holds the runs no --out placed elsewhere
+RunState = Literal["finished", "stopped", "none"]
+_SAMPLES_HEADER = re.compile(r"(?m)^epoch (\d+)\n")  # each block of samples.txt opens with this line
+_DAMAGED = "it was altered or damaged: restore it, or train the run again"
+
+
+def default_dir(name: str) -> Path:
+    """Where the run of the recipe ``name`` goes when no ``--out`` is given: ``runs/<name>`` in the current folder."""
+    return RUNS / name
+
+
+def state(run_dir: Path) -> RunState:
+    """``finished`` (its weights are saved, which the runner does last), ``stopped`` (no weights, a committed checkpoint
+    that ``zoo run --resume`` continues) or ``none`` (neither: nothing to load or resume)."""
+    if (Path(run_dir) / "model.safetensors").is_file():
+        return "finished"
+    return "stopped" if CheckpointStore(run_dir).exists() else "none"
+
+
+def _read(where: Path) -> str | None:
+    """The UTF-8 text of a file a run writes; ``None`` when it is not there (the run has not written it)."""
+    try:
+        return where.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where} is not UTF-8 text (byte {exc.start}); {_DAMAGED}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {where} ({exc.strerror or exc}); check the file and its permissions") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """A run's epoch records from ``metrics.jsonl``, in order: those with a training ``loss`` (the records of evaluations
+    within an epoch have none and are left out); ``[]`` when the run has written no such file.
+
+    :raises UsageError: naming the line, for a file no run writes: a line that is not a JSON object with an integer
+        ``epoch``, or an epoch record without its ``perplexity``.
+    """
+    where = Path(run_dir) / "metrics.jsonl"
+    text = _read(where)
+    epochs = []
+    for n, line in enumerate((text or "").splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{where}: line {n} is not JSON; {_DAMAGED}") from None
+        if not isinstance(record, dict) or type(record.get("epoch")) is not int:
+            raise UsageError(f"{where}: line {n} is not a record of an epoch (a JSON object with an integer \"epoch\"); {_DAMAGED}")
+        if "loss" in record:
+            if not _number(record.get("perplexity")):
+                raise UsageError(f"{where}: line {n} records epoch {record['epoch']} without its perplexity; {_DAMAGED}")
+            epochs.append(record)
+    return epochs
+
+
+def last_samples(run_dir: Path) -> tuple[int | None, list[str]]:
+    """The last epoch ``samples.txt`` records and the lines generated after it (blank ones left out); ``(None, [])``
+    when the run generated none (no file, or an empty one: a bidirectional model cannot generate).
+
+    :raises UsageError: for a file no run writes: not UTF-8, or text before its first ``epoch N`` line.
+    """
+    where = Path(run_dir) / "samples.txt"
+    blocks = _SAMPLES_HEADER.split(_read(where) or "")  # ["", "1", "lines...", "2", "lines..."]
+    if blocks[0]:
+        raise UsageError(f"{where} does not open with an 'epoch N' line, as a run writes it; {_DAMAGED}")
+    if len(blocks) < 3:
+        return None, []
+    return int(blocks[-2]), [line for line in blocks[-1].splitlines() if line]
 
 
 def _written(name: str) -> bool:

@@ -15,6 +15,11 @@ from .rundir import disk_error
 __all__ = ["RunLock"]
 
 
+def _pid(fd: int) -> str:
+    """The pid a lock file holds, as its holder wrote it (``unknown`` when it has not written it yet)."""
+    return os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+
+
 class RunLock:
     """An exclusive ``flock`` on ``<run_dir>/.lock``, held while a run writes there.
 
@@ -44,8 +49,7 @@ class RunLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-                raise UsageError(f"{self.path.parent} is in use by another run (pid {holder}); wait for it to finish, "
+                raise UsageError(f"{self.path.parent} is in use by another run (pid {_pid(fd)}); wait for it to finish, "
                                  "or pass --out DIR to run elsewhere") from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -56,6 +60,23 @@ class RunLock:
             raise
         self._fd = fd
         return self
+
+    def holder(self) -> str | None:
+        """The pid (as text) of the run holding the lock right now, or ``None`` when none does; takes nothing.
+
+        Probes with a shared lock, which the kernel refuses while a run holds its exclusive one, and drops it at once.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None  # no lock file (or none of zoo's): no run has it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _pid(fd)
+        finally:
+            os.close(fd)  # drops our shared lock too
+        return None
 
     def _unusable(self, exc: OSError) -> ZooError:
         """One line for a lock file the operating system would not let us take."""

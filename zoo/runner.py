@@ -92,12 +92,24 @@ def _check_corpus(corpus: Corpus, recipe: Recipe, sampler: Any) -> None:
 
 
 def _plot(path: Path, metrics: list[dict[str, Any]], title: str) -> None:
-    """Training perplexity by epoch and, where the run scored a validation split, the validation perplexity beside it
-    (a pass within an epoch at its fraction of the epoch's steps), with the lowest marked."""
+    """Write :func:`_figure` of ``metrics`` to ``path`` as a PNG."""
+    from matplotlib import pyplot as plt
+
+    fig = _figure(metrics, title)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+
+
+def _figure(metrics: list[dict[str, Any]], title: str) -> Any:
+    """The matplotlib figure of ``perplexity.png``: training perplexity by epoch and, where the run scored a validation split,
+    the validation perplexity beside it (a pass within an epoch at its fraction of the epoch's steps), with the lowest
+    marked; the x-axis ticked on whole epochs."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import LogFormatter, MaxNLocator
 
     epochs = [m for m in metrics if "loss" in m]
     valid = [m for m in metrics if "valid_loss" in m]
@@ -113,14 +125,18 @@ def _plot(path: Path, metrics: list[dict[str, Any]], title: str) -> None:
                 label=f"best: {y[i]:.3f} at epoch {valid[i]['epoch']}" + (f", batch {valid[i]['batch']}" if "batch" in valid[i] else ""))
         ax.legend()
     ax.set_xlabel("epoch")
+    lo, hi = np.floor(ax.dataLim.x0), np.ceil(ax.dataLim.x1)
+    lo = min(lo, hi - 1)  # at least two whole epochs in view (a one-epoch run: 0 and 1), which the integer locator needs
+    ax.set_xlim(lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("perplexity" if valid else "training perplexity")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(LogFormatter())  # 5, 6, 10, 20 rather than 5×10⁰
+    ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def versions() -> dict[str, str]:
@@ -264,17 +280,19 @@ def _memory_errors(run_dir: Path, world: World) -> Iterator[None]:
         raise error from None
 
 
-def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World) -> RunResult:
+def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World, keep_checkpoint: bool) -> RunResult:
     """Train (from scratch, or on from ``resumed``) and write the run directory (rank 0, which holds its lock).
 
     A disk error or running out of memory ends the run in one line that names the path and says what to do.
     """
     with rundir.disk_errors(run_dir, started=True), _memory_errors(run_dir, world):
-        return _train_and_write(s, run_dir, progress, resumed, world)
+        return _train_and_write(s, run_dir, progress, resumed, world, keep_checkpoint)
 
 
-def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World) -> RunResult:
-    """:func:`_train`'s work, inside its translation of disk and memory errors."""
+def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World,
+                     keep_checkpoint: bool) -> RunResult:
+    """:func:`_train`'s work, inside its translation of disk and memory errors; without ``keep_checkpoint``, the finished
+    run's checkpoint goes once its weights are saved (a run stopped earlier keeps it, to resume)."""
     r = s.recipe
     writes = world.main
     if writes:
@@ -336,6 +354,8 @@ def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoi
         if records:
             _plot(run_dir / "perplexity.png", records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})")
         save_weights(run_dir / "model.safetensors", s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions())
+        if not keep_checkpoint:
+            CheckpointStore(run_dir).clear()
     return RunResult(run_dir, r, records, final)
 
 
@@ -357,11 +377,13 @@ def run(
     seed: int | None = None,
     progress: bool = False,
     overwrite: bool = False,
+    keep_checkpoint: bool = True,
     registry: Registry | None = None,
 ) -> RunResult:
     """Train a recipe and write its run directory.
 
-    :param recipe: a recipe path or an already-loaded recipe mapping.
+    :param recipe: a recipe path, the name of a catalog entry (its recipe: ``zoo.run("jay_gru")``), or an already-loaded
+        recipe mapping.
     :param overrides: dotted keys to override, e.g. ``{"trainer.epochs": 5}``.
     :param out: the run directory (default ``runs/<name>``).
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
@@ -369,6 +391,8 @@ def run(
     :param progress: draw a progress bar (or plain lines when not on a terminal).
     :param overwrite: replace a run already in ``out`` (otherwise refused, finished or not); a folder zoo did not make
         is refused either way (see :mod:`zoo.rundir`).
+    :param keep_checkpoint: keep the finished run's ``checkpoint/`` (``False``: remove it once the weights are saved;
+        a run stopped before the end keeps it either way, so that :func:`resume` continues it).
     :returns: the run directory, the resolved recipe and the metrics.
     :raises Interrupted: on SIGINT/SIGTERM, after writing a checkpoint that :func:`resume` continues.
     :raises RunError: when the disk fills or memory runs out mid-run, naming the path and what to do.
@@ -378,7 +402,7 @@ def run(
     alone writes ``out``, which other machines need not see.
     """
     r = prepare(recipe, registry or get_registry(), overrides, seed)
-    run_dir = Path(out) if out is not None else Path("runs") / r.name
+    run_dir = Path(out) if out is not None else rundir.default_dir(r.name)
     with joined() as world, contextlib.ExitStack() as lock:
         def check_then_setup() -> _Setup:
             if world.main:  # reading only: a path no folder can take, or a folder zoo did not make, is refused before building
@@ -394,14 +418,16 @@ def run(
                     lock.enter_context(RunLock(run_dir))
                     _claim(run_dir, overwrite)
         world.settle(claim)
-        return _train(setup, run_dir, progress, None, world)
+        return _train(setup, run_dir, progress, None, world, keep_checkpoint)
 
 
-def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress: bool = False, registry: Registry | None = None) -> RunResult:
+def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress: bool = False, keep_checkpoint: bool = True,
+           registry: Registry | None = None) -> RunResult:
     """Continue an interrupted run from its last checkpoint; the result equals, bit for bit, an uninterrupted run's.
 
     :param run_dir: the run directory of the interrupted run.
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
+    :param keep_checkpoint: as for :func:`run`: ``False`` removes the checkpoint once the run has finished.
 
     Under ``torchrun`` every process calls this; rank 0 reads the checkpoint and sends it to the others.
     """
@@ -432,7 +458,7 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
                 raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint in {run_dir / 'checkpoint'} "
                                  "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
             return s
-        return _train(world.settle(setup), run_dir, progress, ckpt, world)
+        return _train(world.settle(setup), run_dir, progress, ckpt, world, keep_checkpoint)
 
 
 def _load_checkpoint(run_dir: Path) -> Checkpoint:

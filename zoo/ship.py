@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .catalog import catalog_path, read_catalog, write_catalog
+from . import rundir
+from .catalog import catalog_path, installed_from_wheel, read_catalog, write_catalog
 from .data import sha256_of
 from .errors import UsageError
 from .options import unknown
@@ -36,33 +36,6 @@ def _perplexities(run_dir: Path, shipped: Path, data_dir: str | Path | None) -> 
         return None
     text = original.vocab.decode(corpus.train[:2000])
     return original.perplexity(text), copy.perplexity(text)
-
-
-def _last_samples(run_dir: Path) -> list[str]:
-    """The lines the run generated after its last epoch (``samples.txt``'s last block), or none."""
-    try:
-        text = (run_dir / "samples.txt").read_text(encoding="utf-8")
-    except OSError:
-        return []
-    block = text.rsplit("epoch ", 1)[-1] if text.startswith("epoch ") else ""
-    return [line for line in block.splitlines()[1:] if line]
-
-
-def _history(run_dir: Path) -> list[dict[str, Any]]:
-    """The run's epoch records from ``metrics.jsonl`` (those with a training ``loss``; mid-epoch evaluations are left out)."""
-    where = run_dir / "metrics.jsonl"
-    try:
-        records = [json.loads(line) for line in where.read_text(encoding="utf-8").splitlines()]
-        if not all(isinstance(m, dict) and isinstance(m.get("epoch"), int) for m in records):
-            raise TypeError("a record without its epoch number")
-        epochs = [m for m in records if "loss" in m]
-        if not all(isinstance(m.get("perplexity"), float) for m in epochs):
-            raise TypeError("an epoch without its perplexity")
-    except (OSError, ValueError, TypeError) as exc:
-        raise UsageError(f"{where} is missing or unreadable ({exc}); ship a finished run") from None
-    if not epochs:
-        raise UsageError(f"{where} records no finished epoch; ship a finished run")
-    return epochs
 
 
 def _held_out(weights: Path, data_dir: str | Path | None) -> dict[str, float]:
@@ -119,7 +92,13 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     :param data_dir: a folder searched first for the corpus that the float16 check and the held-out scores read
         (else ``ZOO_DATA``).
     :returns: the updated catalog entry.
+    :raises UsageError: when the catalog in use is the one installed with the rnn-zoo wheel (site-packages is not
+        the place for one's own models): ``ZOO_REGISTRY`` then names a catalog of one's own.
     """
+    path = catalog_path()
+    if installed_from_wheel(path):
+        raise UsageError(f"zoo ship writes the catalog, and {path} is the one installed with the rnn-zoo wheel; copy its folder "
+                         f"(cp -r {path.parent} my-catalog) and point ZOO_REGISTRY at my-catalog/registry.yaml")
     models = read_catalog()
     if name not in models:
         raise UsageError(f"{unknown('model', name, models)}; add an entry to {catalog_path()} first")
@@ -132,7 +111,10 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     wf = read_weights(run_dir / "model.safetensors")
     if wf.recipe.get("name") != name:
         raise UsageError(f"{run_dir} is a run of recipe '{wf.recipe.get('name')}', not '{name}'; ship the run of  zoo run {models[name].get('recipe')}")
-    records = _history(run_dir)
+    records = rundir.read_history(run_dir)
+    if not records:
+        raise UsageError(f"{run_dir / 'metrics.jsonl'} records no finished epoch (or is missing); ship a finished run")
+    _, samples = rundir.last_samples(run_dir)  # read before anything is written: a damaged file is refused first
     tensors = {k: v.to(DTYPES[dtype]) if v.is_floating_point() else v for k, v in wf.tensors.items()}
     entry["params"] = sum(t.numel() for t in tensors.values())
     if metrics_only:
@@ -140,7 +122,6 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     else:
         entry["weights"], held_out = _ship_weights(name, run_dir, wf, tensors, dtype, data_dir)
     entry["metrics"] = _measured(dict(entry.get("metrics") or {}), records, wf.metrics, held_out)
-    samples = _last_samples(run_dir)
     if samples:
         entry["samples"] = samples
     models[name] = entry

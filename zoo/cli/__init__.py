@@ -9,14 +9,21 @@ import warnings
 import click
 import torch.distributed
 
+from .. import __version__
 from ..allocator import keep_freed_memory
 from ..distributed import env_rank
 from ..errors import Interrupted, Reported, ZooError, printable
 from ..registry import get_registry
+from .cache import cache_command
+from .completion import completion_command
+from .data import data_command
 from .evaluate import eval_command
 from .hub import models_command, pull_command, ship_command, verify_command
+from .info import info_command
 from .plugins import plugins_command
 from .predict import predict_command
+from .prune import prune_command
+from .recipes import recipes_command
 from .run import run_command
 from .validate import validate_command
 
@@ -24,15 +31,19 @@ __all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="rnn-zoo", prog_name="zoo")
+@click.version_option(__version__, prog_name="zoo")
 def cli() -> None:
     """zoo: train, compare and share recurrent language models.
 
     \b
-    Train the d2l GRU on the Jay Chou lyrics:
-        zoo run recipes/jay_gru.yaml
+    Train the d2l GRU on the Jay Chou lyrics (a catalog name, or a recipe file):
+        zoo run jay_gru
     Then continue a prefix with it:
         zoo predict runs/jay_gru --prefix 分开 -n 50
+    What else there is:
+        zoo models          the catalog of named models
+        zoo recipes         the recipes this installation carries
+        zoo plugins -v      every component and every recipe key
     """
 
 
@@ -41,7 +52,11 @@ cli.add_command(validate_command)
 cli.add_command(plugins_command)
 cli.add_command(predict_command)
 cli.add_command(eval_command)
+cli.add_command(info_command)
+cli.add_command(recipes_command)
 for _command in (models_command, pull_command, verify_command, ship_command):
+    cli.add_command(_command)
+for _command in (data_command, cache_command, prune_command, completion_command):
     cli.add_command(_command)
 
 
@@ -66,7 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``zoo`` script: every error ends as one line on stderr and an exit code.
 
     Exit codes: 0 success; 2 bad recipe, arguments or files; 1 failure during a run;
-    130 stopped by Ctrl-C or SIGTERM (reported as a stop, with no ``Error:`` prefix). A plugin
+    130 stopped by Ctrl-C or SIGTERM (reported as a stop, with no ``Error:`` prefix). Bare ``zoo`` prints
+    its help, as ``zoo --help`` does (exit 0, as pip does); a group without its command (``zoo cache``) prints
+    the group's help on stderr and exits 2, as git (129) and pip (1) treat a missing subcommand as bad usage. A plugin
     whose ``register_commands`` fails loses its commands, not the CLI. ``ZOO_DEBUG=1`` shows
     tracebacks of unexpected errors. In a distributed run, rank 0 reports what every process
     shares (the same recipe, the same agreed losses); another rank speaks only of a failure of its own.
@@ -79,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="zoo", standalone_mode=False)
     except click.exceptions.Abort:  # click's word for Ctrl-C (or the end of input) during a command
         _fail("stopped", 130, stop=True)
+    except click.exceptions.NoArgsIsHelpError as exc:  # a group run without its command: its help, not an error line
+        root = exc.ctx.parent is None
+        click.echo(exc.ctx.get_help(), err=not root, color=exc.ctx.color)
+        sys.exit(0 if root else exc.exit_code)
     except click.ClickException as exc:  # bad arguments: one line, pointing at the command's help
         message = " ".join(exc.format_message().split()).rstrip(".")
         if message.startswith("No such command"):  # perhaps one a broken plugin would have added

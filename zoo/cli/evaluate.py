@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import json
-import math
-from typing import Any
-
 import click
 
 from ..errors import UsageError
 from ..evaluate import MAX_ROWS, Score
 from ..pretrained import SPLITS, load
 from ..recipe import parse_overrides
+from ._complete import backend_names, dataset_keys, dataset_names, model_refs
+from .output import echo_json
 
 _PROTOCOL = (f"loss in nats per token; each text read from a zero state in up to {MAX_ROWS} contiguous rows, state carried "
              "(the trainer's validation protocol)")
 
 
 @click.command("eval")
-@click.argument("ref")
+@click.argument("ref", shell_complete=model_refs)
 @click.option("--split", type=click.Choice(SPLITS), default=None,
               help="Score this split of the corpus REF was trained on (train: the text it learnt from) or of --dataset's; "
                    "default valid when no --text is given.")
 @click.option("--text", "texts", multiple=True, metavar="FILE",
               help="Score a UTF-8 text file, split into tokens as REF's vocabulary splits text (repeatable).")
-@click.option("--dataset", default=None, metavar="NAME",
+@click.option("--dataset", default=None, metavar="NAME", shell_complete=dataset_names,
               help="Score --split (default valid) of this dataset instead, its tokens mapped one by one to REF's vocabulary.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="An option of --dataset, which starts from its defaults (not REF's recipe), e.g. --set path=other.txt (repeatable).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", shell_complete=dataset_keys, help="An option of --dataset, which starts from its defaults (not REF's recipe), e.g. --set path=other.txt (repeatable).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder searched first for corpus files (default: $ZOO_DATA).")
-@click.option("--backend", default=None, help="Run on another backend (torch, cuda, numpy, ...).")
+@click.option("--backend", default=None, shell_complete=backend_names, help="Run on another backend (torch, cuda, numpy, ...).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects (name, tokens, loss, bits, perplexity; null where not finite).")
 def eval_command(ref: str, split: str | None, texts: tuple[str, ...], dataset: str | None, settings: tuple[str, ...],
                  data_dir: str | None, backend: str | None, as_json: bool) -> None:
@@ -58,18 +56,12 @@ def eval_command(ref: str, split: str | None, texts: tuple[str, ...], dataset: s
         rows.append((f"{name}:{split}", model.evaluate(split=split, data_dir=data_dir, dataset=section)))
     rows += [(path, model.evaluate(path=path)) for path in texts]
     if as_json:
-        click.echo(json.dumps([_record(name, s) for name, s in rows], ensure_ascii=False))
+        echo_json([{"name": name, "tokens": s.tokens, "loss": s.loss, "bits": s.bits, "perplexity": s.perplexity} for name, s in rows])
         return
     unit = "bits/char" if model.vocab.level == "char" else "bits/token"
     click.echo(_table([("text", "tokens", "loss", unit, "perplexity"),
                        *((name, f"{s.tokens:,}", f"{s.loss:.4f}", f"{s.bits:.4f}", f"{s.perplexity:.4f}") for name, s in rows)]))
     click.echo(_PROTOCOL)
-
-
-def _record(name: str, s: Score) -> dict[str, Any]:
-    """One text's JSON object; a number that is not finite (NaN weights, an overflowing perplexity) is null."""
-    numbers = {"loss": s.loss, "bits": s.bits, "perplexity": s.perplexity}
-    return {"name": name, "tokens": s.tokens, **{k: v if math.isfinite(v) else None for k, v in numbers.items()}}
 
 
 def _table(lines: list[tuple[str, ...]]) -> str:

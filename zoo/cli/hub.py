@@ -3,28 +3,55 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..atomic import write_text
-from ..cards import MARKERS, RESULTS_MARKERS, markdown_table, rewrite, rows, text_table
+from ..cards import MARKERS, RESULTS_MARKERS, markdown_table, records, rewrite, rows, text_table
+from ..catalog import catalog_path, read_catalog
 from ..errors import RunError, UsageError
 from ..hub import pull
+from ..options import closest
 from ..ship import DTYPES, ship
 from ..verify import Verdict, verify, verify_all
+from ._complete import catalog_names, runs
+from .output import echo_json
 
 
 @click.command("models")
+@click.argument("pattern", default="*")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list: one object per model (description, metrics, model, weights).")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the README's Markdown table instead.")
 @click.option("--write", "target", type=click.Path(dir_okay=False, exists=True), default=None,
               help="With --markdown: replace every generated block in this file (e.g. README.md): the model table and the results.")
-def models_command(as_markdown: bool, target: str | None) -> None:
-    """List the catalogued models (registry.yaml): cell, layers, parameters, metric, and where the weights are."""
+def models_command(pattern: str, as_json: bool, as_markdown: bool, target: str | None) -> None:
+    """List the catalogued models (registry.yaml) whose names match PATTERN (default all): cell, layers, parameters,
+    training perplexity, held-out figure, and where the weights are.
+
+    A PATTERN that matches nothing prints nothing (an empty list with --json) and says so on stderr; the exit code is 0.
+
+    \b
+    Examples:
+        zoo models
+        zoo models 'jay*'
+        zoo models --json
+    """
     if target is not None and not as_markdown:
         raise UsageError("--write needs --markdown")
-    items = rows()
+    if as_json and as_markdown:
+        raise UsageError("--json and --markdown are two formats; choose one")
+    if as_markdown and pattern != "*":
+        raise UsageError("--markdown prints the README's table of every model; drop the PATTERN")
+    if as_json:
+        echo_json(records(pattern))
+        return
+    items = rows(pattern)
     if not as_markdown:
-        click.echo(text_table(items))
+        if items:
+            click.echo(text_table(items))
+        else:
+            click.echo(_no_match(pattern), err=True)
         return
     if target is None:
         click.echo(markdown_table(items))
@@ -37,19 +64,34 @@ def models_command(as_markdown: bool, target: str | None) -> None:
     click.echo(f"updated {len(done)} generated block{'s' if len(done) > 1 else ''} in {target}")
 
 
+def _no_match(pattern: str) -> str:
+    """The stderr line for a listing that matched nothing: the pattern and, for a mistyped name, the close one."""
+    names = list(read_catalog())
+    if not names:
+        return f"the catalog ({catalog_path()}) lists no models"
+    close = None if any(c in pattern for c in "*?[") else closest(pattern, names)
+    return f"no catalogued model matches {pattern!r}" + (f"; did you mean '{close}'?" if close else f"; zoo models lists all {len(names)}")
+
+
 @click.command("pull")
-@click.argument("ref")
+@click.argument("ref", shell_complete=catalog_names)
 @click.option("--refresh", is_flag=True,
               help="Download again even when cached; the cached copy is replaced only once the new one passed its checks.")
 def pull_command(ref: str, refresh: bool) -> None:
     """Fetch a catalogued model's weights (or a URL's) into the cache, verified (by sha256 where one is given) and
-    checked to be a safetensors file."""
+    checked to be a safetensors file.
+
+    \b
+    Examples:
+        zoo pull jay_gru
+        zoo pull jay_gru --refresh
+    """
     path = pull(ref, refresh)
     click.echo(f"{ref}: {path} ({path.stat().st_size:,} bytes)")
 
 
 @click.command("verify")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=catalog_names)
 @click.option("--all", "every", is_flag=True, help="Verify every catalog entry, one line each (exit 1 when any does not reproduce).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Train this many epochs (the catalog must record that epoch's perplexity).")
 @click.option("--budget", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
@@ -57,7 +99,9 @@ def pull_command(ref: str, refresh: bool) -> None:
 @click.option("--rtol", type=click.FloatRange(min=0), default=0.01, show_default=True, help="Relative tolerance.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder searched first for corpus files (default: $ZOO_DATA).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
-def verify_command(name: str | None, every: bool, epochs: int | None, budget: float | None, rtol: float, data_dir: str | None, quiet: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per entry verified (its checks, measured and expected).")
+def verify_command(name: str | None, every: bool, epochs: int | None, budget: float | None, rtol: float, data_dir: str | None, quiet: bool,
+                   as_json: bool) -> None:
     """Re-run NAME's recipe (or, with --all, every entry's) and check that it reproduces every perplexity (and
     validation loss) the catalog records up to the last epoch trained (exit 1 when not).
 
@@ -65,6 +109,7 @@ def verify_command(name: str | None, every: bool, epochs: int | None, budget: fl
     Examples:
         zoo verify jay_gru --epochs 2
         zoo verify --all --budget 60     # full runs under a minute, the first two epochs of the others
+        zoo verify hello_ohlol_rnn --json -q
     """
     if every == (name is not None):
         raise UsageError("zoo verify takes a catalog NAME or --all, not both" if every else "zoo verify needs a catalog NAME, or --all")
@@ -72,15 +117,28 @@ def verify_command(name: str | None, every: bool, epochs: int | None, budget: fl
         raise UsageError("--budget goes with --all")
     if name is not None:
         v = verify(name, epochs, rtol=rtol, data_dir=data_dir, progress=not quiet)
+        if as_json:
+            echo_json([_verdict_record(v)])
         if not v.reproduced:
             raise RunError(f"{_verdict_line(v)}; check the versions of torch and zoo, or re-measure")
-        click.echo(_verdict_line(v))
+        if not as_json:
+            click.echo(_verdict_line(v))
         return
     verdicts = verify_all(epochs, budget=budget, rtol=rtol, data_dir=data_dir, progress=not quiet,
-                          report=lambda v: click.echo(_verdict_line(v)))
+                          report=(lambda v: None) if as_json else (lambda v: click.echo(_verdict_line(v))))
+    if as_json:
+        echo_json([_verdict_record(v) for v in verdicts])
     failed = [v.name for v in verdicts if not v.reproduced]
     if failed:
         raise RunError(f"{', '.join(failed)} did not reproduce the catalog within {rtol:.1%}; check the versions of torch and zoo, or re-measure")
+
+
+def _verdict_record(v: Verdict) -> dict[str, Any]:
+    """One verdict as ``zoo verify --json`` prints it (a figure the run never reached is NaN, which prints as null)."""
+    def checks(found: list[tuple[int, float, float]]) -> list[dict[str, Any]]:
+        return [{"epoch": e, "measured": m, "expected": x} for e, m, x in found]
+
+    return {"name": v.name, "reproduced": v.reproduced, "epoch": v.epoch, "rtol": v.rtol, "checks": checks(v.checks), "valid": checks(v.valid)}
 
 
 def _verdict_line(v: Verdict) -> str:
@@ -96,8 +154,8 @@ def _verdict_line(v: Verdict) -> str:
 
 
 @click.command("ship")
-@click.argument("name")
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("name", shell_complete=catalog_names)
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True), shell_complete=runs("finished"))
 @click.option("--dtype", type=click.Choice(list(DTYPES)), default="float32", show_default=True, help="Precision of the shipped copy.")
 @click.option("--metrics-only", is_flag=True, help="Record the run's metrics and samples in the catalog, but ship no weights.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -105,7 +163,14 @@ def _verdict_line(v: Verdict) -> str:
 def ship_command(name: str, run_dir: str, dtype: str, metrics_only: bool, data_dir: str | None) -> None:
     """Ship RUN_DIR's weights as the catalogued model NAME (weights/NAME.safetensors), and record the run's
     metrics (perplexities by epoch, training time), the shipped weights' held-out scores (as zoo eval measures
-    them, where the corpus holds a validation or test split) and last samples in its catalog entry."""
+    them, where the corpus holds a validation or test split) and last samples in its catalog entry.
+
+    \b
+    Examples:
+        zoo ship jay_gru runs/jay_gru
+        zoo ship jay_gru runs/jay_gru --dtype float16
+        zoo ship jay_gru runs/jay_gru --metrics-only
+    """
     e = ship(name, run_dir, dtype, metrics_only=metrics_only, data_dir=data_dir)
     m = e["metrics"]
     held_out = "".join(f"; {split} loss {m[f'{split}_loss']} nats (perplexity {m[f'{split}_perplexity']})"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
-import json
 
 import click
 
 from ..options import describe
+from ..reference import recipe_sections, render_text
 from ..registry import KINDS, get_registry
+from .output import echo_json
 
 
 def _version_of(dist: str | None) -> str | None:
@@ -20,10 +22,18 @@ def _version_of(dist: str | None) -> str | None:
 
 @click.command("plugins")
 @click.argument("pattern", default="*")
-@click.option("-v", "--verbose", is_flag=True, help="Also print each component's options: type, default and help.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per component and per broken plugin.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also print every recipe key: the top level, the keys each section shares, and each component's own (type, default, help).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per component and per broken plugin (and per section with -v).")
 def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
-    """List registered components (names matching PATTERN, e.g. 'gr*')."""
+    """List registered components (names matching PATTERN, e.g. 'gr*'); with -v, every recipe key they take.
+
+    \b
+    Examples:
+        zoo plugins                 # every component, by kind, and who provides it
+        zoo plugins --verbose       # and every recipe key: type, default, help
+        zoo plugins 'gr*' -v        # the keys a model with the gru cell takes
+    """
     reg = get_registry()
     comps = [c for c in reg.components() if c.name in reg.names(c.kind, pattern)]
     if as_json:
@@ -35,22 +45,26 @@ def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
             if verbose:
                 row["options"] = [o.__dict__ for o in describe(c.obj.Options)]
             rows.append(row)
+        if verbose:
+            rows += [{"section": s.name, "help": s.help, "keys": [dataclasses.asdict(k) for k in s.keys]} for s in recipe_sections(reg, pattern)]
         rows += [{"broken": b.name, "distribution": b.dist, "hook": b.hook, "reason": b.reason} for b in reg.broken]
         rows += [{"conflict": f"{kind} {name}", "claimed_by": [c.origin for c in claims]} for (kind, name), claims in reg.conflicts.items()]
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        echo_json(rows)
         return
-    for kind in KINDS:
-        group = [c for c in comps if c.kind == kind]
-        if not group:
-            continue
-        click.echo(f"{kind}s:")
-        for c in group:
-            alias = f" (alias of {c.alias_of})" if c.alias_of else ""
-            click.echo(f"  {c.name:<18} plugin {c.plugin}" + (f" [{c.dist}]" if c.dist else "") + alias)
-            if verbose and not c.alias_of:
-                for o in describe(c.obj.Options):
-                    default = "required" if o.required else f"default {o.default!r}"
-                    click.echo(f"      {o.name}: {o.type} ({default})  {o.help}")
+    if not comps:
+        click.echo(f"no registered component matches {pattern!r}; zoo plugins lists them all", err=True)
+    if verbose:
+        text = render_text(recipe_sections(reg, pattern))
+        if text:
+            click.echo(text)
+    else:
+        for kind in KINDS:
+            group = [c for c in comps if c.kind == kind]
+            if group:
+                click.echo(f"{kind}s:")
+            for c in group:
+                alias = f" (alias of {c.alias_of})" if c.alias_of else ""
+                click.echo(f"  {c.name:<18} plugin {c.plugin}" + (f" [{c.dist}]" if c.dist else "") + alias)
     for b in reg.broken:
         click.echo(f"broken plugin {b.name}" + (f" [{b.dist}]" if b.dist else "") + f": {b.reason}")
     for (kind, name), claims in reg.conflicts.items():

@@ -10,14 +10,22 @@ import yaml
 from ..errors import RecipeError
 from ..recipe import parse_overrides, prepare
 from ..registry import get_registry
+from ._complete import recipe_set_keys
 
 
 @click.command("validate")
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe value (repeatable).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", shell_complete=recipe_set_keys,
+              help="Override a recipe value (repeatable).")
 @click.option("--show", is_flag=True, help="Print the resolved recipe, every default filled in.")
 def validate_command(recipe: str, overrides: tuple[str, ...], show: bool) -> None:
-    """Report every problem in RECIPE at once; nothing is run."""
+    """Report every problem in RECIPE at once; nothing is run.
+
+    \b
+    Examples:
+        zoo validate recipes/jay_gru.yaml
+        zoo validate recipes/jay_gru.yaml --set model.layers=2 --show
+    """
     try:
         r = prepare(recipe, get_registry(), parse_overrides(overrides))
     except RecipeError as exc:
