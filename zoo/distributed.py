@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .errors import Reported, UsageError, ZooError
+from .errors import Interrupted, Reported, UsageError, ZooError
 from .interrupt import InterruptGuard
 
 __all__ = ["World", "PeerFailed", "join", "joined", "env_rank", "ShardedSampler", "check_distributable", "LAUNCHED"]
@@ -185,10 +185,16 @@ def _own(error: ZooError, rank: int) -> ZooError:
 
 @contextlib.contextmanager
 def joined() -> Iterator[World]:
-    """:func:`join` for the length of a run; the group is left together after success, at once after a failure."""
+    """:func:`join` for the length of a run; the group is left together after success and after a stop every process
+    agreed on (Ctrl-C, SIGTERM: all stop at one batch), at once after a failure. A process that tore its connections
+    down while a peer still used them could abort in gloo's threads ("terminate called without an active exception")."""
     world = join()
     try:
         yield world
+    except Interrupted:
+        with contextlib.suppress(RuntimeError):  # a peer already gone: leave at once
+            world.close(synchronize=True)
+        raise
     except BaseException:
         world.close()
         raise
