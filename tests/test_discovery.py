@@ -92,13 +92,20 @@ def test_a_pattern_that_matches_nothing_prints_nothing_and_says_so_on_stderr():
     assert (code, json.loads(out)) == (0, [])
 
 
-def test_models_json_holds_the_documented_keys_and_the_catalog_figures():
-    code, out, err = cli("models", "--json")
+def catalog_listing(command: str, schema: dict) -> list[dict]:
+    """``zoo COMMAND --json``: one object per catalog entry, in catalog order, each holding exactly ``schema``'s keys."""
+    code, out, err = cli(command, "--json")
     assert code == 0, err
     objects = json.loads(out)
     assert [o["name"] for o in objects] == list(CATALOG)
     for o in objects:
-        assert_schema(o, MODELS_SCHEMA)
+        assert_schema(o, schema)
+    return objects
+
+
+def test_models_json_holds_the_documented_keys_and_the_catalog_figures():
+    objects = catalog_listing("models", MODELS_SCHEMA)
+    for o in objects:
         e, m = CATALOG[o["name"]], CATALOG[o["name"]].get("metrics") or {}
         core = prepare(ROOT / e["recipe"], get_registry()).model.core
         assert (o["cell"], o["impl"], o["layers"], o["hidden_size"], o["bidirectional"]) == (
@@ -228,12 +235,8 @@ def test_verify_json_of_a_model_that_does_not_reproduce_still_prints_then_fails(
 # -- zoo recipes --json -------------------------------------------------------------------------------------------
 
 def test_recipes_json_lists_each_catalogued_recipe_with_its_resolved_shape():
-    code, out, err = cli("recipes", "--json")
-    assert code == 0, err
-    objects = json.loads(out)
-    assert [o["name"] for o in objects] == list(CATALOG)
+    objects = catalog_listing("recipes", RECIPES_SCHEMA)
     for o in objects:
-        assert_schema(o, RECIPES_SCHEMA)
         e = CATALOG[o["name"]]
         assert Path(o["recipe"]) == (ROOT / e["recipe"]).resolve() and o["description"] == e["description"]
         core = prepare(o["recipe"], get_registry()).model.core

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .catalog import entries, read_catalog
-from .hub import availability
+from .hub import locate
 from .shape import cell_label, entry_shape
 from .units import human_size
 
@@ -48,11 +48,11 @@ def _source(e: dict[str, Any]) -> str | None:
 
 def _listed(pattern: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], str]]:
     """The catalog entries whose names match ``pattern``, in catalog order: the name, the entry as written, its model
-    shape (:func:`~zoo.shape.entry_shape`) and where its weights are here (:func:`~zoo.hub.availability`)."""
+    shape (:func:`~zoo.shape.entry_shape`) and where its weights are here (:attr:`~zoo.hub.Located.location`)."""
     catalog, resolved = read_catalog(), entries()
     for name, raw in catalog.items():
         if fnmatch.fnmatch(name, pattern):
-            yield name, raw, entry_shape(resolved[name]), availability(name, resolved[name])
+            yield name, raw, entry_shape(resolved[name]), locate(name, resolved[name]).location
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -78,7 +78,7 @@ def records(pattern: str = "*") -> list[dict[str, Any]]:
     """One JSON object per catalogued model matching ``pattern``, in catalog order (the ``zoo models --json`` schema):
     name, description, dataset, the model (cell, impl, layers, hidden_size, bidirectional, params), the training
     perplexity and the epoch of the weights, the held-out figures (``null`` where the catalog records none), where
-    the weights are (``weights``: the word of :func:`~zoo.hub.availability`; ``source``: shipped, download or null),
+    the weights are (``weights``: the word of :attr:`~zoo.hub.Located.location`; ``source``: shipped, download or null),
     their size, dtype and the recipe."""
     out = []
     for name, raw, model, where in _listed(pattern):

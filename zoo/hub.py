@@ -27,7 +27,7 @@ from .download import check_sha256, download, inside, sweep_download
 from .errors import UsageError
 from .options import unknown
 
-__all__ = ["Location", "REFS", "Ref", "Located", "resolve", "locate", "availability", "weights_path", "pull", "cached_path",
+__all__ = ["Location", "REFS", "Ref", "Located", "resolve", "locate", "weights_path", "pull", "cached_path",
            "models_dir"]
 
 Location = Literal["shipped", "missing", "cache", "url", "run", "file", "none"]  # see Located
@@ -147,11 +147,6 @@ def locate(name: str, found: dict[str, Any]) -> Located:
         return Located("cache", cached, url) if cached.is_file() else Located("url", None, url)
     trained = rundir.default_dir(name) / "model.safetensors"
     return Located("run", trained) if trained.is_file() else Located("none")
-
-
-def availability(name: str, found: dict[str, Any]) -> Location:
-    """Where a catalogued model's weights are, as the word (:attr:`Located.location`) that ``zoo models`` shows."""
-    return locate(name, found).location
 
 
 def _catalogued(name: str, found: dict[str, Any], refresh: bool = False) -> Path:
