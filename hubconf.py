@@ -8,7 +8,7 @@ since its cells, datasets and predictors register through the package's entry po
 dependencies = ["torch", "numpy", "pluggy", "yaml", "click", "safetensors"]
 
 import zoo  # noqa: E402
-from zoo.catalog import read_catalog  # noqa: E402
+from zoo.hub.catalog import read_catalog  # noqa: E402
 
 
 def _entry_point(name: str, description: str):

@@ -8,7 +8,7 @@ and d2l's from-scratch code for one layer), run side by side and interleaved, wi
 the spread and the ratio to ``torch.nn``; for one direction, generation chars/s of one row and of
 32 rows against d2l's predictor; with ``--memory``, the peak memory a training step adds (each
 implementation measured in a process of its own, from the kernel's high-water mark of its resident set).
-As ``zoo`` itself, the processes reuse freed memory (:mod:`zoo.allocator`) unless ``--default-malloc``.
+As ``zoo`` itself, the processes reuse freed memory (:mod:`zoo.train.allocator`) unless ``--default-malloc``.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ import subprocess
 import sys
 import time
 
+import bench_backends as training
 import numpy as np
 import torch
-
-import bench_backends as training
 from bench_generate import d2l_predict
-from zoo.model import LanguageModel, ModelOptions
-from zoo.registry import get_registry
-from zoo.vocab import Vocab
 from zoo_plugins.numpy_backend import NumpyInference
 from zoo_plugins.predictor import DefaultPredictor
+
+from zoo.nn.model import LanguageModel
+from zoo.options import ModelOptions
+from zoo.registry import get_registry
+from zoo.vocab import Vocab
 
 V, H, N, T = training.V, training.H, training.N, training.T
 CONFIGS = [(1, False), (2, False), (1, True), (2, True)]
@@ -85,7 +86,7 @@ def peak_memory(cell: str, layers: int, bidirectional: bool, label: str, tuned: 
     """MB by which two training steps raise the resident set above where it stood, in a fresh process (Linux:
     the kernel's high-water mark, reset through /proc/self/clear_refs just before the steps)."""
     code = ("import sys, re, numpy as np; sys.path.insert(0, 'benchmarks'); import bench_backends as b\n"
-            + ("from zoo.allocator import keep_freed_memory; keep_freed_memory()\n" if tuned else "") +
+            + ("from zoo.train.allocator import keep_freed_memory; keep_freed_memory()\n" if tuned else "") +
             f"engine = b.engines({cell!r}, 'float32', {layers}, {bidirectional})[{label!r}][0]\n"
             "rng = np.random.default_rng(0); X, Y = rng.integers(0, b.V, (b.N, b.T)), rng.integers(0, b.V, (b.N, b.T))\n"
             "kb = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"

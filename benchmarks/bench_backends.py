@@ -6,11 +6,11 @@ Shapes: hidden 256, vocabulary 1027, batch 32 × 35 steps, 8 batches (8,960 toke
 epoch, one-hot input, Adam, clip 0.01 — as recipes/jay_gru.yaml. Each implementation trains
 the same batches from the same weights; the rounds are interleaved so machine noise hits
 all of them alike. Ratios are against torch.nn (fed one-hot input, as d2l's concise code); where
-zoo's ``impl: nn`` gathers that input instead (zoo/gathered.py), a "torch nn gather" row shows it.
+zoo's ``impl: nn`` gathers that input instead (zoo/nn/gathered.py), a "torch nn gather" row shows it.
 "torch scratch" is the fused layer (a hand-written backward through the cell's equations);
 "torch step" is autograd through every ``cell.step``, the formulation it replaced; "d2l scratch"
 is a faithful copy of the book's from-scratch code (benchmarks/d2l_reference.py), one layer only.
-The process reuses freed memory as ``zoo`` does (:mod:`zoo.allocator`); ``--default-malloc`` keeps
+The process reuses freed memory as ``zoo`` does (:mod:`zoo.train.allocator`); ``--default-malloc`` keeps
 glibc's defaults instead, under which every batch faults its large buffers in afresh.
 """
 
@@ -22,13 +22,13 @@ import time
 
 import numpy as np
 import torch
-
-from zoo.allocator import keep_freed_memory
-from zoo.interfaces import TrainSettings
-from zoo.model import LanguageModel, ModelOptions
-from zoo.registry import get_registry
-
 from d2l_reference import D2lEngine
+
+from zoo.interfaces import TrainSettings
+from zoo.nn.model import LanguageModel
+from zoo.options import ModelOptions
+from zoo.registry import get_registry
+from zoo.train.allocator import keep_freed_memory
 
 V, H, N, T, BATCHES = 1027, 256, 32, 35, 8
 
@@ -53,7 +53,7 @@ def engines(cell_name: str, dtype: str, layers: int = 1, bidirectional: bool = F
         gathered = model._gathered
         model._gathered = None  # the baseline multiplies by the one-hot input, as d2l's concise code
         out[label] = (b.engine(model.to(b.device), settings, np.random.default_rng(0)), b)
-        if gathered is not None:  # zoo's impl: nn gathers that input here instead (zoo/gathered.py): a row of its own
+        if gathered is not None:  # zoo's impl: nn gathers that input here instead (zoo/nn/gathered.py): a row of its own
             model = LanguageModel(cell, ModelOptions(cell=cell_name, impl="nn", **shape), V)
             model.load_state_dict(base.state_dict())
             out[f"{label} gather"] = (b.engine(model.to(b.device), settings, np.random.default_rng(0)), b)

@@ -20,9 +20,9 @@ import time
 
 import torch
 import torch.nn.functional as F
+from bench_backends import repeats
 
 import zoo
-from bench_backends import repeats
 
 PREFIX = "分开"
 

@@ -17,9 +17,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from bench_backends import repeats
-from zoo.allocator import keep_freed_memory
+
+from zoo.train.allocator import keep_freed_memory
 
 V, H, N, T = 1027, 256, 32, 35
 KERNELS = {"rnn": (torch.nn.RNN, torch._VF.rnn_tanh, 1), "gru": (torch.nn.GRU, torch._VF.gru, 3), "lstm": (torch.nn.LSTM, torch._VF.lstm, 4)}

@@ -6,7 +6,7 @@
 Each recipe is trained by ``zoo run`` in a child process, timed from its start to its exit (the whole command:
 start-up, data, training, every validation pass, samples, saving); its ``metrics.jsonl`` gives the validation loss
 after each epoch (the full 111,539-character split, read in contiguous rows from a zero state: see
-zoo/evaluate.py) and the tokens per second. With ``--nanogpt`` the reference in ../shared/reference/nanogpt runs
+zoo/nn/evaluate.py) and the tokens per second. With ``--nanogpt`` the reference in ../shared/reference/nanogpt runs
 too, copied to a temporary folder with the same corpus, with the command of nanoGPT's README for a CPU:
 its validation loss is an estimate from 20 random batches of 64-character windows (``--eval_iters=20``), not the
 whole split. The rows print as they finish; the summary gives each one's final validation loss and wall time,

@@ -16,8 +16,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 import zoo
 from zoo.errors import UsageError
-from zoo.interfaces import NoOptions, TrainSettings
-from zoo.model import LanguageModel
+from zoo.interfaces import TrainSettings
+from zoo.nn.model import LanguageModel
+from zoo.options import NoOptions
 
 
 def clip_grad_norm(params: list[torch.nn.Parameter], theta: float) -> None:

@@ -15,13 +15,13 @@ import torch
 from tqdm import tqdm
 
 import zoo
-from zoo.checkpoint import show
-from zoo.checkpoint_check import Damage, check_tensor, integer, number, records
 from zoo.errors import Interrupted, RunError, UsageError
-from zoo.evaluate import score
 from zoo.interfaces import TrainContext, TrainSettings
-from zoo.model import prediction_scope
+from zoo.nn.evaluate import score
+from zoo.nn.model import prediction_scope
 from zoo.options import option
+from zoo.train.checkpoint import show
+from zoo.train.checkpoint_check import Damage, check_tensor, integer, number, records
 
 
 def perplexity(loss: float) -> float:
@@ -195,7 +195,7 @@ class _State:
 
     @classmethod
     def from_checkpoint(cls, value: Any) -> _State:
-        """The state a checkpoint holds, every field's type and range checked; a :class:`~zoo.checkpoint_check.Damage` otherwise."""
+        """The state a checkpoint holds, every field's type and range checked; a :class:`~zoo.train.checkpoint_check.Damage` otherwise."""
         if not isinstance(value, dict):
             raise Damage(f"state.trainer must be a mapping, got {show(value)}")
         names = [f.name for f in dataclasses.fields(cls)]
@@ -401,7 +401,7 @@ class BPTTTrainer:
 
     @staticmethod
     def _validate(ctx: TrainContext, engine: Any) -> tuple[float, float]:
-        """Score the validation split from a zero state (see :mod:`zoo.evaluate`) on the run's backend: the mean loss
+        """Score the validation split from a zero state (see :mod:`zoo.nn.evaluate`) on the run's backend: the mean loss
         the processes agree on (their weights are the same), and the seconds it took."""
         start = time.perf_counter()
         engine.sync()

@@ -1,6 +1,6 @@
 """Built-in datasets: d2l's Jay Chou lyrics and *The Time Machine*, the dinosaur names, Tiny Shakespeare, any local text file.
 
-Each corpus file is found by :func:`zoo.data.fetch` (the data folder, then the
+Each corpus file is found by :func:`zoo.hub.data.fetch` (the data folder, then the
 cache, then a download checked against the sha256 below); vocabularies are built
 with :meth:`zoo.vocab.Vocab.build`, so they are the same in every process.
 
@@ -22,10 +22,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from zoo.data import fetch
 from zoo.errors import UsageError
 from zoo.files import read_text
 from zoo.hookspecs import hookimpl
+from zoo.hub.data import fetch
 from zoo.interfaces import Corpus
 from zoo.options import option
 from zoo.vocab import Vocab

@@ -15,9 +15,10 @@ import torch
 
 import zoo
 from zoo.errors import UsageError
-from zoo.interfaces import NoOptions, TrainSettings
-from zoo.model import LanguageModel
-from zoo.npmodel import NumpyLanguageModel, supports_numpy
+from zoo.interfaces import TrainSettings
+from zoo.nn.model import LanguageModel
+from zoo.nn.npmodel import NumpyLanguageModel, supports_numpy
+from zoo.options import NoOptions
 
 
 def _weights(model: LanguageModel) -> dict[str, np.ndarray]:
@@ -170,7 +171,7 @@ class NumpyInference:
         return self
 
     def step(self, ids: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
-        """One generation step, as :meth:`zoo.model.LanguageModel.step`."""
+        """One generation step, as :meth:`zoo.nn.model.LanguageModel.step`."""
         logits, state = self.net.step(ids.numpy(), tuple(s.numpy() for s in state))
         return torch.from_numpy(logits), tuple(torch.from_numpy(s) for s in state)
 

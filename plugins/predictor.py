@@ -10,9 +10,9 @@ import torch.nn.functional as F
 
 import zoo
 from zoo.errors import UsageError
-from zoo.interfaces import NoOptions
-from zoo.model import LanguageModel
-from zoo.stack import NO_INPUT
+from zoo.nn.model import LanguageModel
+from zoo.nn.stack import NO_INPUT
+from zoo.options import NoOptions
 from zoo.vocab import Vocab
 
 _LOG_MAX_FLOAT = math.log(sys.float_info.max)  # math.exp of a larger loss overflows

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 import zoo
-from zoo.cell import Array, Cell, State
-from zoo.ops import ops_for
+from zoo.nn.cell import Array, Cell, State
+from zoo.nn.ops import ops_for
 from zoo.options import option
 
 

@@ -11,8 +11,7 @@ import math
 from typing import Any
 
 from zoo.hookspecs import hookimpl
-from zoo.interfaces import NoOptions
-from zoo.options import option
+from zoo.options import NoOptions, option
 
 __all__ = ["Constant", "Step", "Plateau", "Cosine"]
 

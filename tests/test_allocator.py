@@ -1,4 +1,4 @@
-"""zoo.allocator: freed buffers are reused instead of faulted in afresh, unless the user chose glibc settings."""
+"""zoo.train.allocator: freed buffers are reused instead of faulted in afresh, unless the user chose glibc settings."""
 
 import os
 import subprocess
@@ -11,7 +11,7 @@ import pytest
 PROGRAM = """
 import resource, sys
 import numpy as np
-from zoo.allocator import keep_freed_memory
+from zoo.train.allocator import keep_freed_memory
 applied = keep_freed_memory() if sys.argv[1] == "tuned" else False
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(30):

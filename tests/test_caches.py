@@ -17,9 +17,9 @@ from clitools import assert_one_line_error, in_process
 from zoo_plugins import datasets
 
 import zoo
-from zoo.corpora import pull
-from zoo.data import cache_dir, fetch
 from zoo.errors import UsageError
+from zoo.hub.corpora import pull
+from zoo.hub.data import cache_dir, fetch
 from zoo.interfaces import Corpus
 from zoo.registry import Registry
 from zoo.units import human_size
@@ -89,7 +89,7 @@ def test_clear_data_removes_zoos_files_only(filled, tmp_path):
 
 def test_clear_keeps_a_file_being_downloaded(filled):
     with open(filled["tmp"], "rb") as held:
-        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as zoo.download holds its temporary file while it writes
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as zoo.hub.download holds its temporary file while it writes
         proc = in_process("cache", "clear", "--data", "--yes")
     assert "  kept .dinos.txt.abcd1234.tmp: a download is writing it right now" in proc.stdout.splitlines()
     assert filled["tmp"].read_bytes() == b"half" and not filled["dinos"].exists()

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clitools import in_process, zoo as zoo_cli
+from clitools import in_process
+from clitools import zoo as zoo_cli
 
 import zoo
-from zoo.cards import RESULTS_MARKERS, results_markdown
-from zoo.catalog import read_catalog
-from zoo.verify import EARLY_EPOCHS, plan, verify
+from zoo.hub.cards import RESULTS_MARKERS, results_markdown
+from zoo.hub.catalog import read_catalog
+from zoo.hub.verify import EARLY_EPOCHS, plan, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = read_catalog(ROOT / "registry.yaml")

@@ -8,12 +8,13 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-
-import zoo
-from zoo.model import LanguageModel, ModelOptions
 from zoo_plugins.gru import GRU
 from zoo_plugins.lstm import LSTM
 from zoo_plugins.rnn import RNN, RNNOptions
+
+import zoo
+from zoo.nn.model import LanguageModel
+from zoo.options import ModelOptions
 
 CELLS = {
     "rnn-tanh": (RNN, {"nonlinearity": "tanh"}),
@@ -125,7 +126,7 @@ def test_saved_models_load_into_plain_torch_with_the_same_logits_and_perplexity(
         "backend": "torch",
         "trainer": {"name": "bptt", "optimizer": "adam", "lr": 0.01, "epochs": 2},
     }
-    with pytest.warns(zoo.runner.BidirectionalWarning) if bidirectional else _no_warning():
+    with pytest.warns(zoo.train.runner.BidirectionalWarning) if bidirectional else _no_warning():
         run = zoo.run(recipe, out=tmp_path / "run")
     index, logits = plain_torch(run.run_dir / "model.safetensors")
     model = zoo.load(run.run_dir)
@@ -143,7 +144,7 @@ class _no_warning:
 
         self._cm = warnings.catch_warnings()
         self._cm.__enter__()
-        warnings.simplefilter("error", zoo.runner.BidirectionalWarning)
+        warnings.simplefilter("error", zoo.train.runner.BidirectionalWarning)
 
     def __exit__(self, *exc):
         return self._cm.__exit__(*exc)

@@ -8,13 +8,13 @@ import random
 import numpy as np
 import pytest
 import torch
+from zoo_plugins.samplers import NamesOptions, NamesSampler
 
-from zoo.checkpoint import Checkpoint, Checkpoints, CheckpointStore
 from zoo.errors import RunError, UsageError
 from zoo.interfaces import Corpus
-from zoo.rngstate import capture_rng, restore_rng
+from zoo.train.checkpoint import Checkpoint, Checkpoints, CheckpointStore
+from zoo.train.rngstate import capture_rng, restore_rng
 from zoo.vocab import Vocab
-from zoo_plugins.samplers import NamesOptions, NamesSampler
 
 
 def test_save_then_load_round_trips_and_keeps_one_tensor_file(tmp_path):
@@ -32,7 +32,7 @@ def test_save_then_load_round_trips_and_keeps_one_tensor_file(tmp_path):
 def test_new_tensors_without_their_pointer_leave_the_old_checkpoint_in_force(tmp_path, monkeypatch):
     store = CheckpointStore(tmp_path)
     store.save(Checkpoint({"step": 1}, {"w": torch.ones(2)}))
-    monkeypatch.setattr("zoo.checkpoint.write_text", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr("zoo.train.checkpoint.write_text", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
         store.save(Checkpoint({"step": 2}, {"w": torch.zeros(2)}))
     monkeypatch.undo()

@@ -19,15 +19,14 @@ from typing import Any, Callable
 
 import pytest
 import torch
+from clitools import in_process
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
-from clitools import in_process
-
 import zoo
-from zoo.checkpoint import Checkpoints
 from zoo.errors import Interrupted
+from zoo.train.checkpoint import Checkpoints
 
 TEXT = "".join(random.Random(3).choices("abcdefg hij\n", k=160))
 

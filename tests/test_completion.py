@@ -12,10 +12,10 @@ import pytest
 from click.shell_completion import BashComplete
 from clitools import in_process
 
-from zoo.catalog import read_catalog
 from zoo.cli import cli
 from zoo.cli.completion import COMPLETE_VAR
 from zoo.cli.run import run_command
+from zoo.hub.catalog import read_catalog
 from zoo.options import describe
 from zoo.reference import recipe_keys
 from zoo.registry import get_registry

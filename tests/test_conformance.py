@@ -8,16 +8,16 @@ import types
 import numpy as np
 import pytest
 import torch
-
-import zoo
-from zoo.cell import Cell
-from zoo.interfaces import Corpus
-from zoo.registry import BUILTIN_DIST, Registry
-from zoo.testing import check_cell, check_dataset, check_predictor
-from zoo.vocab import Vocab
 from zoo_plugins.datasets import TextFile
 from zoo_plugins.gru import GRU
 from zoo_plugins.predictor import DefaultPredictor
+
+import zoo
+from zoo.interfaces import Corpus
+from zoo.nn.cell import Cell
+from zoo.registry import BUILTIN_DIST, Registry
+from zoo.testing import check_cell, check_dataset, check_predictor
+from zoo.vocab import Vocab
 
 # -- the built-ins pass -------------------------------------------------------
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from zoo.data import cache_dir, fetch
 from zoo.errors import UsageError
+from zoo.hub.data import cache_dir, fetch
 
 BODY = b"hello corpus\n" * 100
 SHA = hashlib.sha256(BODY).hexdigest()

@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 import zoo_plugins.datasets as datasets
-from zoo.data import fetch
+
 from zoo.errors import UsageError
+from zoo.hub.data import fetch
 from zoo.interfaces import Dataset
 from zoo.options import bind
 from zoo.registry import Registry

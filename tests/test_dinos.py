@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from zoo_plugins.rnn import RNN
+from zoo_plugins.samplers import NamesOptions, NamesSampler
 
 import zoo
 from zoo.interfaces import Corpus
-from zoo.model import LanguageModel, ModelOptions
-from zoo.npmodel import NumpyLanguageModel
+from zoo.nn.model import LanguageModel
+from zoo.nn.npmodel import NumpyLanguageModel
+from zoo.options import ModelOptions
 from zoo.vocab import Vocab
-from zoo_plugins.rnn import RNN
-from zoo_plugins.samplers import NamesOptions, NamesSampler
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "abc\nbd\nca\nddd"

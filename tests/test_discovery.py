@@ -17,9 +17,9 @@ import yaml
 from clitools import assert_one_line_error, in_process
 
 import zoo
-from zoo.catalog import read_catalog
 from zoo.cli.output import echo_json
-from zoo.model import ModelOptions
+from zoo.hub.catalog import read_catalog
+from zoo.options import ModelOptions
 from zoo.recipe import SECTIONS, TOP_LEVEL, PredictOptions, TopLevel, prepare, read_recipe
 from zoo.reference import key_line, recipe_keys, recipe_sections, render_markdown
 from zoo.registry import get_registry

@@ -1,4 +1,4 @@
-"""Data-parallel training (zoo.distributed): two gloo processes train as one process on the whole batch,
+"""Data-parallel training (zoo.train.distributed): two gloo processes train as one process on the whole batch,
 only rank 0 writes, a killed or interrupted two-process run resumes, and what cannot run distributed says so."""
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from clitools import assert_one_line_error, zoo as zoo_cli
+from clitools import assert_one_line_error
+from clitools import zoo as zoo_cli
 from safetensors.torch import load_file
+from zoo_plugins.samplers import GridOptions, RandomSampler, SequentialOptions, SequentialSampler
 
 import zoo
-from zoo.checkpoint import Checkpoint, decode, encode
-from zoo.distributed import ShardedSampler, World, check_distributable
 from zoo.errors import Reported, RunError, UsageError
 from zoo.interfaces import Corpus
-from zoo.launch import _failure
 from zoo.recipe import prepare
+from zoo.train.checkpoint import Checkpoint, decode, encode
+from zoo.train.distributed import ShardedSampler, World, check_distributable
+from zoo.train.launch import _failure
 from zoo.vocab import Vocab
-from zoo_plugins.samplers import GridOptions, RandomSampler, SequentialOptions, SequentialSampler
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = str(ROOT / "recipes" / "jay_gru.yaml")

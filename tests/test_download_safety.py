@@ -17,9 +17,9 @@ import pytest
 
 import zoo
 from zoo.cli import main
-from zoo.data import cache_dir, fetch
 from zoo.errors import UsageError
-from zoo.hub import cached_path, pull
+from zoo.hub.data import cache_dir, fetch
+from zoo.hub.locate import cached_path, pull
 
 ROOT = Path(__file__).resolve().parent.parent
 DINOS = (ROOT / "weights" / "dinos_rnn.safetensors").read_bytes()

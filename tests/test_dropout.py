@@ -19,13 +19,14 @@ from zoo_plugins.numpy_backend import NumpyBackend, NumpyInference
 import zoo
 from zoo.errors import RecipeError
 from zoo.interfaces import TrainSettings
-from zoo.model import LanguageModel, ModelOptions
-from zoo.npmodel import NumpyLanguageModel
+from zoo.nn.model import LanguageModel
+from zoo.nn.npmodel import NumpyLanguageModel
+from zoo.options import ModelOptions
 from zoo.recipe import prepare
 from zoo.registry import get_registry
 
 N, T = 3, 7
-# (impl, encoder, vocabulary): a vocabulary of 211 sends impl nn's one-hot input through zoo.gathered
+# (impl, encoder, vocabulary): a vocabulary of 211 sends impl nn's one-hot input through zoo.nn.gathered
 PATHS = [("nn", "onehot", 9), ("nn", "onehot", 211), ("nn", "embedding", 9), ("scratch", "onehot", 9), ("scratch", "embedding", 9)]
 PATH_IDS = ["-".join(map(str, p)) for p in PATHS]
 

@@ -15,7 +15,7 @@ from clitools import assert_one_line_error, in_process
 
 import zoo
 from zoo.errors import UsageError
-from zoo.runner import BidirectionalWarning
+from zoo.train.runner import BidirectionalWarning
 
 WORDS = "the cat sat on a mat and then ran off to see the dog who was not there".split()  # no b, j, x or z
 N = 6000  # characters of the char-level corpus: 4,800 train, 600 valid, 600 test
@@ -60,7 +60,7 @@ def last_valid_loss(run_dir: Path) -> float:
 
 def reference_loss(model: zoo.Model, ids: list[int]) -> float:
     """Mean cross-entropy of ids[1:] after ids[:-1] in one pass from a zero state (what the protocol is for a text
-    shorter than two rows of zoo.evaluate.MIN_ROW)."""
+    shorter than two rows of zoo.nn.evaluate.MIN_ROW)."""
     with torch.no_grad():
         logits, _ = model.module(torch.tensor([ids[:-1]]))
     return float(F.cross_entropy(logits[0].double(), torch.tensor(ids[1:])))

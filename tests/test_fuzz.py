@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clitools import in_process
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-
-from clitools import in_process
 
 import zoo
 

@@ -1,9 +1,10 @@
-"""impl: nn with one-hot input run as a row gather (zoo.gathered): the same outputs and gradients as the one-hot product."""
+"""impl: nn with one-hot input run as a row gather (zoo.nn.gathered): the same outputs and gradients as the one-hot product."""
 
 import pytest
 import torch
 
-from zoo.model import LanguageModel, ModelOptions
+from zoo.nn.model import LanguageModel
+from zoo.options import ModelOptions
 from zoo.registry import get_registry
 
 

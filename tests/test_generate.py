@@ -43,9 +43,10 @@ def test_an_empty_list_gives_an_empty_list():
 def test_the_fused_step_equals_a_forward_step(registry, cell, impl, encoder, layers):
     """LanguageModel.step and its NumPy twin give forward's logits and state (within 1e-5) for every cell."""
     import torch
-
-    from zoo.model import LanguageModel, ModelOptions
     from zoo_plugins.numpy_backend import NumpyInference
+
+    from zoo.nn.model import LanguageModel
+    from zoo.options import ModelOptions
 
     torch.manual_seed(0)
     model = LanguageModel(registry.get("cell", cell)(), ModelOptions(cell=cell, impl=impl, hidden_size=8, layers=layers, encoder=encoder), 11).eval()

@@ -12,10 +12,10 @@ import yaml
 from clitools import in_process
 
 import zoo
-from zoo.cards import markdown_table, results_markdown, rows, text_table
-from zoo.catalog import read_catalog
-from zoo.verify import Verdict
-from zoo.weights import read_weights
+from zoo.hub.cards import markdown_table, results_markdown, rows, text_table
+from zoo.hub.catalog import read_catalog
+from zoo.hub.verify import Verdict
+from zoo.hub.weights import read_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = read_catalog(ROOT / "registry.yaml")

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from clitools import assert_one_line_error, zoo as zoo_cli
+from clitools import assert_one_line_error
+from clitools import zoo as zoo_cli
 
 import zoo
-from zoo.cards import MARKERS, markdown_table, rows
-from zoo.catalog import read_catalog
-from zoo.data import cache_dir, sha256_of
 from zoo.errors import UsageError
-from zoo.weights import read_weights
+from zoo.hub.cards import MARKERS, markdown_table, rows
+from zoo.hub.catalog import read_catalog
+from zoo.hub.data import cache_dir, sha256_of
+from zoo.hub.weights import read_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = read_catalog(ROOT / "registry.yaml")
@@ -103,7 +104,7 @@ def test_shipped_models_work_offline_without_data(tmp_path):
     script = ("import zoo\n"
               "print(zoo.load('dinos_rnn').generate('', 12, strategy='sample', seed=0, stop='\\n').strip())\n"
               "for n in ('hello_ohlol_rnncell', 'hello_ohlol_rnn', 'hello_ohlol_embedding'): print(zoo.load(n).label('hello'))\n"
-              "import zoo.catalog as c\n"
+              "import zoo.hub.catalog as c\n"
               "for n, e in c.read_catalog().items():\n"
               "    if (e.get('weights') or {}).get('file') and e.get('dataset') in ('jaychou_lyrics', 'timemachine'):\n"
               "        print(n, zoo.load(n).generate('the' if e['dataset'] == 'timemachine' else '分开', 5))\n")

@@ -13,13 +13,13 @@ import yaml
 from clitools import assert_one_line_error, in_process
 
 import zoo
-from zoo.catalog import entries, read_catalog
-from zoo.data import sha256_of
 from zoo.errors import UsageError
+from zoo.hub.catalog import entries, read_catalog
+from zoo.hub.data import sha256_of
+from zoo.hub.ship import ship
+from zoo.hub.weights import read_weights
 from zoo.recipe import prepare
 from zoo.registry import get_registry
-from zoo.ship import ship
-from zoo.weights import read_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = read_catalog(ROOT / "registry.yaml")

@@ -7,12 +7,12 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
-from zoo.npstack import stack_backward, stack_forward
-from zoo.stack import CellStack
 from zoo_plugins.gru import GRU
 from zoo_plugins.lstm import LSTM
 from zoo_plugins.rnn import RNN, RNNOptions
+
+from zoo.nn.npstack import stack_backward, stack_forward
+from zoo.nn.stack import CellStack
 
 CELLS = {"rnn-tanh": lambda: RNN(RNNOptions("tanh")), "rnn-relu": lambda: RNN(RNNOptions("relu")), "gru": GRU, "lstm": LSTM}
 N, T, IN, H = 3, 4, 5, 6

@@ -9,14 +9,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
-
-import zoo
-from zoo.errors import UsageError
-from zoo.model import LanguageModel, ModelOptions
-from zoo.npmodel import NumpyLanguageModel
 from zoo_plugins.gru import GRU
 from zoo_plugins.lstm import LSTM
 from zoo_plugins.rnn import RNN, RNNOptions
+
+import zoo
+from zoo.errors import UsageError
+from zoo.nn.model import LanguageModel
+from zoo.nn.npmodel import NumpyLanguageModel
+from zoo.options import ModelOptions
 
 CELLS = {"rnn-tanh": lambda: RNN(RNNOptions("tanh")), "rnn-relu": lambda: RNN(RNNOptions("relu")), "gru": GRU, "lstm": LSTM}
 CASES = list(itertools.product(CELLS, (1, 2), (False, True), ("onehot", "embedding")))
@@ -83,7 +84,8 @@ def test_a_model_moves_between_backends_with_the_same_logits_and_perplexity(tmp_
 
 def test_numpy_refuses_a_cell_without_numpy_equations():
     from zoo_plugins.numpy_backend import NumpyBackend
-    from zoo.cell import Cell
+
+    from zoo.nn.cell import Cell
 
     class Plain(Cell):
         gates = 1

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from clitools import assert_one_line_error, in_process, zoo as zoo_cli
+from clitools import assert_one_line_error, in_process
+from clitools import zoo as zoo_cli
 
 import zoo
-import zoo.catalog
-from zoo.catalog import catalog_folder, catalog_path, installed_from_wheel, read_catalog, recipe_file
+import zoo.hub.catalog
 from zoo.errors import UsageError
+from zoo.hub.catalog import catalog_folder, catalog_path, installed_from_wheel, read_catalog, recipe_file
 from zoo.recipe import prepare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ def test_a_wheel_install_finds_its_own_catalog_from_any_folder_and_zoo_registry_
     probe = """if True:
         import json, os
         import zoo
-        from zoo.catalog import catalog_path, installed_from_wheel, recipe_file
+        from zoo.hub.catalog import catalog_path, installed_from_wheel, recipe_file
         found = {"zoo": zoo.__file__, "catalog": str(catalog_path()), "installed": installed_from_wheel(catalog_path()),
                  "recipe": str(recipe_file("jay_gru"))}
         os.environ["ZOO_REGISTRY"] = os.path.abspath("mine.yaml")
@@ -129,13 +130,13 @@ def test_an_editable_install_finds_the_checkouts_catalog_and_may_write_it():
 def test_the_catalog_folder_is_the_first_real_directory_past_setuptools_placeholder(monkeypatch, tmp_path):
     spec = importlib.machinery.ModuleSpec("zoo_catalog", None, is_package=True)
     spec.submodule_search_locations = ["__editable__.rnn_zoo-0.1.0.finder.__path_hook__", str(tmp_path)]
-    monkeypatch.setattr(zoo.catalog.importlib.util, "find_spec", lambda name: spec if name == "zoo_catalog" else None)
+    monkeypatch.setattr(zoo.hub.catalog.importlib.util, "find_spec", lambda name: spec if name == "zoo_catalog" else None)
     monkeypatch.delenv("ZOO_REGISTRY", raising=False)
     assert catalog_folder() == tmp_path and catalog_path() == tmp_path / "registry.yaml"
 
 
 def test_zoo_without_its_catalog_package_says_so_in_one_line(monkeypatch):
-    monkeypatch.setattr(zoo.catalog.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(zoo.hub.catalog.importlib.util, "find_spec", lambda name: None)
     monkeypatch.delenv("ZOO_REGISTRY", raising=False)
     assert catalog_folder() is None
     assert_one_line_error(in_process("models"), 2, "the zoo_catalog package) is not installed", "ZOO_REGISTRY")

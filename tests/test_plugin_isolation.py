@@ -17,14 +17,14 @@ import subprocess
 import types
 
 import pytest
+from clitools import assert_one_line_error
+from test_plugin_package import ROOT, Venv, tiny_recipe, write_package
+from zoo_plugins.gru import GRU
 
 import zoo
 import zoo.cli
-from clitools import assert_one_line_error
-from test_plugin_package import ROOT, Venv, tiny_recipe, write_package
 from zoo.errors import Interrupted, PluginError
 from zoo.registry import Registry
-from zoo_plugins.gru import GRU
 
 BOOM_CELLS = '''\
 import zoo
@@ -222,7 +222,7 @@ def test_a_cell_must_subclass_cell():
     from zoo_plugins.predictor import DefaultPredictor
 
     reg = registry_of(register_cells=lambda register: register("x", DefaultPredictor))
-    assert "a cell must subclass zoo.cell.Cell" in reg.broken[0].reason
+    assert "a cell must subclass zoo.nn.cell.Cell" in reg.broken[0].reason
     assert registry_of(register_predictors=lambda register: register("x", DefaultPredictor)).broken == []
 
 
@@ -298,6 +298,7 @@ def test_load_registry_isolates_a_bad_hook(monkeypatch, tmp_path, name, second, 
     import importlib.metadata
 
     from test_registry import fake_entry_points
+
     from zoo.registry import load_registry
 
     (tmp_path / f"{name}.py").write_text(MODULE.format(name=name, second=second))

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from clitools import assert_one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent

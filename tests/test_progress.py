@@ -22,7 +22,7 @@ from zoo_plugins.backends import TorchEngine
 
 import zoo
 from zoo.errors import Interrupted
-from zoo.runner import _figure
+from zoo.train.runner import _figure
 
 BAR = re.compile(r"epoch (\d+)/(\d+)  (\d+)/(\d+) batches \|.{10}\| (?:loss (\S+)  ppl (\S+))?")
 LINE = re.compile(r"epoch (\d+)/(\d+)  loss (\S+)  perplexity (\S+)")

@@ -17,9 +17,9 @@ from safetensors.torch import load_file
 from zoo_plugins import backends
 
 import zoo
-from zoo import rundir
 from zoo.errors import Interrupted
-from zoo.runlock import RunLock
+from zoo.train import rundir
+from zoo.train.runlock import RunLock
 from zoo.units import human_size
 
 TEXT = "".join(random.Random(3).choices("abcdefgh ijk\n", k=700))

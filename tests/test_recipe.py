@@ -98,7 +98,7 @@ def test_unreadable_recipes_are_one_line(tmp_path):
 
 
 def test_every_recipe_has_a_catalog_entry():
-    from zoo.catalog import read_catalog
+    from zoo.hub.catalog import read_catalog
 
     catalog = read_catalog(ROOT / "registry.yaml")
     for path in RECIPES:

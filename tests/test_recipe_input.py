@@ -16,12 +16,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-
 from clitools import in_process
 
 import zoo
-from zoo.errors import RecipeError, UsageError
 from zoo import options
+from zoo.errors import RecipeError, UsageError
 from zoo.recipe import parse_overrides, prepare, read_recipe
 from zoo.registry import Registry
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import types
 
 import pytest
+from zoo_plugins.gru import GRU
 
 import zoo
 from zoo.errors import PluginError, RecipeError
 from zoo.registry import KINDS, Registry
-from zoo_plugins.gru import GRU
 
 
 def plugin(name: str, **hooks) -> types.SimpleNamespace:

@@ -13,7 +13,7 @@ import pytest
 import torch
 from clitools import assert_one_line_error, zoo
 
-from zoo.checkpoint import CheckpointStore
+from zoo.train.checkpoint import CheckpointStore
 
 TEXT = "".join(random.Random(3).choices("the quick brown fox\n", k=1200))
 

@@ -12,17 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
-from clitools import assert_one_line_error, zoo as zoo_cli
+from clitools import assert_one_line_error
+from clitools import zoo as zoo_cli
 
 import zoo
 from zoo.errors import UsageError
-from zoo.runlock import RunLock
+from zoo.train.runlock import RunLock
 
 # Fault injection from outside the product: the driver patches the engines and the checkpoint writer so that the
 # process signals itself at the chosen point, then runs the CLI as a user would.
 DRIVER = r"""
 import os, signal, sys
-import zoo.atomic, zoo.checkpoint
+import zoo.atomic, zoo.train.checkpoint
 from zoo_plugins import backends, numpy_backend
 
 where, at, sig = os.environ["KILL_WHERE"], int(os.environ["KILL_AT"]), getattr(signal, os.environ["KILL_SIG"])
@@ -55,7 +56,7 @@ elif where == "eval":  # after a validation pass, before what follows it (the re
     from zoo_plugins import bptt
     bptt.score = after(bptt.score)
 elif where == "pointer":  # the new tensors are on disk, the JSON that commits them is not
-    zoo.checkpoint.write_text = before(zoo.checkpoint.write_text)
+    zoo.train.checkpoint.write_text = before(zoo.train.checkpoint.write_text)
 elif where == "rename":  # a checkpoint file fully written under its temporary name, not yet renamed
     zoo.atomic.os = type(os)("os_with_a_trap")
     zoo.atomic.os.__dict__.update(os.__dict__)
@@ -272,7 +273,7 @@ def test_a_second_run_into_a_busy_directory_is_refused(tmp_path, corpus):
 
 def test_a_killed_holder_leaves_no_stuck_lock(tmp_path):
     run_dir = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", f"from zoo.runlock import RunLock; RunLock({str(run_dir)!r}).acquire(); print('held', flush=True); input()"],
+    holder = subprocess.Popen([sys.executable, "-c", f"from zoo.train.runlock import RunLock; RunLock({str(run_dir)!r}).acquire(); print('held', flush=True); input()"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(UsageError, match=f"pid {holder.pid}"):

@@ -8,11 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
-
 from clitools import in_process
+from zoo_plugins import backends
 
 from zoo.atomic import sweep_temporaries
-from zoo_plugins import backends
 
 TEXT = "the quick brown fox jumps over the lazy dog\n" * 12
 

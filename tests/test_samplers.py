@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import zoo_plugins.samplers as samplers
+from zoo_plugins.samplers import GridOptions, RandomSampler, SequentialOptions, SequentialSampler
+
 from zoo.interfaces import Corpus, Sampler
-from zoo.vocab import Vocab
 from zoo.options import bind
 from zoo.registry import Registry
-from zoo_plugins.samplers import GridOptions, RandomSampler, SequentialOptions, SequentialSampler
+from zoo.vocab import Vocab
 
 BOTH = [(SequentialSampler, SequentialOptions), (RandomSampler, GridOptions)]
 SIZES = [(1000, 4, 7), (10000, 32, 35), (100, 3, 5), (71, 5, 7), (72, 5, 7), (50, 1, 1), (36, 1, 35)]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from zoo_plugins.schedules import Constant, Cosine, CosineOptions, Plateau, PlateauOptions, Step, StepOptions
 
 import zoo
 from zoo.errors import RecipeError
@@ -19,7 +20,6 @@ from zoo.interfaces import Schedule
 from zoo.options import option
 from zoo.recipe import prepare
 from zoo.registry import BUILTIN_DIST, Registry, get_registry
-from zoo_plugins.schedules import Constant, Cosine, CosineOptions, Plateau, PlateauOptions, Step, StepOptions
 
 
 def recipe(tmp_path: Path | None = None, **sections) -> dict:

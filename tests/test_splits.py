@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import zoo_plugins.datasets as datasets
 from safetensors.torch import save_file
 
-import zoo_plugins.datasets as datasets
 from zoo.errors import UsageError
+from zoo.hub.weights import read_weights, save_weights
 from zoo.options import bind, describe
 from zoo.registry import Registry
 from zoo.vocab import Vocab
-from zoo.weights import read_weights, save_weights
 
 
 def one_line(exc: pytest.ExceptionInfo) -> str:

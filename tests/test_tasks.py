@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
-import zoo
 import zoo_plugins.backends
 import zoo_plugins.bptt
 import zoo_plugins.datasets
@@ -17,10 +15,12 @@ import zoo_plugins.pairs
 import zoo_plugins.predictor
 import zoo_plugins.samplers
 import zoo_plugins.schedules
-from zoo.cell import Cell
+
+import zoo
 from zoo.errors import UsageError
+from zoo.nn.cell import Cell
 from zoo.registry import Registry
-from zoo.runner import BidirectionalWarning
+from zoo.train.runner import BidirectionalWarning
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILTINS = (zoo_plugins.datasets, zoo_plugins.samplers, zoo_plugins.backends, zoo_plugins.bptt, zoo_plugins.schedules, zoo_plugins.predictor,

@@ -16,22 +16,21 @@ from typing import Any
 
 import pytest
 import torch
+from clitools import in_process
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
-from clitools import in_process
-
 import zoo
-import zoo.pretrained
-import zoo.weights
+import zoo.hub.pretrained
+import zoo.hub.weights
 from zoo.errors import UsageError
+from zoo.hub.weights import save_weights
 from zoo.recipe import resolve
 from zoo.registry import get_registry
-from zoo.runner import build_model, versions
+from zoo.train.runner import build_model, versions
 from zoo.vocab import Vocab
-from zoo.weights import save_weights
 
 TINY = {"name": "tiny", "seed": 0, "dataset": {"name": "text", "path": "unused.txt"},  # the dataset is never read
         "model": {"cell": "gru", "hidden_size": 4}, "backend": "torch"}
@@ -117,8 +116,8 @@ def test_sizes_are_refused_from_the_header_before_building_or_reading_tensors(va
     def forbidden(*args, **kwargs):
         raise AssertionError("zoo.load built a model or read tensors before comparing the recipe with the header")
 
-    monkeypatch.setattr(zoo.pretrained, "build_model", forbidden)
-    monkeypatch.setattr(zoo.weights, "load_file", forbidden)
+    monkeypatch.setattr(zoo.hub.pretrained, "build_model", forbidden)
+    monkeypatch.setattr(zoo.hub.weights, "load_file", forbidden)
     with pytest.raises(UsageError, match=r"big\.safetensors: .*" + words.replace("(", r"\(").replace(")", r"\)")):
         zoo.load(path)
     assert_one_line(*predict(path), "big.safetensors", words)

@@ -17,14 +17,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from clitools import assert_one_line_error, error_lines, in_process
 from safetensors import safe_open
 from safetensors.torch import load_file
+from test_schedules import nanogpt_lr
 
 import zoo
-from clitools import assert_one_line_error, error_lines, in_process
-from test_schedules import nanogpt_lr
 from zoo.errors import RecipeError, UsageError
-from zoo.evaluate import score
+from zoo.nn.evaluate import score
 
 LR = 0.02
 TIMING = ("tokens_per_s", "seconds", "valid_seconds")  # differ from one run to the next
@@ -106,7 +106,7 @@ def test_every_epoch_scores_the_validation_split(tmp_path, corpus, backend):
 def test_a_short_split_is_scored_in_one_row_from_a_zero_state(tmp_path, corpus):
     result = zoo.run(recipe(corpus, epochs=1), out=tmp_path / "run")
     ids = torch.tensor(valid_ids(result))
-    assert len(ids) == 160  # fewer than zoo.evaluate.MIN_ROW: one row, so the whole split with the state carried
+    assert len(ids) == 160  # fewer than zoo.nn.evaluate.MIN_ROW: one row, so the whole split with the state carried
     model = zoo.load(result.run_dir)
     with torch.no_grad():
         logits, _ = model.module(ids[None, :-1], None)

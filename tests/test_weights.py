@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from zoo.errors import UsageError
+from zoo.hub.weights import read_weights, save_weights
 from zoo.vocab import Vocab
-from zoo.weights import read_weights, save_weights
 
 WRITE = """
 import sys, torch
-from zoo.weights import save_weights
+from zoo.hub.weights import save_weights
 from zoo.vocab import Vocab
 g = torch.Generator().manual_seed(0)
 save_weights(sys.argv[1], {"rnn.weight_ih_l0": torch.randn(6, 3, generator=g), "dense.bias": torch.randn(3, generator=g)},

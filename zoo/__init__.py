@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .cards import list_models  # noqa: E402
-from .hookspecs import hookimpl  # noqa: E402
-from .pretrained import Model, load  # noqa: E402
-from .runner import RunResult, resume, run  # noqa: E402
-from .vocab import Vocab  # noqa: E402
+from zoo.hookspecs import hookimpl
+from zoo.hub.cards import list_models
+from zoo.hub.pretrained import Model, load
+from zoo.train.runner import RunResult, resume, run
+from zoo.version import __version__
+from zoo.vocab import Vocab
 
 __all__ = ["__version__", "hookimpl", "load", "list_models", "run", "resume", "Model", "RunResult", "Vocab"]

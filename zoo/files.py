@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from .errors import UsageError
+from zoo.errors import UsageError
 
 __all__ = ["check_regular", "read_text"]
 

@@ -23,7 +23,7 @@ Register = Callable[..., None]
 #
 # ``name`` is a non-empty string, ``aliases`` a list or tuple of them, and the
 # component a class with an ``Options`` dataclass (a cell: a subclass of
-# ``zoo.cell.Cell``); ``register`` raises ``zoo.errors.PluginError`` otherwise.
+# ``zoo.nn.cell.Cell``); ``register`` raises ``zoo.errors.PluginError`` otherwise.
 # A hook that raises, or passes ``register`` something else, leaves the plugin
 # listed as broken for that hook by ``zoo plugins``, and nothing it registered
 # in that call is kept; its other hooks and every other plugin still work.
@@ -54,7 +54,7 @@ def register_cells(register: Register) -> None:
     """Called when the registry is built, to add recurrent cells.
 
     :param register: ``register(name, cls, aliases=())``; ``cls`` subclasses
-        :class:`zoo.cell.Cell`. Deep and bidirectional stacks of it come free.
+        :class:`zoo.nn.cell.Cell`. Deep and bidirectional stacks of it come free.
     :returns: nothing.
     """
 

@@ -1,6 +1,6 @@
 """The interfaces every plugin implements: Dataset, Sampler, Backend, Trainer, Schedule, Predictor.
 
-The Cell interface, which supplies behaviour of its own, lives in :mod:`zoo.cell`.
+The Cell interface, which supplies behaviour of its own, lives in :mod:`zoo.nn.cell`.
 Each component class declares an ``Options`` dataclass (see :mod:`zoo.options`);
 the registry constructs it as ``Component(options)`` with the recipe's values bound.
 """
@@ -13,23 +13,17 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, r
 
 import numpy as np
 
-from .distributed import World
-from .vocab import Vocab
+from zoo.train.distributed import World
+from zoo.vocab import Vocab
 
 if TYPE_CHECKING:
     import torch
 
-    from .checkpoint import Checkpoints
-    from .model import LanguageModel
-    from .recipe import Recipe
+    from zoo.nn.model import LanguageModel
+    from zoo.recipe import Recipe
+    from zoo.train.checkpoint import Checkpoints
 
-__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Schedule", "Predictor",
-           "NoOptions"]
-
-
-@dataclasses.dataclass
-class NoOptions:
-    """Options of a component that has none."""
+__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Schedule", "Predictor"]
 
 
 @dataclasses.dataclass
@@ -87,7 +81,7 @@ class Sampler(Protocol):
 
     A sampler whose every batch has ``options.batch_size`` rows that may be trained on
     apart sets ``shards_by_rows = True``: a distributed run then gives each process its
-    share of every batch's rows (see :mod:`zoo.distributed`). Others train on one process only.
+    share of every batch's rows (see :mod:`zoo.train.distributed`). Others train on one process only.
     """
 
     Options: ClassVar[type]
@@ -187,8 +181,8 @@ class TrainContext:
     ``on_epoch`` receives each epoch's metrics record; ``on_samples`` the epoch
     number and the generated lines; ``progress`` says whether to draw a bar.
     ``rng`` is the sampler's alone; ``engine_rng`` drives the engine (dropout masks).
-    ``checkpoints`` saves and resumes the trainer's state (see :mod:`zoo.checkpoint`).
-    ``world`` is this process's place in a distributed run (see :mod:`zoo.distributed`): the
+    ``checkpoints`` saves and resumes the trainer's state (see :mod:`zoo.train.checkpoint`).
+    ``world`` is this process's place in a distributed run (see :mod:`zoo.train.distributed`): the
     sampler then yields this process's rows, and the trainer agrees on losses and stops with the others.
     ``kept`` is set by a trainer that leaves in the model the weights of an earlier evaluation than the last
     step (``trainer.keep: best``): that evaluation's metrics record, which the weights' metadata then carries.

@@ -9,7 +9,7 @@ import types
 import typing
 from typing import Any, Literal
 
-__all__ = ["option", "bind", "describe", "unknown", "closest", "OptionInfo"]
+__all__ = ["option", "bind", "describe", "unknown", "closest", "OptionInfo", "NoOptions", "ModelOptions"]
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, default_factory: Any = dataclasses.MISSING):
@@ -200,3 +200,45 @@ def bind(options_cls: type, values: dict[str, Any], where: str, ignore: typing.I
     if check is not None:
         problems.extend(f"{where}.{msg}" for msg in check())
     return (None if problems else opts), problems
+
+
+@dataclasses.dataclass
+class NoOptions:
+    """Options of a component that has none."""
+
+
+@dataclasses.dataclass
+class ModelOptions:
+    """The ``model`` section of a recipe (a cell adds its own keys beside these)."""
+
+    cell: str = option(help="registered cell name, e.g. gru")
+    impl: Literal["nn", "scratch"] = option("nn", "nn: the torch.nn module; scratch: the cell's own equations on autograd")
+    hidden_size: int = option(256, "hidden units per layer and direction")
+    layers: int = option(1, "stacked recurrent layers")
+    bidirectional: bool = option(False, "run a second, reversed direction per layer")
+    encoder: Literal["onehot", "embedding"] = option("onehot", "how tokens enter the first layer")
+    embedding_size: int | None = option(None, "embedding width (encoder: embedding); default hidden_size")
+    dropout: float = option(0.0, "dropout between stacked layers while training")
+    input_dropout: float = option(0.0, "dropout on the encoder's output (embedding rows, or whole one-hot tokens) while training; AWD-LSTM's dropouti")
+    output_dropout: float = option(0.0, "dropout on the last layer's output, before the decoder, while training; AWD-LSTM's dropout")
+    dtype: Literal["float32", "float64"] = option("float32", "floating point precision of the weights")
+    init: Literal["uniform", "normal"] = option("uniform", "uniform: ±1/sqrt(H) as torch.nn; normal: N(0, init_std) weights, zero biases, as d2l's scratch code")
+    init_std: float = option(0.01, "standard deviation for init: normal")
+    decoder: Literal["dense", "none"] = option("dense", "dense: a linear layer to the vocabulary; none: the hidden state is the logits (needs hidden_size × directions = vocabulary size)")
+
+    def validate(self) -> list[str]:
+        """Problems with values that have the right type but are out of range."""
+        problems = []
+        for key in ("hidden_size", "layers"):
+            if getattr(self, key) < 1:
+                problems.append(f"{key}: must be at least 1, got {getattr(self, key)}")
+        if self.embedding_size is not None and self.embedding_size < 1:
+            problems.append(f"embedding_size: must be at least 1, got {self.embedding_size}")
+        if self.embedding_size is not None and self.encoder != "embedding":
+            problems.append("embedding_size: only used with encoder: embedding")
+        for key in ("dropout", "input_dropout", "output_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                problems.append(f"{key}: must be in [0, 1), got {getattr(self, key)}")
+        if self.init_std <= 0:
+            problems.append(f"init_std: must be positive, got {self.init_std}")
+        return problems

@@ -9,13 +9,12 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
-from .catalog import recipe_file
-from .errors import RecipeError, UsageError
-from .files import check_regular
-from .model import ModelOptions
-from .options import bind, option, unknown
-from .registry import Registry
-from .yamlfile import DuplicateKeyError, load_yaml
+from zoo.errors import RecipeError, UsageError
+from zoo.files import check_regular
+from zoo.hub.catalog import recipe_file
+from zoo.options import ModelOptions, bind, option, unknown
+from zoo.registry import Registry
+from zoo.yamlfile import DuplicateKeyError, load_yaml
 
 __all__ = ["TopLevel", "PredictOptions", "Section", "Recipe", "read_recipe", "parse_overrides", "apply_overrides", "resolve", "prepare"]
 
@@ -279,7 +278,7 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
 
 
 def prepare(source: str | Path | dict[str, Any], registry: Registry, overrides: dict[str, Any] | None = None, seed: int | None = None) -> Recipe:
-    """Read (if a path or a catalog name, see :func:`zoo.catalog.recipe_file`), override, and resolve a recipe in one call."""
+    """Read (if a path or a catalog name, see :func:`zoo.hub.catalog.recipe_file`), override, and resolve a recipe in one call."""
     data = read_recipe(recipe_file(source)) if not isinstance(source, dict) else source
     if overrides:
         data = apply_overrides(data, overrides)

@@ -13,10 +13,9 @@ import fnmatch
 import typing
 from typing import Any
 
-from .model import ModelOptions
-from .options import describe
-from .recipe import DEFAULTS, SECTIONS, PredictOptions, TopLevel
-from .registry import Component, Registry, get_registry
+from zoo.options import ModelOptions, describe
+from zoo.recipe import DEFAULTS, SECTIONS, PredictOptions, TopLevel
+from zoo.registry import Component, Registry, get_registry
 
 __all__ = ["Key", "Part", "Section", "recipe_sections", "recipe_keys", "key_line", "render_text", "render_markdown"]
 

@@ -14,10 +14,10 @@ from typing import Any, Iterable
 
 import pluggy
 
-from . import hookspecs
-from .cell import Cell
-from .errors import PluginError, RecipeError
-from .options import unknown
+from zoo import hookspecs
+from zoo.errors import PluginError, RecipeError
+from zoo.nn.cell import Cell
+from zoo.options import unknown
 
 __all__ = ["KINDS", "BUILTIN_DIST", "Component", "BrokenPlugin", "Registry", "get_registry"]
 
@@ -78,7 +78,7 @@ def _invalid(kind: str, name: Any, obj: Any, aliases: Any) -> str | None:
 
     A component needs a non-empty string name, aliases given as a list or tuple of such names, and a
     class whose ``Options`` is a dataclass (a recipe binds its section to it); a cell also subclasses
-    :class:`zoo.cell.Cell`, which the model stacks build on.
+    :class:`zoo.nn.cell.Cell`, which the model stacks build on.
     """
     call = f"register({reprlib.repr(name)}, {reprlib.repr(obj)})"
     if not isinstance(name, str) or not name:
@@ -91,7 +91,7 @@ def _invalid(kind: str, name: Any, obj: Any, aliases: Any) -> str | None:
     if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
         return f"{call}: {obj.__name__}.Options must be a dataclass of the component's options"
     if kind == "cell" and not issubclass(obj, Cell):
-        return f"{call}: a cell must subclass zoo.cell.Cell"
+        return f"{call}: a cell must subclass zoo.nn.cell.Cell"
     return None
 
 

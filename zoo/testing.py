@@ -28,18 +28,18 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.gradcheck import GradcheckError
 
-from .errors import RecipeError, UsageError
-from .interfaces import Corpus
-from .model import LanguageModel
-from .npmodel import supports_numpy
-from .npstack import stack_backward, stack_forward
-from .options import bind
-from .pretrained import load
-from .recipe import Recipe, resolve
-from .registry import Registry, get_registry
-from .runner import build_model, versions
-from .weights import save_weights
-from .vocab import Vocab
+from zoo.errors import RecipeError, UsageError
+from zoo.hub.pretrained import load
+from zoo.hub.weights import save_weights
+from zoo.interfaces import Corpus
+from zoo.nn.model import LanguageModel
+from zoo.nn.npmodel import supports_numpy
+from zoo.nn.npstack import stack_backward, stack_forward
+from zoo.options import bind
+from zoo.recipe import Recipe, resolve
+from zoo.registry import Registry, get_registry
+from zoo.train.runner import build_model, versions
+from zoo.vocab import Vocab
 
 __all__ = ["check_cell", "check_dataset", "check_predictor"]
 

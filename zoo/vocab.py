@@ -6,7 +6,7 @@ import collections
 import json
 from typing import Iterable, Sequence
 
-from .errors import UsageError
+from zoo.errors import UsageError
 
 __all__ = ["Vocab"]
 

@@ -9,23 +9,23 @@ import warnings
 import click
 import torch.distributed
 
-from .. import __version__
-from ..allocator import keep_freed_memory
-from ..distributed import env_rank
-from ..errors import Interrupted, Reported, ZooError, printable
-from ..registry import get_registry
-from .cache import cache_command
-from .completion import completion_command
-from .data import data_command
-from .evaluate import eval_command
-from .hub import models_command, pull_command, ship_command, verify_command
-from .info import info_command
-from .plugins import plugins_command
-from .predict import predict_command
-from .prune import prune_command
-from .recipes import recipes_command
-from .run import run_command
-from .validate import validate_command
+from zoo.cli.cache import cache_command
+from zoo.cli.completion import completion_command
+from zoo.cli.data import data_command
+from zoo.cli.evaluate import eval_command
+from zoo.cli.hub import models_command, pull_command, ship_command, verify_command
+from zoo.cli.info import info_command
+from zoo.cli.plugins import plugins_command
+from zoo.cli.predict import predict_command
+from zoo.cli.prune import prune_command
+from zoo.cli.recipes import recipes_command
+from zoo.cli.run import run_command
+from zoo.cli.validate import validate_command
+from zoo.errors import Interrupted, Reported, ZooError, printable
+from zoo.registry import get_registry
+from zoo.train.allocator import keep_freed_memory
+from zoo.train.distributed import env_rank
+from zoo.version import __version__
 
 __all__ = ["cli", "main"]
 

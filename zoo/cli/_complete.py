@@ -16,12 +16,12 @@ from typing import Callable
 import click
 from click.shell_completion import CompletionItem
 
-from .. import rundir
-from ..catalog import read_catalog
-from ..checkpoint import CheckpointStore
-from ..options import describe
-from ..reference import recipe_keys
-from ..registry import get_registry
+from zoo.hub.catalog import read_catalog
+from zoo.options import describe
+from zoo.reference import recipe_keys
+from zoo.registry import get_registry
+from zoo.train import rundir
+from zoo.train.checkpoint import CheckpointStore
 
 __all__ = ["catalog_names", "model_refs", "recipe_refs", "runs", "recipe_set_keys", "dataset_names", "dataset_keys", "backend_names"]
 
@@ -50,7 +50,7 @@ def _catalog(incomplete: str) -> list[CompletionItem]:
             for name, entry in sorted(read_catalog().items()) if name.startswith(incomplete)]
 
 
-_STATES: dict[str, Callable[[Path], bool]] = {  # see zoo.rundir.state
+_STATES: dict[str, Callable[[Path], bool]] = {  # see zoo.train.rundir.state
     "finished": lambda run: rundir.state(run) == "finished",
     "stopped": lambda run: rundir.state(run) == "stopped",
     "prunable": lambda run: rundir.state(run) == "finished" and CheckpointStore(run).dir.is_dir(),

@@ -7,9 +7,9 @@ from typing import Callable
 
 import click
 
-from ..caches import CACHES, Cache, clear, scan
-from ..units import human_size
-from .output import echo_json
+from zoo.cli.output import echo_json
+from zoo.hub.caches import CACHES, Cache, clear, scan
+from zoo.units import human_size
 
 
 def _which(models: bool, data: bool) -> list[Cache]:

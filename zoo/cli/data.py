@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..corpora import Pulled, pull
-from ..recipe import parse_overrides
-from ..units import human_size
-from ._complete import dataset_keys, dataset_names
+from zoo.cli._complete import dataset_keys, dataset_names
+from zoo.hub.corpora import Pulled, pull
+from zoo.recipe import parse_overrides
+from zoo.units import human_size
 
 
 @click.group("data", short_help="Fetch corpora into the cache ahead of time.")

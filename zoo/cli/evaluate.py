@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from ..errors import UsageError
-from ..evaluate import MAX_ROWS, Score
-from ..pretrained import SPLITS, load
-from ..recipe import parse_overrides
-from ._complete import backend_names, dataset_keys, dataset_names, model_refs
-from .output import echo_json
+from zoo.cli._complete import backend_names, dataset_keys, dataset_names, model_refs
+from zoo.cli.output import echo_json
+from zoo.errors import UsageError
+from zoo.hub.pretrained import SPLITS, load
+from zoo.nn.evaluate import MAX_ROWS, Score
+from zoo.recipe import parse_overrides
 
 _PROTOCOL = (f"loss in nats per token; each text read from a zero state in up to {MAX_ROWS} contiguous rows, state carried "
              "(the trainer's validation protocol)")

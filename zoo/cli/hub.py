@@ -7,16 +7,16 @@ from typing import Any
 
 import click
 
-from ..atomic import write_text
-from ..cards import MARKERS, RESULTS_MARKERS, markdown_table, records, rewrite, rows, text_table
-from ..catalog import catalog_path, read_catalog
-from ..errors import RunError, UsageError
-from ..hub import pull
-from ..options import closest
-from ..ship import DTYPES, ship
-from ..verify import Verdict, verify, verify_all
-from ._complete import catalog_names, runs
-from .output import echo_json
+from zoo.atomic import write_text
+from zoo.cli._complete import catalog_names, runs
+from zoo.cli.output import echo_json
+from zoo.errors import RunError, UsageError
+from zoo.hub.cards import MARKERS, RESULTS_MARKERS, markdown_table, records, rewrite, rows, text_table
+from zoo.hub.catalog import catalog_path, read_catalog
+from zoo.hub.locate import pull
+from zoo.hub.ship import DTYPES, ship
+from zoo.hub.verify import Verdict, verify, verify_all
+from zoo.options import closest
 
 
 @click.command("models")

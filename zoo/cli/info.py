@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from ..atomic import write_text
-from ..errors import UsageError
-from ..info import model_card
-from ..modelcard import card_markdown, card_text
-from ..rundir import MARKER
-from ._complete import model_refs
-from .output import echo_json
+from zoo.atomic import write_text
+from zoo.cli._complete import model_refs
+from zoo.cli.output import echo_json
+from zoo.errors import UsageError
+from zoo.hub.info import model_card
+from zoo.hub.modelcard import card_markdown, card_text
+from zoo.train.rundir import MARKER
 
 
 @click.command("info")

@@ -7,10 +7,10 @@ import importlib.metadata
 
 import click
 
-from ..options import describe
-from ..reference import recipe_sections, render_text
-from ..registry import KINDS, get_registry
-from .output import echo_json
+from zoo.cli.output import echo_json
+from zoo.options import describe
+from zoo.reference import recipe_sections, render_text
+from zoo.registry import KINDS, get_registry
 
 
 def _version_of(dist: str | None) -> str | None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from ..errors import UsageError
-from ..pretrained import load
-from ._complete import backend_names, model_refs
-from .output import echo_json
+from zoo.cli._complete import backend_names, model_refs
+from zoo.cli.output import echo_json
+from zoo.errors import UsageError
+from zoo.hub.pretrained import load
 
 _GIVE = "give --prefix TEXT, or pipe text in, one prefix per line (echo 分开 | zoo predict jay_gru)"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..prune import check, prune
-from ..units import human_size
-from ._complete import runs
+from zoo.cli._complete import runs
+from zoo.train.prune import check, prune
+from zoo.units import human_size
 
 
 @click.command("prune", short_help="Drop the checkpoints of finished runs.")

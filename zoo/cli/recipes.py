@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..catalog_recipes import RecipeRow, copy_recipe, recipe_rows
-from ..errors import UsageError
-from ._complete import catalog_names
-from .output import echo_json
+from zoo.cli._complete import catalog_names
+from zoo.cli.output import echo_json
+from zoo.errors import UsageError
+from zoo.hub.catalog_recipes import RecipeRow, copy_recipe, recipe_rows
 
 
 @click.command("recipes")

@@ -6,14 +6,14 @@ import os
 
 import click
 
-from .. import rundir
-from ..distributed import check_distributable, env_rank
-from ..errors import UsageError
-from ..launch import launch
-from ..recipe import parse_overrides, prepare
-from ..registry import get_registry
-from ..runner import RunResult, resume, run
-from ._complete import recipe_refs, recipe_set_keys, runs
+from zoo.cli._complete import recipe_refs, recipe_set_keys, runs
+from zoo.errors import UsageError
+from zoo.recipe import parse_overrides, prepare
+from zoo.registry import get_registry
+from zoo.train import rundir
+from zoo.train.distributed import check_distributable, env_rank
+from zoo.train.launch import launch
+from zoo.train.runner import RunResult, resume, run
 
 
 @click.command("run")
@@ -84,7 +84,7 @@ def saved_line(result: RunResult) -> str:
 
 
 def _launch(nproc: int, args: list[str], data_dir: str | None, quiet: bool, run_dir: str, keep_checkpoint: bool) -> None:
-    """Run ``zoo run ARGS`` on ``nproc`` local processes (see :mod:`zoo.launch`); refused under torchrun."""
+    """Run ``zoo run ARGS`` on ``nproc`` local processes (see :mod:`zoo.train.launch`); refused under torchrun."""
     if "WORLD_SIZE" in os.environ:
         raise UsageError("--nproc starts processes of its own; under torchrun, leave it out")
     launch(nproc, [*args, *(["--data-dir", data_dir] if data_dir else []), *(["--quiet"] if quiet else []),

@@ -7,10 +7,10 @@ import sys
 import click
 import yaml
 
-from ..errors import RecipeError
-from ..recipe import parse_overrides, prepare
-from ..registry import get_registry
-from ._complete import recipe_set_keys
+from zoo.cli._complete import recipe_set_keys
+from zoo.errors import RecipeError
+from zoo.recipe import parse_overrides, prepare
+from zoo.registry import get_registry
 
 
 @click.command("validate")

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from zoo_mgu import MGU, BeamOptions, BeamPredictor
+from zoo_plugins.predictor import DefaultPredictor
 
-from zoo.model import LanguageModel, ModelOptions
+from zoo.nn.model import LanguageModel
+from zoo.options import ModelOptions
 from zoo.recipe import prepare
 from zoo.registry import get_registry
 from zoo.testing import check_cell, check_predictor
 from zoo.vocab import Vocab
-from zoo_mgu import MGU, BeamOptions, BeamPredictor
-from zoo_plugins.predictor import DefaultPredictor
 
 RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "jay_mgu.yaml"
 VOCAB = Vocab(list("abc"))

@@ -12,13 +12,13 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
+from zoo_plugins.predictor import DefaultPredictor
 
 import zoo
 from zoo.errors import UsageError
+from zoo.nn.stack import NO_INPUT
 from zoo.options import option
-from zoo.stack import NO_INPUT
 from zoo.vocab import Vocab
-from zoo_plugins.predictor import DefaultPredictor
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 import zoo
-from zoo.cell import Cell, NpState, State
+from zoo.nn.cell import Cell, NpState, State
 
 
 class MGU(Cell):

@@ -1,0 +1,42 @@
+"""The few array operations a cell's step equations need, for NumPy arrays and torch tensors alike.
+
+A cell that writes ``np_step``/``np_step_backward`` with ``xp = ops_for(gx)`` (and the
+operators ``@ * + -``, ``.T``, ``.sum(0)``) runs the same equations on the NumPy backend and
+in the fused torch layer (:mod:`zoo.nn.fused`), whose backward pass is hand-written.
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ops_for", "NUMPY", "TORCH"]
+
+
+def _np_sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * x))  # stable for large |x|
+
+
+NUMPY = types.SimpleNamespace(
+    split=lambda x, n: np.split(x, n, axis=1),
+    cat=lambda xs: np.concatenate(xs, axis=1),
+    tanh=np.tanh,
+    sigmoid=_np_sigmoid,
+    relu=lambda x: np.maximum(x, 0),
+)
+
+TORCH = types.SimpleNamespace(
+    split=lambda x, n: x.chunk(n, dim=1),
+    cat=lambda xs: torch.cat(xs, dim=1),
+    tanh=torch.tanh,
+    sigmoid=torch.sigmoid,
+    relu=torch.relu,
+)
+
+
+def ops_for(x: Any) -> types.SimpleNamespace:
+    """:data:`TORCH` for a tensor, :data:`NUMPY` otherwise."""
+    return TORCH if isinstance(x, torch.Tensor) else NUMPY

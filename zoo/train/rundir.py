@@ -1,0 +1,297 @@
+"""Run directories: which folders a run may write into, which files in them are zoo's, and disk errors as one line.
+
+A run only ever writes, replaces or removes files zoo made. zoo knows a folder holds a zoo run by
+
+- its marker, :data:`MARKER` (``.zoo-run``), which zoo writes when it claims a new or empty folder; or,
+  for run directories written before the marker existed,
+- a ``recipe.yaml`` that opens with the header the runner writes (:data:`RECIPE_HEADER`) beside the
+  ``metrics.jsonl`` a run writes at once, or a ``checkpoint/checkpoint.json`` of zoo's checkpoint format.
+  A lone copied ``recipe.yaml``, or a ``model.safetensors`` downloaded into a project, does not make a
+  folder zoo's.
+
+Inside a zoo run, zoo's files are the names a run writes (:data:`OUTPUTS`, the marker, ``.lock``, and in
+``checkpoint/`` the names :meth:`CheckpointStore.owns` accepts) and the temporaries its atomic writer makes
+for exactly those names. Anything else there is a stranger's: it is never written, replaced or removed. Any
+other non-empty folder is refused, ``--overwrite`` or not, in one line naming a file zoo did not make.
+
+What a run directory holds is read here too, once for every command: where a run goes by default
+(:func:`default_dir`), whether it finished or stopped (:func:`state`), its epoch records (:func:`read_history`)
+and the samples of its last epoch (:func:`last_samples`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from zoo.atomic import sweep_temporaries, temporary_target, write_text
+from zoo.errors import RunError, UsageError
+from zoo.train.checkpoint import CheckpointStore
+
+__all__ = ["MARKER", "OUTPUTS", "RECIPE_HEADER", "RUNS", "RunState", "default_dir", "state", "read_history", "last_samples", "check_path",
+           "refuse_strangers", "adopt", "clear", "sweep", "disk_error", "disk_errors"]
+
+MARKER = ".zoo-run"
+_MARKER_TEXT = "zoo run directory: zoo writes, replaces and removes only the files it made here\n"
+OUTPUTS = ("model.safetensors", "perplexity.png", "metrics.jsonl", "samples.txt", "recipe.yaml")
+RECIPE_HEADER = "# resolved recipe of run "
+_LOCK = ".lock"
+_CHECKPOINT = "checkpoint"
+_OWN = frozenset((MARKER, _LOCK, _CHECKPOINT, *OUTPUTS))
+RUNS = Path("runs")  # the folder, relative to the current one, that holds the runs no --out placed elsewhere
+RunState = Literal["finished", "stopped", "none"]
+_SAMPLES_HEADER = re.compile(r"(?m)^epoch (\d+)\n")  # each block of samples.txt opens with this line
+_DAMAGED = "it was altered or damaged: restore it, or train the run again"
+
+
+def default_dir(name: str) -> Path:
+    """Where the run of the recipe ``name`` goes when no ``--out`` is given: ``runs/<name>`` in the current folder."""
+    return RUNS / name
+
+
+def state(run_dir: Path) -> RunState:
+    """``finished`` (its weights are saved, which the runner does last), ``stopped`` (no weights, a committed checkpoint
+    that ``zoo run --resume`` continues) or ``none`` (neither: nothing to load or resume)."""
+    if (Path(run_dir) / "model.safetensors").is_file():
+        return "finished"
+    return "stopped" if CheckpointStore(run_dir).exists() else "none"
+
+
+def _read(where: Path) -> str | None:
+    """The UTF-8 text of a file a run writes; ``None`` when it is not there (the run has not written it)."""
+    try:
+        return where.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where} is not UTF-8 text (byte {exc.start}); {_DAMAGED}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {where} ({exc.strerror or exc}); check the file and its permissions") from None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    """A run's epoch records from ``metrics.jsonl``, in order: those with a training ``loss`` (the records of evaluations
+    within an epoch have none and are left out); ``[]`` when the run has written no such file.
+
+    :raises UsageError: naming the line, for a file no run writes: a line that is not a JSON object with an integer
+        ``epoch``, or an epoch record without its ``perplexity``.
+    """
+    where = Path(run_dir) / "metrics.jsonl"
+    text = _read(where)
+    epochs = []
+    for n, line in enumerate((text or "").splitlines(), 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise UsageError(f"{where}: line {n} is not JSON; {_DAMAGED}") from None
+        if not isinstance(record, dict) or type(record.get("epoch")) is not int:
+            raise UsageError(f"{where}: line {n} is not a record of an epoch (a JSON object with an integer \"epoch\"); {_DAMAGED}")
+        if "loss" in record:
+            if not _number(record.get("perplexity")):
+                raise UsageError(f"{where}: line {n} records epoch {record['epoch']} without its perplexity; {_DAMAGED}")
+            epochs.append(record)
+    return epochs
+
+
+def last_samples(run_dir: Path) -> tuple[int | None, list[str]]:
+    """The last epoch ``samples.txt`` records and the lines generated after it (blank ones left out); ``(None, [])``
+    when the run generated none (no file, or an empty one: a bidirectional model cannot generate).
+
+    :raises UsageError: for a file no run writes: not UTF-8, or text before its first ``epoch N`` line.
+    """
+    where = Path(run_dir) / "samples.txt"
+    blocks = _SAMPLES_HEADER.split(_read(where) or "")  # ["", "1", "lines...", "2", "lines..."]
+    if blocks[0]:
+        raise UsageError(f"{where} does not open with an 'epoch N' line, as a run writes it; {_DAMAGED}")
+    if len(blocks) < 3:
+        return None, []
+    return int(blocks[-2]), [line for line in blocks[-1].splitlines() if line]
+
+
+def _written(name: str) -> bool:
+    """Whether zoo writes ``name`` at the top of a run directory (through the atomic writer)."""
+    return name in OUTPUTS or name == MARKER
+
+
+def _zoo_name(name: str) -> bool:
+    """Whether ``name`` at the top of a run directory is one zoo uses (its own, or a temporary of one)."""
+    target = temporary_target(name)
+    return name in _OWN or (target is not None and _written(target))
+
+
+def check_path(run_dir: Path, source: str) -> None:
+    """Refuse, in one line, a run directory no folder can be made at.
+
+    :param source: what chose the path, for the message: ``"--out"``, or ``"name"`` for ``runs/<name>``.
+    :raises UsageError: for a NUL byte, a name over 255 bytes, or a path that is, or lies under, something not a folder.
+    """
+    text = os.fspath(run_dir)
+    if "\0" in text:
+        raise UsageError(f"{source}: {text!r} holds a NUL byte, which no file name may hold; choose another")
+    for part in run_dir.parts:
+        try:
+            size = len(os.fsencode(part))
+        except UnicodeEncodeError:
+            raise UsageError(f"{source}: {part!r} cannot be written as a file name (it is not valid text); choose another") from None
+        if size > 255:
+            raise UsageError(f"{source}: the name {part[:24]!r}... is {size} bytes long, over the 255 a file system allows; "
+                             "choose a shorter one")
+    for place in (run_dir, *run_dir.parents):
+        try:
+            mode = os.stat(place).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not there yet (or under a file, which the next step up finds)
+        if stat.S_ISDIR(mode):
+            return
+        what = "a file" if stat.S_ISREG(mode) else "not a folder (a device, pipe or socket)"
+        if place == run_dir:
+            raise UsageError(f"{source}: {run_dir} is {what}; pass --out a folder (a new one, an empty one or a zoo run)")
+        raise UsageError(f"{source}: {place} is {what}, so the run directory {run_dir} cannot be made under it; pass --out another path")
+
+
+def _starts_with(path: Path, prefix: bytes) -> bool:
+    with contextlib.suppress(OSError), open(path, "rb") as f:
+        return f.read(len(prefix)) == prefix
+    return False
+
+
+def _zoo_checkpoint(path: Path) -> bool:
+    with contextlib.suppress(OSError, UnicodeDecodeError, ValueError):
+        pointer = json.loads(path.read_text(encoding="utf-8"))
+        return isinstance(pointer, dict) and {"format", "seq", "tensors", "sha256", "state"} <= set(pointer)
+    return False
+
+
+def _zoo_lock(path: Path) -> bool:
+    """Whether ``path`` is a lock file as :class:`~zoo.train.runlock.RunLock` leaves it: empty, or a pid."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    with contextlib.suppress(OSError), open(path, "rb") as f:
+        return re.fullmatch(rb"\d*\n?", f.read(64)) is not None
+    return False
+
+
+def _is_run(run_dir: Path, names: set[str]) -> bool:
+    """Whether the folder holding ``names`` is a zoo run: its marker, or a file only zoo writes (see the module docstring)."""
+    return ((MARKER in names and _starts_with(run_dir / MARKER, _MARKER_TEXT.encode()))
+            or ("recipe.yaml" in names and _starts_with(run_dir / "recipe.yaml", RECIPE_HEADER.encode())
+                and (run_dir / "metrics.jsonl").is_file())
+            or (_CHECKPOINT in names and _zoo_checkpoint(run_dir / _CHECKPOINT / CheckpointStore.POINTER)))
+
+
+def _stranger(run_dir: Path) -> Path | None:
+    """A file that keeps a run out of ``run_dir``; ``None`` when the folder is new, empty or a zoo run."""
+    try:
+        names = sorted(os.listdir(run_dir))
+    except FileNotFoundError:
+        return None
+    if names == [_LOCK] and _zoo_lock(run_dir / _LOCK):
+        return None  # a run stopped between taking its lock and writing its marker
+    if not names or _is_run(run_dir, set(names)):
+        return None
+    foreign = [name for name in names if not _zoo_name(name)]
+    if foreign:
+        return run_dir / foreign[0]
+    with contextlib.suppress(OSError):
+        inside = [name for name in sorted(os.listdir(run_dir / _CHECKPOINT)) if not CheckpointStore.owns(name)]
+        if inside:
+            return run_dir / _CHECKPOINT / inside[0]
+    return run_dir / next(name for name in names if name != _LOCK or not _zoo_lock(run_dir / _LOCK))
+
+
+def refuse_strangers(run_dir: Path) -> None:
+    """Refuse ``run_dir`` unless it is new, empty or a zoo run: one line naming a file zoo did not make.
+
+    Reads only, so it may run before the lock is taken (and again under it, before :func:`adopt`).
+    """
+    found = _stranger(run_dir)
+    if found is not None:
+        raise UsageError(f"{run_dir} is not a zoo run directory: {found} was not made by zoo, and a run writes only into a new or "
+                         f"empty folder or one a zoo run wrote, even with --overwrite; pass --out another folder, or move "
+                         f"{found.name} away")
+
+
+def adopt(run_dir: Path) -> None:
+    """Mark ``run_dir`` as a zoo run (after :func:`refuse_strangers`, its lock held): its files are known as zoo's from now on."""
+    if not _starts_with(run_dir / MARKER, _MARKER_TEXT.encode()):
+        write_text(run_dir / MARKER, _MARKER_TEXT)
+
+
+def clear(run_dir: Path) -> None:
+    """Remove a zoo run's files from ``run_dir`` (a fresh run starting there): zoo's names only, never a stranger's.
+
+    The weights go first, so a folder without them is never taken for a finished run; then the other
+    outputs, the checkpoints and the temporaries a killed writer left.
+    """
+    for name in OUTPUTS:
+        (run_dir / name).unlink(missing_ok=True)
+    CheckpointStore(run_dir).clear()
+    sweep_temporaries(run_dir, _written)
+
+
+def sweep(run_dir: Path) -> None:
+    """Remove the temporaries a killed run left for zoo's own files (call only while holding the run's lock)."""
+    sweep_temporaries(run_dir, _written)
+    sweep_temporaries(run_dir / _CHECKPOINT, CheckpointStore.owns)
+
+
+# errno -> (what happened, what to do); the first group is the place's fault (bad input before a run starts)
+_PLACE = {
+    errno.EACCES: ("permission denied", "make the folder writable, or pass --out a folder you may write to"),
+    errno.EPERM: ("operation not permitted", "make the folder writable, or pass --out a folder you may write to"),
+    errno.EROFS: ("the file system is read-only", "pass --out a folder on a writable disk"),
+    errno.ENOTDIR: ("a part of the path is not a folder", "pass --out a folder path"),
+    errno.EISDIR: ("it is a folder where zoo writes a file", "move that folder away, or pass --out another folder"),
+    errno.EEXIST: ("something else is already there", "move it away, or pass --out another folder"),
+    errno.ENAMETOOLONG: ("the path is too long", "pass --out a shorter path"),
+    errno.ELOOP: ("too many symbolic links", "pass --out a path without a link loop"),
+}
+_FAILURE = {
+    errno.ENOSPC: ("the disk is full", "free space on it"),
+    errno.EDQUOT: ("the disk quota is exhausted", "free space or raise the quota"),
+    errno.EFBIG: ("the file is larger than the file system (or ulimit -f) allows",
+                  "pass --out a folder on a file system without that limit, or lower model.hidden_size"),
+    errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),
+}
+
+
+def disk_error(exc: OSError, run_dir: Path, started: bool = False) -> RunError | UsageError:
+    """The one-line error for ``exc``, raised while writing ``run_dir``: see :func:`disk_errors`."""
+    what, advice = _PLACE.get(exc.errno) or _FAILURE.get(exc.errno) or (exc.strerror or str(exc), "check the disk and the folder")
+    code = f" ({errno.errorcode[exc.errno]})" if exc.errno in errno.errorcode else ""
+    line = f"cannot write {exc.filename or run_dir}: {what}{code}; {advice}"
+    if not started:
+        return UsageError(line) if exc.errno in _PLACE else RunError(f"{line}, then run again")
+    if CheckpointStore(run_dir).exists():
+        return RunError(f"{line}, then continue with  zoo run --resume {run_dir}  "
+                        f"(its last checkpoint, in {run_dir / _CHECKPOINT}, is intact)")
+    again = f" with  zoo run {run_dir / 'recipe.yaml'} --out {run_dir} " if (run_dir / "recipe.yaml").is_file() else ""
+    return RunError(f"{line}, then start the run again{again} (it had written no checkpoint yet)")
+
+
+@contextlib.contextmanager
+def disk_errors(run_dir: Path, started: bool = False) -> Iterator[None]:
+    """Turn an operating-system error while writing ``run_dir`` into one line naming the path and what to do.
+
+    :param started: whether training has begun. Before it, a place zoo may not write (permissions, a read-only disk, a
+        file where a folder goes) is bad input (:class:`UsageError`, exit 2); a full disk and every error once the run
+        has started are failures (:class:`RunError`, exit 1), whose line says how to continue.
+
+    A lost connection to another process of a distributed run passes through untouched: the CLI knows it.
+    """
+    try:
+        yield
+    except ConnectionError:
+        raise
+    except OSError as exc:
+        raise disk_error(exc, Path(run_dir), started) from None
