@@ -14,11 +14,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-import zoo
-from zoo.errors import UsageError
-from zoo.interfaces import TrainSettings
-from zoo.nn.model import LanguageModel
-from zoo.options import NoOptions
+from zoo.plugin import Backend, Engine, LanguageModel, NoOptions, TrainSettings, UsageError, hookimpl
 
 
 def clip_grad_norm(params: list[torch.nn.Parameter], theta: float) -> None:
@@ -40,7 +36,7 @@ def clip_grad_value(params: list[torch.nn.Parameter], value: float) -> None:
             p.grad.clamp_(-value, value)
 
 
-class TorchEngine:
+class TorchEngine(Engine):
     """Training steps on autograd: cross-entropy over every position, backward, clip, SGD or Adam.
 
     In a distributed run (a ``torch.distributed`` process group of more than one process) the model
@@ -104,7 +100,7 @@ class TorchEngine:
         self.optimizer.load_state_dict(state)
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     """PyTorch on the CPU: autograd gives the gradients."""
 
     Options = NoOptions
@@ -160,9 +156,15 @@ class AutoBackend(TorchBackend):
         return torch.device("cuda" if self.name == "cuda" else "cpu")
 
 
-@zoo.hookimpl(trylast=True)
+@hookimpl
 def register_backends(register):
-    """Register ``torch``, ``cuda`` and ``auto``."""
+    """Register ``torch`` and ``cuda``."""
     register("torch", TorchBackend, aliases=("cpu",))
     register("cuda", CudaBackend)
+
+
+@hookimpl(trylast=True, specname="register_backends")
+def register_auto_backend(register):
+    """Register ``auto``: the automatic choice, a fallback another plugin may replace (``trylast``), for instance
+    with one that also knows its own accelerator."""
     register("auto", AutoBackend)

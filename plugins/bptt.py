@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import functools
 import math
 import shutil
 import sys
 import time
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
-import zoo
-from zoo.errors import Interrupted, RunError, UsageError
-from zoo.interfaces import TrainContext, TrainSettings
-from zoo.nn.evaluate import score
-from zoo.nn.model import prediction_scope
-from zoo.options import option
-from zoo.train.checkpoint import show
-from zoo.train.checkpoint_check import Damage, check_tensor, integer, number, records
+from zoo.plugin import (
+    Damage,
+    RunError,
+    TrainContext,
+    Trainer,
+    TrainSettings,
+    UsageError,
+    check_tensor,
+    hookimpl,
+    integer,
+    number,
+    option,
+    prediction_scope,
+    score,
+    show,
+)
+
+if TYPE_CHECKING:
+    from zoo.plugin import Position, Session
 
 
 def perplexity(loss: float) -> float:
@@ -174,77 +184,43 @@ def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
 
 @dataclasses.dataclass
 class _State:
-    """Where training stands between two batches: the JSON part of a checkpoint."""
+    """The trainer's own numbers between two batches, which a checkpoint holds beside the session's position."""
 
-    epoch: int = 1  # the epoch in progress
-    batch: int = 0  # its batches done
-    steps: int = 0  # optimizer steps over the whole run
     loss_sum: float = 0.0  # this epoch's summed per-token loss
     tokens: int = 0  # this epoch's tokens
     seconds: float = 0.0  # this epoch's training time before the current stretch (checkpoint writes excluded)
     smoothed: float | None = None
-    sampler_rng: dict | None = None  # the sampler's generator when this epoch began
-    sampler: dict | None = None  # the sampler's own state then
-    carry: str | None = None  # "torch" or "numpy" when the carried state is stored as tensors carry.0, carry.1, ...
-    records: list = dataclasses.field(default_factory=list)
     best: dict | None = None  # the evaluation with the lowest validation loss: its valid_loss, epoch, batch (0: the epoch's end), steps
     mark: float | None = None  # early stopping: the validation loss to improve on by min_delta
     stale: int = 0  # ... and the evaluations since it was set
-    schedule: dict = dataclasses.field(default_factory=dict)  # the schedule's state_dict()
-    lr: float | None = None  # the learning rate of the last optimizer step (null before the first)
 
-    @classmethod
-    def from_checkpoint(cls, value: Any) -> _State:
-        """The state a checkpoint holds, every field's type and range checked; a :class:`~zoo.train.checkpoint_check.Damage` otherwise."""
-        if not isinstance(value, dict):
-            raise Damage(f"state.trainer must be a mapping, got {show(value)}")
-        names = [f.name for f in dataclasses.fields(cls)]
-        if missing := [n for n in names if n not in value]:
-            raise Damage(f"state.trainer lacks {', '.join(missing)}")
-        if unknown := sorted(set(value) - set(names)):
-            raise Damage(f"state.trainer holds {show(unknown[0])}, which the bptt trainer does not write")
-        st = cls(**value)
-        integer(st.epoch, "trainer.epoch", 1)
-        integer(st.batch, "trainer.batch", 0)
-        integer(st.steps, "trainer.steps", st.batch)
-        integer(st.tokens, "trainer.tokens", 0)
-        number(st.loss_sum, "trainer.loss_sum", 0)
-        number(st.seconds, "trainer.seconds", 0)
-        if st.batch > 0 and st.tokens == 0:
-            raise Damage(f"trainer.tokens must be > 0 after trainer.batch {st.batch} batches of this epoch, got 0")
-        if st.batch == 0 and (st.tokens, st.loss_sum) != (0, 0):
-            raise Damage(f"trainer.tokens and trainer.loss_sum must be 0 before the epoch's first batch, got {st.tokens} and {st.loss_sum}")
-        if st.smoothed is not None:
-            number(st.smoothed, "trainer.smoothed")
-        if not isinstance(st.sampler_rng, dict):
-            raise Damage(f"trainer.sampler_rng must be a generator's state, got {show(st.sampler_rng)}")
-        if st.sampler is not None and not isinstance(st.sampler, dict):
-            raise Damage(f"trainer.sampler must be a mapping or null, got {show(st.sampler)}")
-        if st.carry not in (None, "torch", "numpy"):
-            raise Damage(f"trainer.carry must be \"torch\", \"numpy\" or null, got {show(st.carry)}")
-        records(st.records, "trainer.records")
-        if st.best is not None:
-            if not isinstance(st.best, dict) or set(st.best) != {"valid_loss", "epoch", "batch", "steps"}:
-                raise Damage(f"trainer.best must be null or a mapping of valid_loss, epoch, batch, steps, got {show(st.best)}")
-            number(st.best["valid_loss"], "trainer.best.valid_loss")
-            integer(st.best["epoch"], "trainer.best.epoch", 1, st.epoch)
-            integer(st.best["batch"], "trainer.best.batch", 0)
-            integer(st.best["steps"], "trainer.best.steps", 0, st.steps)
-        if st.mark is not None:
-            number(st.mark, "trainer.mark")
-        integer(st.stale, "trainer.stale", 0)
-        if not isinstance(st.schedule, dict):
-            raise Damage(f"trainer.schedule must be a mapping, got {show(st.schedule)}")
-        if st.lr is not None:
-            number(st.lr, "trainer.lr", 0)
-        return st
+    def check(self, at: Position) -> None:
+        """Every field's type and range, where the checkpoint stands at ``at``; a
+        :class:`~zoo.train.checkpoint_check.Damage` otherwise."""
+        integer(self.tokens, "trainer.tokens", 0)
+        number(self.loss_sum, "trainer.loss_sum", 0)
+        number(self.seconds, "trainer.seconds", 0)
+        if at.batch > 0 and self.tokens == 0:
+            raise Damage(f"trainer.tokens must be > 0 after trainer.batch {at.batch} batches of this epoch, got 0")
+        if at.batch == 0 and (self.tokens, self.loss_sum) != (0, 0):
+            raise Damage(f"trainer.tokens and trainer.loss_sum must be 0 before the epoch's first batch, "
+                         f"got {self.tokens} and {self.loss_sum}")
+        if self.smoothed is not None:
+            number(self.smoothed, "trainer.smoothed")
+        if self.best is not None:
+            if not isinstance(self.best, dict) or set(self.best) != {"valid_loss", "epoch", "batch", "steps"}:
+                raise Damage(f"trainer.best must be null or a mapping of valid_loss, epoch, batch, steps, "
+                             f"got {show(self.best)}")
+            number(self.best["valid_loss"], "trainer.best.valid_loss")
+            integer(self.best["epoch"], "trainer.best.epoch", 1, at.epoch)
+            integer(self.best["batch"], "trainer.best.batch", 0)
+            integer(self.best["steps"], "trainer.best.steps", 0, at.steps)
+        if self.mark is not None:
+            number(self.mark, "trainer.mark")
+        integer(self.stale, "trainer.stale", 0)
 
 
-def _sampler_state(sampler: Any) -> dict | None:
-    return sampler.state_dict() if hasattr(sampler, "state_dict") else None
-
-
-class BPTTTrainer:
+class BPTTTrainer(Trainer):
     """Cross-entropy over every position, backprop through the batch's steps, clip, step.
 
     With a sampler that carries state, the state starts from zeros each epoch and
@@ -252,14 +228,11 @@ class BPTTTrainer:
     Perplexity is exp of the mean per-token loss over the epoch. A batch loss that is NaN, infinite,
     or so large that its perplexity overflows stops the run with a :class:`~zoo.errors.RunError`.
 
-    Checkpoints (every ``checkpoint_every`` epochs or batches and at the end, unless it is null; and on
-    SIGINT/SIGTERM) hold the engine's state, the carried state, the counters and
-    the sampler's generator as it stood when the epoch began; resuming replays
-    the epoch's batches up to the saved position without training on them.
-
-    In a distributed run (``ctx.world``) each process trains on its rows of every batch; the
-    batch losses are averaged across processes, a stop request on any process stops all of them
-    at the same batch, and a checkpoint holds the carried state of every process's rows.
+    It trains through the run's :class:`~zoo.interfaces.Session`, which makes it resumable exactly: checkpoints
+    (every ``checkpoint_every`` epochs or batches and at the end, unless it is null; and on SIGINT/SIGTERM) hold
+    the session's part with this trainer's own numbers and the ``keep: best`` weights, and a resumed run replays
+    the epoch's batches up to the saved position without training on them. In a distributed run (``ctx.world``)
+    each process trains on its rows of every batch, and the session agrees on losses and stops.
     """
 
     Options = BPTTOptions
@@ -272,152 +245,57 @@ class BPTTTrainer:
         o = self.options
         return o.checkpoint_every is not None and o.checkpoint_unit == unit and count % o.checkpoint_every == 0
 
-    @staticmethod
-    def _save(ctx: TrainContext, engine: Any, st: _State, carry: Any, best: dict[str, torch.Tensor], where: str) -> None:
-        tensors = {f"engine.{k}": v for k, v in engine.state_dict().items()} | {f"best.{k}": v for k, v in best.items()}
-        st.carry = None
-        if carry is not None and ctx.sampler.carries_state:
-            st.carry = "numpy" if isinstance(carry[0], np.ndarray) else "torch"
-            whole = ctx.world.gather(carry) if st.carry == "torch" else carry  # every process's rows: the whole batch's state
-            tensors |= {f"carry.{i}": torch.as_tensor(c) for i, c in enumerate(whole)}
-        ctx.checkpoints.save(dataclasses.asdict(st), tensors, where)
-
-    def _restore(self, ctx: TrainContext, engine: Any, schedule: Any) -> tuple[_State, Any, dict[str, torch.Tensor]]:
-        """The counters, engine state, carried state, schedule state and ``keep: best`` weights of
-        ``ctx.checkpoints.resumed``, all checked against this run before any of it is restored; a damaged
-        checkpoint is one line naming the problem."""
-        ckpt = ctx.checkpoints.resumed
-        try:
-            st = _State.from_checkpoint(ckpt.state.get("trainer"))
-            self._check_position(ctx, st)
-            self._check_engine(engine, ckpt.tensors, st)
-            parts = self._check_carry(ctx, ckpt.tensors, st)
-            best = self._check_best(ctx, ckpt.tensors, st)
-            try:
-                schedule.load_state_dict(st.schedule)
-            except (ValueError, TypeError, KeyError) as exc:
-                raise Damage(f"trainer.schedule: {exc}") from None
-        except Damage as exc:
-            raise ctx.checkpoints.store.damaged(str(exc)) from None
-        engine.load_state_dict({k.removeprefix("engine."): v for k, v in ckpt.tensors.items() if k.startswith("engine.")})
-        carry = None
-        if parts:
-            carry = (tuple(t.numpy() for t in parts) if st.carry == "numpy"
-                     else tuple(t.to(ctx.backend.device) for t in ctx.world.scatter(parts)))
-        return st, carry, best
-
-    def _check_best(self, ctx: TrainContext, tensors: dict[str, torch.Tensor], st: _State) -> dict[str, torch.Tensor]:
-        """The ``best.*`` tensors: the model's weights (names, shapes, dtypes) once ``keep: best`` has seen an evaluation, else none."""
+    def _check_resumed(self, ctx: TrainContext, st: _State, at: Position, tensors: dict[str, torch.Tensor]) -> None:
+        """This trainer's part of a resumed checkpoint: its numbers where the checkpoint stands, and the tensors
+        ``best.*``: the model's weights (names, shapes, dtypes) once ``keep: best`` has seen an evaluation, else
+        none."""
+        st.check(at)
+        o = self.options
+        if o.max_steps is not None and at.steps >= o.max_steps and at.batch == 0 and at.epoch <= o.epochs:
+            raise Damage(f"trainer.steps {at.steps} reached trainer.max_steps before epoch {at.epoch} began")
         names = sorted(k for k in tensors if k.startswith("best."))
         fresh = ctx.model.state_dict()
-        want = [f"best.{k}" for k in fresh] if self.options.keep == "best" and st.best is not None else []
+        want = [f"best.{k}" for k in fresh] if o.keep == "best" and st.best is not None else []
         if names != sorted(want):
-            raise Damage(f"the kept best weights must be the tensors best.* of every weight (trainer.keep: {self.options.keep}, "
+            raise Damage(f"the kept best weights must be the tensors best.* of every weight (trainer.keep: {o.keep}, "
                          f"trainer.best {show(st.best)}), got {len(names)} such tensors")
-        return {k: check_tensor(tensors, f"best.{k}", tuple(t.shape), t.dtype).to(t.device) for k, t in fresh.items()} if want else {}
-
-    def _check_position(self, ctx: TrainContext, st: _State) -> None:
-        """Where ``st`` stands fits this run's epochs, batches, generator and sampler."""
-        o, batches = self.options, ctx.sampler.num_batches(ctx.corpus)
-        integer(st.epoch, "trainer.epoch", 1, o.epochs + 1)
-        integer(st.batch, "trainer.batch", 0, batches)
-        if o.max_steps is not None and st.steps >= o.max_steps and st.batch == 0 and st.epoch <= o.epochs:
-            raise Damage(f"trainer.steps {st.steps} reached trainer.max_steps before epoch {st.epoch} began")
-        try:
-            type(ctx.rng.bit_generator)().state = st.sampler_rng  # on a throwaway generator of the run's kind
-        except (TypeError, ValueError, KeyError, OverflowError) as exc:
-            raise Damage(f"trainer.sampler_rng is not a state of the run's generator: {exc}") from None
-        fresh = _sampler_state(ctx.sampler)
-        if (fresh is None) != (st.sampler is None) or (fresh is not None and set(fresh) != set(st.sampler)):
-            want = "null" if fresh is None else f"a mapping of {', '.join(sorted(fresh))}"
-            raise Damage(f"trainer.sampler must be {want} for sampler '{ctx.recipe.sampler.name}', got {show(st.sampler)}")
-        if fresh is not None:
-            try:
-                copy.deepcopy(ctx.sampler).load_state_dict(st.sampler)  # on a copy: nothing is restored before every check passed
-            except (ValueError, TypeError, KeyError) as exc:
-                raise Damage(f"trainer.sampler: {exc}") from None
-
-    def _check_engine(self, engine: Any, tensors: dict[str, torch.Tensor], st: _State) -> None:
-        """The ``engine.*`` tensors are what this run's freshly built engine holds (names, shapes, dtypes), plus optimizer
-        moments named ``optimizer.<weight>.<moment>``, as both built-in engines write them, for every weight or none."""
-        fresh = engine.state_dict()
-        for name, t in fresh.items():
-            check_tensor(tensors, f"engine.{name}", tuple(t.shape), t.dtype)
-        weights = {k.removeprefix("model."): t for k, t in fresh.items() if k.startswith("model.")}
-        moments: dict[str, set[str]] = {}
-        for key, t in tensors.items():
-            name = key.removeprefix("engine.")
-            if not key.startswith("engine.") or name in fresh:
-                continue
-            weight, _, moment = name.removeprefix("optimizer.").rpartition(".")
-            if not name.startswith("optimizer.") or weight not in weights:
-                raise Damage(f"the tensor {key} is not part of this model's training state")
-            if moment == "step":
-                if t.shape or not (t.is_floating_point() or t.dtype == torch.int64):
-                    raise Damage(f"the tensor {key} must be a single number, got {str(t.dtype).removeprefix('torch.')} "
-                                 f"of shape {tuple(t.shape)}")
-            else:
-                check_tensor(tensors, key, tuple(weights[weight].shape), weights[weight].dtype)
-            moments.setdefault(weight, set()).add(moment)
-        if moments and (len(moments) != len(weights) or len({frozenset(m) for m in moments.values()}) > 1):
-            raise Damage("the optimizer's moments do not cover every weight alike")
-        if bool(moments) != (self.options.optimizer == "adam" and st.steps > 0):
-            raise Damage(f"the optimizer's moments are {'present' if moments else 'missing'} after trainer.steps {st.steps} of "
-                         f"trainer.optimizer {self.options.optimizer}")
+        for k, t in fresh.items() if want else ():
+            check_tensor(tensors, f"best.{k}", tuple(t.shape), t.dtype)
 
     @staticmethod
-    def _check_carry(ctx: TrainContext, tensors: dict[str, torch.Tensor], st: _State) -> tuple[torch.Tensor, ...]:
-        """The carried state's tensors ``carry.0``, ``carry.1``, ... (none where nothing is carried), checked against the model."""
-        carries = ctx.sampler.carries_state and st.batch > 0  # mid-epoch with a sampler that carries state
-        kind = "numpy" if ctx.backend.name == "numpy" else "torch"
-        if st.carry != (kind if carries else None):
-            raise Damage(f"trainer.carry must be {show(kind if carries else None)} at batch {st.batch} of sampler "
-                         f"'{ctx.recipe.sampler.name}' on backend {ctx.backend.name}, got {show(st.carry)}")
-        names = sorted(k for k in tensors if k.startswith("carry."))
-        want = [f"carry.{i}" for i in range(ctx.model.cell.num_states)] if carries else []
-        if names != sorted(want):
-            raise Damage(f"the carried state must be the tensors {', '.join(want) or 'none'}, got {', '.join(names) or 'none'}")
-        if not carries:
-            return ()
-        rows = getattr(ctx.recipe.sampler.options, "batch_size", None)
-        if rows is None:  # a sampler without batch_size: the rows the checkpoint holds
-            rows = tensors["carry.0"].shape[1] if tensors["carry.0"].dim() == 3 else 0
-        zero = ctx.model.begin_state(rows)[0]
-        return tuple(check_tensor(tensors, name, tuple(zero.shape), zero.dtype) for name in want)
+    def _has_validation(corpus: Any) -> bool:
+        return corpus.valid is not None and len(corpus.valid) >= 2
 
-    def check(self, corpus: Any, recipe: Any) -> bool:
-        """Whether ``corpus`` has a validation split to score; one line when an option needs one and it has none.
-        The runner calls this before it touches the run directory (see :class:`zoo.interfaces.Trainer`)."""
-        o, valid = self.options, corpus.valid
-        if valid is not None and len(valid) >= 2:
-            return True
+    def check(self, corpus: Any, recipe: Any) -> None:
+        """One line when an option needs a validation split to score and ``corpus`` has none (see
+        :meth:`zoo.interfaces.Trainer.check`)."""
+        o = self.options
+        if self._has_validation(corpus):
+            return
         needs = [name for name, on in (("trainer.keep: best", o.keep == "best"), ("trainer.early_stop", o.early_stop is not None),
                                        ("trainer.eval_every", o.eval_every is not None),
                                        (f"schedule: {recipe.schedule.name}", recipe.schedule.cls.needs_validation)) if on]
         if needs:
             raise UsageError(f"{', '.join(needs)} needs a validation split, and dataset '{recipe.dataset.name}' has none; "
                              "set dataset.valid_fraction (e.g. 0.1), or valid_path for a text dataset")
-        return False
 
     @staticmethod
-    def _validate(ctx: TrainContext, engine: Any) -> tuple[float, float]:
+    def _validate(ctx: TrainContext, run: Session) -> tuple[float, float]:
         """Score the validation split from a zero state (see :mod:`zoo.nn.evaluate`) on the run's backend: the mean loss
         the processes agree on (their weights are the same), and the seconds it took."""
         start = time.perf_counter()
-        engine.sync()
+        run.engine.sync()
         runner = ctx.backend.inference(ctx.model)
         runner.eval()
         with prediction_scope(runner):
             loss = score(runner, ctx.corpus.valid, len(ctx.corpus.vocab)).loss
-        loss, _ = ctx.world.agree(loss, None)
-        return loss, time.perf_counter() - start
+        return run.agree_loss(loss), time.perf_counter() - start
 
     def _judge(self, st: _State, rec: dict[str, Any], schedule: Any, snapshot: Any) -> str | None:
         """Take in an evaluation's record: the best so far (its weights through ``snapshot`` for ``keep: best``), the
         schedule's view, and early stopping; returns the early stop's line, or ``None`` to go on."""
         o, loss = self.options, rec["valid_loss"]
         schedule.observe(loss)
-        st.schedule = schedule.state_dict()
         if st.best is None or loss < st.best["valid_loss"]:
             st.best = {"valid_loss": loss, "epoch": rec["epoch"], "batch": rec.get("batch", 0), "steps": rec["steps"]}
             if o.keep == "best":
@@ -436,95 +314,74 @@ class BPTTTrainer:
                 f"(best {st.best['valid_loss']:.4f} at {at})")
 
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
-        """Train for ``epochs`` epochs (or continue ``ctx.checkpoints.resumed``); see :meth:`zoo.interfaces.Trainer.fit`."""
+        """Train for ``epochs`` epochs, or on from where a resumed run stopped (:meth:`zoo.interfaces.Trainer.fit`)."""
         o = self.options
         settings = TrainSettings(o.optimizer, o.lr, o.clip_norm, o.clip_value, o.loss_reduction)
-        schedule = ctx.recipe.schedule.cls(ctx.recipe.schedule.options)
-        validating = self.check(ctx.corpus, ctx.recipe)
-        engine = ctx.backend.engine(ctx.model, settings, ctx.engine_rng if ctx.engine_rng is not None else ctx.rng)
-        ck, world = ctx.checkpoints, ctx.world
-        best: dict[str, torch.Tensor] = {}  # keep: best's weights
-        if ck is not None and ck.resumed is not None:
-            st, carry, best = self._restore(ctx, engine, schedule)
-        else:
-            st, carry = _State(sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler), schedule=schedule.state_dict()), None
+        validating = self._has_validation(ctx.corpus)
+        run = ctx.session(settings, epochs=o.epochs, state=_State(), check=functools.partial(self._check_resumed, ctx))
+        at, st, world = run.at, run.state, ctx.world
 
-        def snapshot() -> None:  # the weights as they are now (the engine was synced to score them)
-            best.clear()
-            best.update({k: v.detach().clone() for k, v in ctx.model.state_dict().items()})
+        def snapshot() -> None:  # keep: best's weights as they are now (the engine was synced to score them)
+            run.tensors = {f"best.{k}": v.detach().clone() for k, v in ctx.model.state_dict().items()}
 
         predict = ctx.recipe.predict.core
         batches = ctx.sampler.num_batches(ctx.corpus)
         total = min(o.epochs * batches, o.max_steps or o.epochs * batches)
         progress = _Progress(ctx.progress, o.epochs)
         limit = o.max_steps if o.max_steps is not None else math.inf
-        if st.lr is not None and st.lr != o.lr:  # resumed after a schedule changed it
-            self._set_lr(engine, st.lr, ctx)
         try:
-            while st.epoch <= o.epochs:
-                epoch = st.epoch
-                ctx.rng.bit_generator.state = st.sampler_rng
-                if st.sampler is not None:
-                    ctx.sampler.load_state_dict(st.sampler)
+            for epoch in run.epochs():
                 start = time.perf_counter()
-                stop = st.steps >= limit
-                progress.start(epoch, int(min(batches, limit - st.steps + st.batch)), st.batch)  # up to max_steps
+                stop = at.steps >= limit
+                progress.start(epoch, int(min(batches, limit - at.steps + at.batch)), at.batch)  # up to max_steps
                 scored: dict[str, Any] | None = None  # an evaluation at this epoch's last step, which its end need not repeat
-                for b, (X, Y) in enumerate(() if stop else ctx.sampler.batches(ctx.corpus, ctx.rng), start=1):
-                    if b <= st.batch:
-                        continue  # done before the checkpoint this run resumed from
-                    lr = o.lr * schedule.factor(st.steps, epoch, total)
-                    if lr != (o.lr if st.lr is None else st.lr):
-                        self._set_lr(engine, lr, ctx)
-                    st.lr = lr
-                    value, carry = engine.train_step(X, Y, carry if ctx.sampler.carries_state else None)
-                    value, halt = world.agree(value, ck.stop_requested if ck is not None else None)  # the whole batch's loss
+                for X, Y in () if stop else run.batches():
+                    run.set_lr(o.lr * run.schedule.factor(at.steps, epoch, total))
+                    value, halt = run.step(X, Y)  # the whole batch's loss
+                    b = at.batch
                     if not math.isfinite(perplexity(value)):  # NaN, inf, or so large that its perplexity overflows
                         huge = " (its perplexity overflows)" if math.isfinite(value) else ""
                         raise RunError(f"loss became {value}{huge} at epoch {epoch}, batch {b}; lower trainer.lr or set "
                                        "trainer.clip_norm and run again (no weights were saved from this run; its last checkpoint is untouched)")
                     st.loss_sum += value * Y.size * world.size
                     st.tokens += Y.size * world.size
-                    st.steps += 1
-                    st.batch = b
                     if o.smoothing is not None:
                         seq_loss = value * Y.shape[1]  # per sequence, as the exercise reports it
                         st.smoothed = seq_loss if st.smoothed is None else st.smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
                     progress.batch(st.loss_sum / st.tokens, st.tokens / (st.seconds + time.perf_counter() - start))
-                    stop = st.steps >= limit
-                    if validating and o.eval_every is not None and st.steps % o.eval_every == 0 and b < batches:
+                    stop = at.steps >= limit
+                    if validating and o.eval_every is not None and at.steps % o.eval_every == 0 and b < batches:
                         st.seconds += time.perf_counter() - start
-                        loss, seconds = self._validate(ctx, engine)
-                        scored = {"epoch": epoch, "batch": b, "steps": st.steps, "valid_loss": loss, "valid_perplexity": perplexity(loss),
-                                  "valid_seconds": seconds, "lr": st.lr}
-                        st.records.append(scored)
+                        loss, seconds = self._validate(ctx, run)
+                        scored = {"epoch": epoch, "batch": b, "steps": at.steps, "valid_loss": loss,
+                                  "valid_perplexity": perplexity(loss), "valid_seconds": seconds, "lr": at.lr}
+                        at.records.append(scored)
                         progress.evaluation(scored)
                         ctx.on_epoch(scored)
-                        if line := self._judge(st, scored, schedule, snapshot):
+                        if line := self._judge(st, scored, run.schedule, snapshot):
                             progress.write(line)
                             stop = True
                         start = time.perf_counter()  # the evaluation is kept out of tokens/s
-                    if ck is not None and (halt or self._due("batches", st.steps)):
+                    if halt or self._due("batches", at.steps):
                         st.seconds += time.perf_counter() - start
-                        self._save(ctx, engine, st, carry, best, f"epoch {epoch}, batch {b}")
+                        run.save(halt)
                         start = time.perf_counter()  # the write is kept out of tokens/s
-                        self._stop_if_requested(halt, epoch, b)
                     if stop:
                         break
                 seconds = st.seconds + time.perf_counter() - start
                 mean = st.loss_sum / st.tokens
                 rec = {"epoch": epoch, "loss": mean, "perplexity": perplexity(mean), "tokens_per_s": st.tokens / seconds, "seconds": seconds,
-                       "steps": st.steps, "lr": o.lr if st.lr is None else st.lr}
+                       "steps": at.steps, "lr": o.lr if at.lr is None else at.lr}
                 if o.smoothing is not None:
                     rec["smoothed_loss"] = st.smoothed
                 line = None
-                if scored is not None and scored["steps"] == st.steps:  # scored at this very step: the same numbers
+                if scored is not None and scored["steps"] == at.steps:  # scored at this very step: the same numbers
                     rec |= {k: scored[k] for k in ("valid_loss", "valid_perplexity", "valid_seconds")}
                 elif validating:
-                    loss, valid_seconds = self._validate(ctx, engine)
+                    loss, valid_seconds = self._validate(ctx, run)
                     rec |= {"valid_loss": loss, "valid_perplexity": perplexity(loss), "valid_seconds": valid_seconds}
-                    line = self._judge(st, rec, schedule, snapshot)
-                st.records.append(rec)
+                    line = self._judge(st, rec, run.schedule, snapshot)
+                at.records.append(rec)
                 if "valid_loss" in rec:
                     progress.evaluation(rec)
                 progress.epoch(rec)
@@ -534,44 +391,27 @@ class BPTTTrainer:
                     stop = True
                 stop = stop or (o.stop_after is not None and epoch >= o.stop_after)
                 if world.main and ((predict.every and epoch % predict.every == 0) or epoch == o.epochs or stop):
-                    engine.sync()
+                    run.engine.sync()
                     for sample in (lines := samples(ctx)):
                         progress.write(f"  {sample}")
                     if lines:
                         ctx.on_samples(epoch, lines)
-                st = _State(epoch=o.epochs + 1 if stop else epoch + 1, steps=st.steps, smoothed=st.smoothed, records=st.records,
-                            sampler_rng=ctx.rng.bit_generator.state, sampler=_sampler_state(ctx.sampler), best=st.best, mark=st.mark,
-                            stale=st.stale, schedule=st.schedule, lr=st.lr)
-                carry = None
-                finished = st.epoch > o.epochs
-                _, halt = world.agree(0.0, ck.stop_requested if ck is not None else None)
-                if ck is not None and (halt or self._due("epochs", epoch) or (finished and o.checkpoint_every is not None)):
-                    self._save(ctx, engine, st, carry, best, f"the end of epoch {epoch}")
-                    self._stop_if_requested(halt, epoch, None)
+                run.end_epoch(stop)
+                st.loss_sum, st.tokens, st.seconds = 0.0, 0, 0.0
+                halt = run.agree_stop()
+                if halt or self._due("epochs", epoch) or (at.epoch > o.epochs and o.checkpoint_every is not None):
+                    run.save(halt)
         finally:
             progress.close()
-        engine.sync()
+        run.engine.sync()
+        best = {k.removeprefix("best."): v for k, v in run.tensors.items() if k.startswith("best.")}
         if o.keep == "best" and best:
             ctx.model.load_state_dict(best)
-            ctx.kept = next(r for r in st.records if r["steps"] == st.best["steps"] and "valid_loss" in r)
-        return st.records
-
-    @staticmethod
-    def _set_lr(engine: Any, lr: float, ctx: TrainContext) -> None:
-        """Give the engine the schedule's learning rate; one line for a backend whose engine cannot take it."""
-        if not hasattr(engine, "set_lr"):
-            raise UsageError(f"backend '{ctx.recipe.backend.name}' cannot change the learning rate during a run "
-                             f"(its engine has no set_lr); use schedule: constant")
-        engine.set_lr(lr)
-
-    @staticmethod
-    def _stop_if_requested(halt: str | None, epoch: int, batch: int | None) -> None:
-        if halt:
-            where = f"epoch {epoch}, batch {batch}" if batch is not None else f"the end of epoch {epoch}"
-            raise Interrupted(f"stopped by {halt} at {where} after writing a checkpoint")
+            ctx.kept = next(r for r in at.records if r["steps"] == st.best["steps"] and "valid_loss" in r)
+        return at.records
 
 
-@zoo.hookimpl
+@hookimpl
 def register_trainers(register):
     """Register ``bptt``."""
     register("bptt", BPTTTrainer)

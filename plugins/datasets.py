@@ -22,13 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-from zoo.errors import UsageError
-from zoo.files import read_text
-from zoo.hookspecs import hookimpl
-from zoo.hub.data import fetch
-from zoo.interfaces import Corpus
-from zoo.options import option
-from zoo.vocab import Vocab
+from zoo.plugin import Corpus, UsageError, Vocab, fetch, hookimpl, option, read_text
 
 __all__ = ["JayChouLyrics", "TimeMachine", "Dinos", "TinyShakespeare", "TextFile", "UNK", "EOS"]
 

@@ -12,40 +12,25 @@ d2l's ``(r ⊙ h) W``.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-import zoo
-from zoo.nn.cell import Array, Cell, State
-from zoo.nn.ops import ops_for
+from zoo.plugin import Array, Cell, hookimpl, ops_for
 
 
 class GRU(Cell):
-    """Gated recurrent unit; ``impl: nn`` runs ``torch.nn.GRU``, ``impl: scratch`` these equations."""
+    """Gated recurrent unit; ``impl: nn`` runs ``torch.nn.GRU``, ``impl: scratch`` and ``backend: numpy`` these
+    equations."""
 
     gates = 3
     num_states = 1
-    generic_equations = True
     nn_class = nn.GRU
 
-    def step(self, gx: torch.Tensor, state: State, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
+    def forward_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
+                     bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
         """One step; ``gx`` is (N, 3H) holding the input projections of r, z, n."""
-        (h,) = state
-        gh = torch.addmm(bias_hh, h, weight_hh.t())  # (N, 3H): the three recurrent products in one
-        x_r, x_z, x_n = gx.chunk(3, dim=1)
-        h_r, h_z, h_n = gh.chunk(3, dim=1)
-        r = torch.sigmoid(x_r + h_r)
-        z = torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + r * h_n)
-        h = (1 - z) * n + z * h  # (N, H)
-        return h, (h,)
-
-
-    def np_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
-        """The same step on NumPy arrays or torch tensors; also returns what :meth:`np_step_backward` needs."""
         xp = ops_for(gx)
         (h_prev,) = state
-        gh = h_prev @ weight_hh.T + bias_hh  # (N, 3H)
+        gh = h_prev @ weight_hh.T + bias_hh  # (N, 3H): the three recurrent products in one
         x_r, x_z, x_n = xp.split(gx, 3)
         h_r, h_z, h_n = xp.split(gh, 3)
         r = xp.sigmoid(x_r + h_r)
@@ -54,8 +39,9 @@ class GRU(Cell):
         h = (1 - z) * n + z * h_prev  # (N, H)
         return h, (h,), (h_prev, r, z, n, h_n)
 
-    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
-        """Gradients of one step: ``(dgx, dstate_prev, dgh)``, ``dgh`` reaching the recurrent projection ``h_prev @ weight_hh.T + bias_hh``."""
+    def backward_step(self, dh: Array, dstate: tuple[Array, ...], cache: tuple,
+                      weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+        """Gradients of one step: ``(dgx, dstate_prev, dgh)``."""
         xp = ops_for(dh)
         h_prev, r, z, n, h_n = cache
         d = dh + dstate[0]
@@ -68,7 +54,7 @@ class GRU(Cell):
         return dgx, (dh_prev,), dgh
 
 
-@zoo.hookimpl
+@hookimpl
 def register_cells(register):
     """Register ``gru``."""
     register("gru", GRU)

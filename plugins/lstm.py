@@ -12,37 +12,25 @@ Gates are stacked i, f, g, o as in ``torch.nn.LSTM``; the state is ``(h, c)``.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-import zoo
-from zoo.nn.cell import Array, Cell, State
-from zoo.nn.ops import ops_for
+from zoo.plugin import Array, Cell, hookimpl, ops_for
 
 
 class LSTM(Cell):
-    """Long short-term memory; ``impl: nn`` runs ``torch.nn.LSTM``, ``impl: scratch`` these equations."""
+    """Long short-term memory; ``impl: nn`` runs ``torch.nn.LSTM``, ``impl: scratch`` and ``backend: numpy`` these
+    equations."""
 
     gates = 4
     num_states = 2
-    generic_equations = True
     nn_class = nn.LSTM
 
-    def step(self, gx: torch.Tensor, state: State, weight_hh: torch.Tensor, bias_hh: torch.Tensor) -> tuple[torch.Tensor, State]:
+    def forward_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
+                     bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
         """One step; ``gx`` is (N, 4H) holding the input projections of i, f, g, o."""
-        h, c = state
-        gates = gx + torch.addmm(bias_hh, h, weight_hh.t())  # (N, 4H): the four recurrent products in one
-        i, f, g, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # (N, H)
-        h = torch.sigmoid(o) * torch.tanh(c)  # (N, H)
-        return h, (h, c)
-
-
-    def np_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
-        """The same step on NumPy arrays or torch tensors; also returns what :meth:`np_step_backward` needs."""
         xp = ops_for(gx)
         h_prev, c_prev = state
-        pre = gx + h_prev @ weight_hh.T + bias_hh  # (N, 4H)
+        pre = gx + h_prev @ weight_hh.T + bias_hh  # (N, 4H): the four recurrent products in one
         i, f, g, o = xp.split(pre, 4)
         i, f, g, o = xp.sigmoid(i), xp.sigmoid(f), xp.tanh(g), xp.sigmoid(o)
         c = f * c_prev + i * g
@@ -50,8 +38,9 @@ class LSTM(Cell):
         h = o * tc  # (N, H)
         return h, (h, c), (c_prev, i, f, g, o, tc)
 
-    def np_step_backward(self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
-        """Gradients of one step: ``(dgx, dstate_prev, dgh)``, ``dgh`` reaching the recurrent projection ``h_prev @ weight_hh.T + bias_hh``."""
+    def backward_step(self, dh: Array, dstate: tuple[Array, ...], cache: tuple,
+                      weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+        """Gradients of one step: ``(dgx, dstate_prev, dgh)``; ``gx`` and ``gh`` enter alike, so ``dgh`` is ``dgx``."""
         xp = ops_for(dh)
         c_prev, i, f, g, o, tc = cache
         dh = dh + dstate[0]
@@ -60,7 +49,7 @@ class LSTM(Cell):
         return dpre, (dpre @ weight_hh, dc * f), dpre
 
 
-@zoo.hookimpl
+@hookimpl
 def register_cells(register):
     """Register ``lstm``."""
     register("lstm", LSTM)

@@ -13,12 +13,17 @@ from typing import Any
 import numpy as np
 import torch
 
-import zoo
-from zoo.errors import UsageError
-from zoo.interfaces import TrainSettings
-from zoo.nn.model import LanguageModel
-from zoo.nn.npmodel import NumpyLanguageModel, supports_numpy
-from zoo.options import NoOptions
+from zoo.plugin import (
+    Backend,
+    Engine,
+    Inference,
+    LanguageModel,
+    NoOptions,
+    NumpyLanguageModel,
+    TrainSettings,
+    UsageError,
+    hookimpl,
+)
 
 
 def _weights(model: LanguageModel) -> dict[str, np.ndarray]:
@@ -83,7 +88,7 @@ class NumpyAdam:
         self.v = {k.removesuffix(".v"): a.copy() for k, a in arrays.items() if k.endswith(".v")}
 
 
-class NumpyEngine:
+class NumpyEngine(Engine):
     """Training steps in NumPy: hand-written BPTT, d2l clipping, SGD or Adam."""
 
     def __init__(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator):
@@ -134,8 +139,8 @@ class NumpyEngine:
                 v.copy_(torch.from_numpy(self.net.params[k]))
 
 
-class NumpyInference:
-    """A LanguageModel look-alike for predictors: tensors in and out, NumPy inside."""
+class NumpyInference(Inference):
+    """The model's twin for predictors (an :class:`~zoo.interfaces.Inference`): tensors in and out, NumPy inside."""
 
     def __init__(self, model: LanguageModel):
         self.options, self.training = model.options, False
@@ -180,7 +185,7 @@ class NumpyInference:
         return torch.from_numpy(logits), tuple(torch.from_numpy(s) for s in state)
 
 
-class NumpyBackend:
+class NumpyBackend(Backend):
     """NumPy on the CPU, with backpropagation through time written by hand."""
 
     Options = NoOptions
@@ -195,9 +200,9 @@ class NumpyBackend:
         return torch.device("cpu")
 
     def check(self, model_options: Any = None, cell: Any = None) -> None:
-        """Refuse cells without NumPy equations."""
-        if cell is not None and not supports_numpy(cell):
-            raise UsageError(f"backend: numpy needs NumPy equations (np_step, np_step_backward) that cell "
+        """Refuse cells without hand-written gradients (``cell.has_backward_step()``)."""
+        if cell is not None and not cell.has_backward_step():
+            raise UsageError(f"backend: numpy needs NumPy equations (forward_step, backward_step) that cell "
                              f"'{type(cell).__name__}' does not define; use backend: torch")
 
     def engine(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator) -> NumpyEngine:
@@ -209,7 +214,7 @@ class NumpyBackend:
         return NumpyInference(model)
 
 
-@zoo.hookimpl
+@hookimpl
 def register_backends(register):
     """Register ``numpy``."""
     register("numpy", NumpyBackend, aliases=("np",))

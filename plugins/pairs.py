@@ -13,12 +13,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 
-import zoo
-from zoo.errors import UsageError
-from zoo.files import check_regular
-from zoo.interfaces import Corpus
-from zoo.options import option
-from zoo.vocab import Vocab
+from zoo.plugin import Corpus, Sampler, UsageError, Vocab, check_regular, hookimpl, option
 
 
 @dataclasses.dataclass
@@ -92,7 +87,7 @@ class PairsSamplerOptions:
         return [] if self.batch_size >= 1 else [f"batch_size: must be at least 1, got {self.batch_size}"]
 
 
-class PairsSampler:
+class PairsSampler(Sampler):
     """Minibatches of whole pairs: X the inputs, Y the targets; the state restarts every batch."""
 
     Options = PairsSamplerOptions
@@ -128,13 +123,13 @@ class PairsSampler:
             yield np.array([x for x, _ in rows], dtype=np.int64), np.array([y for _, y in rows], dtype=np.int64)
 
 
-@zoo.hookimpl
+@hookimpl
 def register_datasets(register):
     """Register the ``pairs`` dataset."""
     register("pairs", PairsDataset)
 
 
-@zoo.hookimpl
+@hookimpl
 def register_samplers(register):
     """Register the ``pairs`` sampler."""
     register("pairs", PairsSampler)

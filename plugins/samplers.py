@@ -12,10 +12,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 
-from zoo.errors import UsageError
-from zoo.hookspecs import hookimpl
-from zoo.interfaces import Corpus
-from zoo.options import option
+from zoo.plugin import Corpus, Sampler, UsageError, hookimpl, option
 
 __all__ = ["SequentialSampler", "RandomSampler"]
 
@@ -45,7 +42,7 @@ def _sequential_count(num_ids: int, batch_size: int, num_steps: int) -> int:
     return max(0, (batch_len - 1) // num_steps)
 
 
-class SequentialSampler:
+class SequentialSampler(Sampler):
     """Adjacent minibatches (d2l ``data_iter_consecutive``): row r of batch i+1 continues row r of batch i.
 
     The first ``batch_size * batch_len`` ids are laid out as ``batch_size`` rows of
@@ -90,7 +87,7 @@ class SequentialSampler:
             yield X, Y
 
 
-class RandomSampler:
+class RandomSampler(Sampler):
     """Independent minibatches (d2l ``data_iter_random``): examples of ``num_steps`` ids in a shuffled order.
 
     The corpus holds ``num_examples = (len(ids) - 1) // num_steps`` examples, the
@@ -134,7 +131,7 @@ class NamesOptions:
     separator: str = option("\n", "the token that ends each name")
 
 
-class NamesSampler:
+class NamesSampler(Sampler):
     """One line (a name) per minibatch, as the dinosaur-names exercise trains: X = [start] + name, Y = name + [separator].
 
     Batches have shape (1, len(name) + 1). The state is carried from one name to the

@@ -10,29 +10,12 @@ import dataclasses
 import math
 from typing import Any
 
-from zoo.hookspecs import hookimpl
-from zoo.options import NoOptions, option
+from zoo.plugin import NoOptions, Schedule, hookimpl, option
 
 __all__ = ["Constant", "Step", "Plateau", "Cosine"]
 
 
-class _Stateless:
-    """A schedule that learns nothing from the validation loss."""
-
-    needs_validation = False
-
-    def observe(self, valid_loss: float) -> None:
-        """Nothing to learn."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Nothing to keep."""
-        return {}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Nothing to restore."""
-
-
-class Constant(_Stateless):
+class Constant(Schedule):
     """``trainer.lr`` throughout (the default)."""
 
     Options = NoOptions
@@ -65,7 +48,7 @@ class StepOptions:
         return problems
 
 
-class Step(_Stateless):
+class Step(Schedule):
     """``factor`` to the power of the decays so far: one at epoch ``start + 1``, then one every ``every`` epochs."""
 
     Options = StepOptions
@@ -99,7 +82,7 @@ class PlateauOptions:
         return problems
 
 
-class Plateau:
+class Plateau(Schedule):
     """Multiply by ``factor`` when ``patience + 1`` evaluations in a row have not improved on the best by ``min_delta``."""
 
     Options = PlateauOptions
@@ -158,7 +141,7 @@ class CosineOptions:
         return problems
 
 
-class Cosine(_Stateless):
+class Cosine(Schedule):
     """nanoGPT's ``get_lr``: linear warm-up over ``warmup`` steps, then half a cosine from 1 down to ``min_factor``."""
 
     Options = CosineOptions

@@ -1,56 +1,72 @@
-"""Every cell, stack and encoder: scratch equals torch.nn, and zoo weights load into plain torch.nn."""
+"""Every cell, stack and encoder: scratch equals torch.nn, zoo weights load into plain torch.nn; the cell contract."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import itertools
 import json
+import types
+import typing
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from zoo_plugins.gru import GRU
-from zoo_plugins.lstm import LSTM
-from zoo_plugins.rnn import RNN, RNNOptions
+from zoo_plugins.rnn import RNN
 
 import zoo
+from zoo.errors import UsageError
+from zoo.nn.cell import Cell
 from zoo.nn.model import LanguageModel
+from zoo.nn.ops import ops_for
 from zoo.options import ModelOptions
+from zoo.registry import BUILTIN_DIST, Registry, get_registry
 
-CELLS = {
-    "rnn-tanh": (RNN, {"nonlinearity": "tanh"}),
-    "rnn-relu": (RNN, {"nonlinearity": "relu"}),
-    "gru": (GRU, {}),
-    "lstm": (LSTM, {}),
-}
+
+def cell_variants() -> dict[str, tuple[str, type[Cell], dict]]:
+    """Every built-in cell of the plugin registry, once per combination of its ``Literal`` options:
+    ``{"rnn-relu": ("rnn", RNN, {"nonlinearity": "relu"}), "gru": ("gru", GRU, {}), ...}``."""
+    variants = {}
+    for c in get_registry().components("cell"):
+        if c.alias_of is None and c.dist == BUILTIN_DIST:
+            hints = typing.get_type_hints(c.obj.Options)
+            choices = {f.name: typing.get_args(hints[f.name]) for f in dataclasses.fields(c.obj.Options)
+                       if typing.get_origin(hints[f.name]) is typing.Literal}
+            for values in itertools.product(*choices.values()):
+                variants["-".join([c.name, *values])] = (c.name, c.obj, dict(zip(choices, values)))
+    return variants
+
+
+CELLS = cell_variants()
 TOL = {"float32": 1e-5, "float64": 1e-10}
 V, H, N, T = 11, 6, 3, 5
 
 
-def make(cell: str, impl: str, dtype: str = "float64", layers: int = 1, bidirectional: bool = False, encoder: str = "onehot") -> LanguageModel:
-    cls, extra = CELLS[cell]
-    c = cls(RNNOptions(**extra)) if cls is RNN else cls()
-    opts = ModelOptions(cell=cls.__name__.lower(), impl=impl, hidden_size=H, layers=layers, bidirectional=bidirectional,
+def new_cell(variant: str) -> Cell:
+    """The cell of a variant of :data:`CELLS` (``rnn-relu``), with its options."""
+    _, cls, options = CELLS[variant]
+    return cls(cls.Options(**options))
+
+
+def make(cell: str, impl: str, dtype: str = "float64", layers: int = 1, bidirectional: bool = False,
+         encoder: str = "onehot") -> LanguageModel:
+    opts = ModelOptions(cell=CELLS[cell][0], impl=impl, hidden_size=H, layers=layers, bidirectional=bidirectional,
                         encoder=encoder, embedding_size=4 if encoder == "embedding" else None, dtype=dtype)
-    return LanguageModel(c, opts, V)
+    return LanguageModel(new_cell(cell), opts, V)
 
 
-CASES = list(itertools.product(CELLS, (1, 2, 3), (False, True), ("onehot", "embedding")))
-
-
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("cell, layers, bidirectional, encoder", CASES, ids=["-".join(map(str, c)) for c in CASES])
-def test_scratch_equals_nn_outputs_states_and_gradients(cell, layers, bidirectional, encoder, dtype):
-    torch.manual_seed(0)
-    ref = make(cell, "nn", dtype, layers, bidirectional, encoder)
-    ours = make(cell, "scratch", dtype, layers, bidirectional, encoder)
+def assert_same_model(ref: LanguageModel, ours: LanguageModel, tol: float) -> None:
+    """Given ref's weights, ours gives its logits, final state and gradients, from a random state."""
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}
     ours.load_state_dict(ref.state_dict())
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(0, V, (N, T), generator=g)
     y = torch.randint(0, V, (N, T), generator=g)
-    state = tuple(torch.randn(layers * (2 if bidirectional else 1), N, H, generator=g, dtype=ref.dtype) for _ in range(CELLS[cell][0].num_states))
+    shape = (ref.options.layers * (2 if ref.options.bidirectional else 1), N, H)
+    state = tuple(torch.randn(shape, generator=g, dtype=ref.dtype) for _ in range(ref.cell.num_states))
     (la, sa), (lb, sb) = ref(ids, state), ours(ids, state)
-    tol = TOL[dtype]
     torch.testing.assert_close(lb, la, atol=tol, rtol=0)
     for a, b in zip(sa, sb):
         torch.testing.assert_close(b, a, atol=tol, rtol=0)
@@ -59,6 +75,91 @@ def test_scratch_equals_nn_outputs_states_and_gradients(cell, layers, bidirectio
     grads = dict(ours.named_parameters())
     for name, p in ref.named_parameters():
         torch.testing.assert_close(grads[name].grad, p.grad, atol=tol, rtol=0, msg=name)
+
+
+WITH_NN = [c for c in CELLS if CELLS[c][1].nn_class is not None]
+CASES = list(itertools.product(WITH_NN, (1, 2, 3), (False, True), ("onehot", "embedding")))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cell, layers, bidirectional, encoder", CASES, ids=["-".join(map(str, c)) for c in CASES])
+def test_scratch_equals_nn_outputs_states_and_gradients(cell, layers, bidirectional, encoder, dtype):
+    torch.manual_seed(0)
+    ref = make(cell, "nn", dtype, layers, bidirectional, encoder)
+    assert_same_model(ref, make(cell, "scratch", dtype, layers, bidirectional, encoder), TOL[dtype])
+
+
+def test_every_builtin_cell_is_parametrised():
+    assert {"rnn-tanh", "rnn-relu", "gru", "lstm"} <= set(CELLS)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_the_derived_step_is_the_forward_step_without_its_cache_on_numpy_and_torch(cell):
+    c = new_cell(cell)
+    assert c.has_backward_step()
+    rng = np.random.default_rng(0)
+    args = (rng.standard_normal((N, c.gates * H)), tuple(rng.standard_normal((N, H)) for _ in range(c.num_states)),
+            rng.standard_normal((c.gates * H, H)), rng.standard_normal(c.gates * H))
+    tensors = (torch.from_numpy(args[0]), tuple(map(torch.from_numpy, args[1])), *map(torch.from_numpy, args[2:]))
+    results = []
+    for inputs in (args, tensors):
+        h, state = c.step(*inputs)
+        eq_h, eq_state, _ = c.forward_step(*inputs)
+        assert type(h) is type(inputs[0]) and len(state) == c.num_states
+        for a, b in zip((h, *state), (eq_h, *eq_state)):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        results.append([np.asarray(a) for a in (h, *state)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+
+
+class StepOnlyElman(Cell):
+    """h' = tanh(gx + h W_hh^T + b_hh), written only as a torch ``step``: autograd differentiates it."""
+
+    gates = 1
+
+    def step(self, gx, state, weight_hh, bias_hh):
+        h = torch.tanh(gx + torch.addmm(bias_hh, state[0], weight_hh.t()))
+        return h, (h,)
+
+
+class ForwardOnlyElman(Cell):
+    """The same equation as a ``forward_step`` without ``backward_step``: ``step`` comes from it, autograd
+    differentiates it."""
+
+    gates = 1
+
+    def forward_step(self, gx, state, weight_hh, bias_hh):
+        h = ops_for(gx).tanh(gx + state[0] @ weight_hh.T + bias_hh)
+        return h, (h,), None
+
+
+@pytest.mark.parametrize("cls", [StepOnlyElman, ForwardOnlyElman])
+@pytest.mark.parametrize("layers, bidirectional", [(1, False), (2, True)])
+def test_a_cell_without_backward_step_trains_on_scratch_through_autograd(cls, layers, bidirectional):
+    assert not cls.has_backward_step()
+    torch.manual_seed(0)
+    shape = dict(hidden_size=H, layers=layers, bidirectional=bidirectional, dtype="float64")
+    ref = LanguageModel(RNN(), ModelOptions(cell="rnn", impl="nn", **shape), V)
+    ours = LanguageModel(cls(), ModelOptions(cell="elman", impl="scratch", **shape), V)
+    assert not ours.rnn.fused
+    assert_same_model(ref, ours, TOL["float64"])
+
+
+def test_the_numpy_backend_refuses_a_cell_without_backward_step(tmp_path):
+    builtins = [ep.load() for ep in importlib.metadata.entry_points(group="zoo")
+                if ep.dist and ep.dist.name == BUILTIN_DIST]
+    cells = zoo.hookimpl(lambda register: register("elman", StepOnlyElman))
+    registry = Registry.from_plugins(*builtins, types.SimpleNamespace(__name__="elman", register_cells=cells))
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("abcabd " * 40, encoding="utf-8")
+    recipe = {"name": "elman", "seed": 0, "dataset": {"name": "text", "path": str(corpus)},
+              "model": {"cell": "elman", "impl": "scratch", "hidden_size": 4}, "backend": "numpy",
+              "trainer": {"name": "bptt", "epochs": 1}}
+    message = (r"^backend: numpy needs NumPy equations \(forward_step, backward_step\) that cell 'StepOnlyElman' "
+               r"does not define; use backend: torch$")
+    with pytest.raises(UsageError, match=message):
+        zoo.run(recipe, out=tmp_path / "run", registry=registry)
 
 
 def test_weight_names_and_shapes_follow_torch_for_the_jay_gru():

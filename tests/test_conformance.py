@@ -8,6 +8,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from test_cells import CELLS
 from zoo_plugins.datasets import TextFile
 from zoo_plugins.gru import GRU
 from zoo_plugins.predictor import DefaultPredictor
@@ -22,10 +23,10 @@ from zoo.vocab import Vocab
 # -- the built-ins pass -------------------------------------------------------
 
 
-@pytest.mark.parametrize("cell, options", [("rnn", {"nonlinearity": "tanh"}), ("rnn", {"nonlinearity": "relu"}), ("gru", None), ("lstm", None)],
-                         ids=["rnn-tanh", "rnn-relu", "gru", "lstm"])
-def test_builtin_cells_pass(cell, options):
-    check_cell(cell, options)
+@pytest.mark.parametrize("variant", CELLS)
+def test_builtin_cells_pass(variant):
+    name, _, options = CELLS[variant]
+    check_cell(name, options or None)
 
 
 @pytest.mark.parametrize("options", [{}, {"level": "word", "vocab_order": "frequency", "valid_fraction": 0.2}, {"newlines": "space", "lowercase": True}],
@@ -76,8 +77,8 @@ class D2lGRU(GRU):
 class HalfGradientGRU(GRU):
     """A hand-written backward pass that forgets a factor."""
 
-    def np_step_backward(self, dh, dstate, cache, weight_hh):
-        dgx, dprev, dgh = super().np_step_backward(dh, dstate, cache, weight_hh)
+    def backward_step(self, dh, dstate, cache, weight_hh):
+        dgx, dprev, dgh = super().backward_step(dh, dstate, cache, weight_hh)
         return dgx, dprev, 0.5 * dgh
 
 
@@ -116,7 +117,7 @@ class StatelessCountCell(Cell):
 
 @pytest.mark.parametrize("cls, needle", [
     (D2lGRU, "fused vs cell.step logits"),  # its step disagrees with the equations the fused layer runs
-    (HalfGradientGRU, "scratch vs nn gradient of rnn.weight_hh_l0"),  # the fused layer's backward is np_step_backward
+    (HalfGradientGRU, "scratch vs nn gradient of rnn.weight_hh_l0"),  # the fused layer's backward is backward_step
     (WrongAutogradCell, "autograd gradients differ from finite differences"),
     (StatelessCountCell, "num_states=2"),
 ], ids=["equations-differ-from-nn", "numpy-backward", "autograd", "state-arity"])

@@ -255,15 +255,15 @@ def test_nproc_under_torchrun_is_refused():
 def test_check_distributable_names_the_sampler_that_cannot_shard(registry):
     r = prepare(str(ROOT / "recipes" / "dinos_rnn.yaml"), registry, {"backend.name": "torch"})
     with pytest.raises(UsageError, match="sampler: names cannot split its minibatches across processes"):
-        check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, 2)
-    check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, 1)  # one process: anything goes
+        check_distributable(r.backend.build(), r.sampler.build(), r, 2)
+    check_distributable(r.backend.build(), r.sampler.build(), r, 1)  # one process: anything goes
 
 
 def test_a_trainer_that_ignores_the_other_processes_is_refused(registry, monkeypatch):
     r = prepare(RECIPE, registry)
     monkeypatch.setattr(r.trainer.cls, "distributed", False)
     with pytest.raises(UsageError, match="trainer: bptt does not run distributed"):
-        check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, 2)
+        check_distributable(r.backend.build(), r.sampler.build(), r, 2)
 
 
 def corpus(n: int) -> Corpus:

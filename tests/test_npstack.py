@@ -7,14 +7,11 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from zoo_plugins.gru import GRU
-from zoo_plugins.lstm import LSTM
-from zoo_plugins.rnn import RNN, RNNOptions
+from test_cells import CELLS, new_cell
 
 from zoo.nn.npstack import stack_backward, stack_forward
 from zoo.nn.stack import CellStack
 
-CELLS = {"rnn-tanh": lambda: RNN(RNNOptions("tanh")), "rnn-relu": lambda: RNN(RNNOptions("relu")), "gru": GRU, "lstm": LSTM}
 N, T, IN, H = 3, 4, 5, 6
 CASES = list(itertools.product(CELLS, (1, 2), (False, True), ("ids", "floats")))
 
@@ -34,7 +31,7 @@ def reference(cell, layers, bidirectional, ids_input):
 
 @pytest.mark.parametrize("cell, layers, bidirectional, inp", CASES, ids=["-".join(map(str, c)) for c in CASES])
 def test_numpy_gradients_equal_autograd_in_float64(cell, layers, bidirectional, inp):
-    c = CELLS[cell]()
+    c = new_cell(cell)
     stack, x, state, w_out, w_state = reference(c, layers, bidirectional, inp == "ids")
     out, final = stack(x, state)
     loss = (out * w_out).sum() + sum((f * w).sum() for f, w in zip(final, w_state))
@@ -59,7 +56,7 @@ def test_numpy_gradients_equal_autograd_in_float64(cell, layers, bidirectional, 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_numpy_gradients_agree_with_finite_differences(cell):
-    c = CELLS[cell]()
+    c = new_cell(cell)
     torch.manual_seed(0)
     params = {k: v.detach().numpy().copy() for k, v in CellStack(c, IN, H, 2, True).double().named_parameters()}
     rng = np.random.default_rng(0)

@@ -8,6 +8,8 @@ claim the same cell name.
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import os
 import subprocess
@@ -147,6 +149,46 @@ def twins(venv, packages):
     venv.install(packages / "zoo-twin-a", packages / "zoo-twin-b")
     yield
     venv.pip("uninstall", "--yes", "zoo-twin-a", "zoo-twin-b")
+
+
+# -- the plugin API, zoo.plugin (in this process) -------------------------------
+
+
+def _imports(path: Path) -> list[tuple[str, str]]:
+    """``(module, name)`` of each ``from module import name`` in ``path``, and ``(module, "")`` of each
+    ``import module``."""
+    found: list[tuple[str, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 0:
+            found += [(node.module, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names]
+    return found
+
+
+def test_zoo_plugin_holds_what_it_lists_each_from_its_module():
+    import zoo.plugin as api
+
+    static = {name: module for module, name in _imports(Path(api.__file__)) if module.startswith("zoo.")}  # for types
+    assert sorted(api.__all__) == sorted(static) and len(api.__all__) == len(set(api.__all__))
+    for name, module in static.items():
+        assert getattr(api, name) is getattr(importlib.import_module(module), name), name
+    with pytest.raises(AttributeError, match="zoo.plugin.__all__ lists what it holds"):
+        api.LanguageModelz  # noqa: B018
+
+
+def test_a_plugin_that_needs_no_torch_does_not_load_it():
+    names = "Corpus, Dataset, UsageError, Vocab, fetch, hookimpl, option, read_text"  # what a dataset plugin imports
+    script = f"import sys; from zoo.plugin import {names}; print('torch' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout) == (0, "False\n"), proc.stderr
+
+
+def test_the_example_package_imports_only_the_plugin_api():
+    seen = {(module, name) for path in sorted((EXAMPLE / "zoo_mgu").glob("*.py")) for module, name in _imports(path)
+            if module.split(".")[0] in ("zoo", "zoo_plugins")}
+    assert seen and {module for module, _ in seen} <= {"zoo.plugin", "zoo"}, seen
+    assert {name for module, name in seen if module == "zoo"} <= {""}, "import zoo is only for @zoo.hookimpl"
 
 
 # -- the example package ------------------------------------------------------

@@ -18,7 +18,7 @@ from zoo_plugins import backends
 
 import zoo
 from zoo.errors import Interrupted
-from zoo.train import rundir
+from zoo.train.rundir import RunDir
 from zoo.train.runlock import RunLock
 from zoo.units import human_size
 
@@ -172,8 +172,9 @@ def test_prune_refuses_what_is_no_finished_zoo_run(tmp_path, finished):
 def test_a_checkpoint_folder_with_no_committed_checkpoint_is_no_unfinished_run(tmp_path):
     run_dir = tmp_path / "run"
     (run_dir / "checkpoint").mkdir(parents=True)
-    rundir.adopt(run_dir)  # a zoo run, stopped before its first checkpoint: there is nothing to resume
-    assert rundir.state(run_dir) == "none"
+    run = RunDir(run_dir)
+    run.adopt()  # a zoo run, stopped before its first checkpoint: there is nothing to resume
+    assert run.state() == "none"
     assert_one_line_error(in_process("prune", str(run_dir)), 2, "holds no finished run")
 
 

@@ -115,9 +115,9 @@ def test_perplexity_is_exp_of_mean_cross_entropy_from_a_zero_state(short_run):
 
 def test_scratch_impl_loads_nn_weights_with_the_same_logits(short_run, tmp_path):
     from zoo.hub.weights import read_weights
+    from zoo.nn.build import build_model
     from zoo.recipe import apply_overrides, resolve
     from zoo.registry import get_registry
-    from zoo.train.runner import build_model
 
     wf = read_weights(short_run.run_dir / "model.safetensors")
     r = resolve(apply_overrides(wf.recipe, {"model.impl": "scratch"}), get_registry())

@@ -27,9 +27,10 @@ import zoo.hub.pretrained
 import zoo.hub.weights
 from zoo.errors import UsageError
 from zoo.hub.weights import save_weights
+from zoo.nn.build import build_model
 from zoo.recipe import resolve
 from zoo.registry import get_registry
-from zoo.train.runner import build_model, versions
+from zoo.version import versions
 from zoo.vocab import Vocab
 
 TINY = {"name": "tiny", "seed": 0, "dataset": {"name": "text", "path": "unused.txt"},  # the dataset is never read

@@ -65,7 +65,7 @@ def jsonl(run_dir: Path) -> list[dict]:
 def valid_ids(result: zoo.RunResult) -> list[int]:
     """The validation split of the run's corpus, loaded again from its resolved recipe."""
     d = result.recipe.dataset
-    return list(d.cls(d.options).load(None).valid)
+    return list(d.build().load(None).valid)
 
 
 def saved_score(result: zoo.RunResult) -> float:

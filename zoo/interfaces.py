@@ -7,13 +7,13 @@ the registry constructs it as ``Component(options)`` with the recipe's values bo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 
-from zoo.train.distributed import World
 from zoo.vocab import Vocab
 
 if TYPE_CHECKING:
@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
     from zoo.nn.model import LanguageModel
     from zoo.recipe import Recipe
-    from zoo.train.checkpoint import Checkpoints
+    from zoo.train.distributed import World
 
-__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Schedule", "Predictor"]
+__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Position",
+           "Session", "Schedule", "Inference", "Predictor"]
 
 
 @dataclasses.dataclass
@@ -76,17 +77,22 @@ class Sampler(Protocol):
     (``"next_token"`` or ``"labelling"``, see :attr:`Corpus.task`).
 
     A sampler that keeps state from one epoch to the next (such as an order
-    shuffled once) also defines ``state_dict() -> dict`` (JSON-able) and
-    ``load_state_dict(dict)``, so that a resumed run replays it exactly.
+    shuffled once) overrides :meth:`state_dict` and :meth:`load_state_dict`,
+    so that a resumed run replays it exactly.
 
     A sampler whose every batch has ``options.batch_size`` rows that may be trained on
     apart sets ``shards_by_rows = True``: a distributed run then gives each process its
-    share of every batch's rows (see :mod:`zoo.train.distributed`). Others train on one process only.
+    share of every batch's rows (see :mod:`zoo.train.distributed`). Others (the default)
+    train on one process only.
+
+    Subclass this protocol to inherit the defaults of ``shards_by_rows``, :meth:`state_dict`
+    and :meth:`load_state_dict`.
     """
 
     Options: ClassVar[type]
     carries_state: ClassVar[bool]
     task: ClassVar[str]
+    shards_by_rows: ClassVar[bool] = False
 
     def batches(self, corpus: Corpus, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield one epoch of ``(X, Y)`` int64 arrays of shape (batch, steps).
@@ -100,6 +106,17 @@ class Sampler(Protocol):
     def num_batches(self, corpus: Corpus) -> int:
         """How many batches one epoch over ``corpus`` yields (0 when it is too short)."""
         ...
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What the sampler keeps from one epoch to the next, JSON-able, for a checkpoint; by default ``None``
+        (nothing: every epoch depends on the run's generator alone)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (never called when it returns ``None``).
+
+        :raises ValueError: naming what is wrong with an edited checkpoint's ``state``.
+        """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +132,10 @@ class TrainSettings:
 
 @runtime_checkable
 class Engine(Protocol):
-    """One model's training steps on one backend: forward, backward, clipping, optimizer."""
+    """One model's training steps on one backend: forward, backward, clipping, optimizer.
+
+    Subclass this protocol to inherit the default of :meth:`set_lr`.
+    """
 
     def train_step(self, X: np.ndarray, Y: np.ndarray, state: Any) -> tuple[float, Any]:
         """One minibatch: forward, backward, clip, and an optimizer step if the loss is finite.
@@ -132,8 +152,12 @@ class Engine(Protocol):
         ...
 
     def set_lr(self, lr: float) -> None:
-        """The learning rate of the optimizer steps that follow (a schedule's doing)."""
-        ...
+        """The learning rate of the optimizer steps that follow (a schedule's doing).
+
+        By default an engine cannot change it: this raises ``NotImplementedError``, and a run whose schedule
+        changes the learning rate stops in one line asking for ``schedule: constant``.
+        """
+        raise NotImplementedError
 
     def state_dict(self) -> dict[str, "torch.Tensor"]:
         """Everything the engine needs to continue exactly (weights, optimizer state), as named tensors."""
@@ -150,11 +174,13 @@ class Backend(Protocol):
 
     ``name`` is the concrete backend ("torch", "cuda", "numpy") after any automatic choice.
     A backend whose engines average gradients across a ``torch.distributed`` process group
-    (the torch backends, through ``DistributedDataParallel``) sets ``distributed = True``.
+    (the torch backends, through ``DistributedDataParallel``) sets ``distributed = True``;
+    others (the default) train on one process only. Subclass this protocol to inherit the default.
     """
 
     Options: ClassVar[type]
     name: str
+    distributed: ClassVar[bool] = False
 
     @property
     def device(self) -> "torch.device":
@@ -175,16 +201,101 @@ class Backend(Protocol):
 
 
 @dataclasses.dataclass
+class Position:
+    """Where training stands between two batches: the counters a checkpoint saves and a resumed run continues from."""
+
+    epoch: int = 1  # the epoch in progress, from 1
+    batch: int = 0  # its batches done
+    steps: int = 0  # optimizer steps over the whole run
+    records: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the metrics records so far
+    lr: float | None = None  # the learning rate of the last optimizer step (None before the first)
+
+
+class Session(Protocol):
+    """A trainer's run, exactly resumable and agreed across processes: what :attr:`TrainContext.session` opens.
+
+    The session owns what exact resume needs besides the trainer's own numbers: the engine's weights and optimizer
+    state, the carried state, the sampler's generator and state as each epoch began, the position within the epoch,
+    the schedule's state and the learning rate. Opened on a resumed run, it has already checked every part of the
+    checkpoint and restored it; :meth:`epochs` and :meth:`batches` then replay the epoch in progress up to where it
+    stopped, without training on the batches already done, so the run ends bit for bit where an uninterrupted one does.
+    In a distributed run it averages each batch's loss over the processes, stops them all at the same batch, and saves
+    every process's carried state.
+
+    A trainer loops ``for epoch in run.epochs(): for X, Y in run.batches(): loss, stop = run.step(X, Y)``, keeps its
+    own running numbers in :attr:`state` (and tensors in :attr:`tensors`), and calls :meth:`save` where a checkpoint is
+    due or a stop was requested.
+    """
+
+    engine: Engine  # the backend's engine for the settings the session was opened with
+    schedule: "Schedule"  # the recipe's learning-rate schedule, its state restored
+    at: Position  # where training stands
+    state: Any  # the trainer's own dataclass of JSON values, saved beside the position (None: nothing)
+    tensors: dict[str, "torch.Tensor"]  # the trainer's own tensors, saved with it (names outside engine., carry., rng.)
+
+    def epochs(self) -> Iterator[int]:
+        """The epochs still to train, from the one in progress: each begins with the sampler's generator and state as
+        they were when it first began. An epoch the trainer did not end (:meth:`end_epoch`) ends when the loop moves
+        on."""
+        ...
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The epoch's ``(X, Y)`` minibatches that remain (those done before a resumed checkpoint are drawn, not given);
+        train on each with :meth:`step`."""
+        ...
+
+    def step(self, X: np.ndarray, Y: np.ndarray) -> tuple[float, str | None]:
+        """Train on one minibatch (the carried state goes in and out, where the sampler carries it) and count it.
+
+        :returns: the batch's mean loss per token, averaged over the processes, and a stop request (``"SIGINT"``,
+            ``"SIGTERM"``) that any process received, else ``None``: the trainer then saves with it (:meth:`save`).
+        """
+        ...
+
+    def set_lr(self, lr: float) -> None:
+        """The learning rate of the steps that follow (``trainer.lr`` times the schedule's factor); the engine is told
+        only when it changes."""
+        ...
+
+    def agree_loss(self, loss: float) -> float:
+        """The mean of each process's ``loss`` (a validation score); ``loss`` itself on one process."""
+        ...
+
+    def agree_stop(self) -> str | None:
+        """A stop request any process received, between batches (at an epoch's end)."""
+        ...
+
+    def end_epoch(self, stop: bool = False) -> None:
+        """End the epoch in progress: the position moves to the next one's start (past the last with ``stop``), the
+        sampler's generator and state are kept for it, the carried state is dropped. Call it before saving an epoch's
+        end."""
+        ...
+
+    def save(self, stop: str | None = None) -> None:
+        """Write a checkpoint of the position, the session's parts, :attr:`state` and :attr:`tensors`, with the runner's
+        (metrics, samples, generator states); one line if a weight became non-finite.
+
+        :param stop: a stop request from :meth:`step` or :meth:`agree_stop`: once written, the run stops
+            (:class:`~zoo.errors.Interrupted`, which says where and how to continue).
+        """
+        ...
+
+
+@dataclasses.dataclass(kw_only=True)
 class TrainContext:
     """Everything a trainer needs for one run, assembled by the runner.
 
-    ``on_epoch`` receives each epoch's metrics record; ``on_samples`` the epoch
-    number and the generated lines; ``progress`` says whether to draw a bar.
-    ``rng`` is the sampler's alone; ``engine_rng`` drives the engine (dropout masks).
-    ``checkpoints`` saves and resumes the trainer's state (see :mod:`zoo.train.checkpoint`).
-    ``world`` is this process's place in a distributed run (see :mod:`zoo.train.distributed`): the
-    sampler then yields this process's rows, and the trainer agrees on losses and stops with the others.
-    ``kept`` is set by a trainer that leaves in the model the weights of an earlier evaluation than the last
+    ``session(settings, epochs=..., state=None, check=None)`` opens the run's :class:`Session`: the backend's engine
+    for ``settings`` (a :class:`TrainSettings`), trained for ``epochs`` epochs, and everything exact resume and a
+    distributed run need, so that a trainer that trains through it resumes exactly by construction. ``state`` is the
+    trainer's own dataclass of JSON values (running sums, say), fresh; a resumed run continues from the checkpoint's,
+    after ``check(state, at, tensors)`` (given the saved state, :class:`Position` and the trainer's own tensors) has
+    had its say: it raises ``ValueError`` naming what is wrong with an edited checkpoint.
+
+    ``on_epoch`` receives each metrics record; ``on_samples`` the epoch number and the generated lines; ``progress``
+    says whether to draw a bar. ``rng`` is the sampler's alone. ``world`` is this process's place in a distributed run
+    (see :mod:`zoo.train.distributed`): its ``size`` and whether it is the ``main`` process, which alone reports and
+    writes. ``kept`` is set by a trainer that leaves in the model the weights of an earlier evaluation than the last
     step (``trainer.keep: best``): that evaluation's metrics record, which the weights' metadata then carries.
     """
 
@@ -195,12 +306,11 @@ class TrainContext:
     predictor: "Predictor"
     recipe: "Recipe"
     rng: np.random.Generator
+    world: "World"
+    session: Callable[..., Session]
     on_epoch: Callable[[dict[str, Any]], None]
     on_samples: Callable[[int, list[str]], None]
     progress: bool = True
-    engine_rng: np.random.Generator | None = None
-    checkpoints: "Checkpoints | None" = None
-    world: World = dataclasses.field(default_factory=World)
     kept: dict[str, Any] | None = None
 
 
@@ -208,17 +318,21 @@ class TrainContext:
 class Trainer(Protocol):
     """The training loop: loss, backpropagation through time, clipping, optimizer, metrics.
 
-    A trainer that honours ``ctx.world`` (agrees with the other processes on losses and stops, and
-    saves every process's carried state, as the ``bptt`` trainer does) sets ``distributed = True``;
-    others are refused for distributed runs. A trainer may also define ``check(corpus, recipe)``, which
-    the runner calls once the corpus is loaded and before the run directory is touched, to refuse in one
-    line (a :class:`~zoo.errors.UsageError`) what it cannot train, such as ``keep: best`` without a validation split.
+    A trainer that trains through its :class:`Session` and counts every process's tokens (``ctx.world.size``), as the
+    ``bptt`` trainer does, sets ``distributed = True``; others (the default) are refused for distributed runs.
+    Subclass this protocol to inherit the defaults of ``distributed`` and :meth:`check`.
     """
 
     Options: ClassVar[type]
+    distributed: ClassVar[bool] = False
+
+    def check(self, corpus: Corpus, recipe: "Recipe") -> None:
+        """Refuse in one line (a :class:`~zoo.errors.UsageError`) what this trainer cannot train, such as
+        ``keep: best`` without a validation split. The runner calls it once the corpus is loaded and before the run
+        directory is touched; by default it accepts everything."""
 
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
-        """Train ``ctx.model`` in place.
+        """Train ``ctx.model`` in place, leaving the trained weights in it (``engine.sync()``).
 
         :returns: the metrics records (each also passed to ``ctx.on_epoch``): one per epoch, with at least ``epoch``,
             ``loss``, ``perplexity``, ``tokens_per_s`` and ``seconds`` (and ``valid_loss``, ``valid_perplexity`` where
@@ -236,10 +350,13 @@ class Schedule(Protocol):
     :meth:`observe` (a schedule that reacts to it, such as ``plateau``, sets ``needs_validation = True``,
     so that a recipe without a validation split is refused). ``state_dict``/``load_state_dict`` carry
     what :meth:`observe` learnt through a checkpoint (JSON-able), so that a resumed run continues exactly.
+
+    By default a schedule learns nothing from the validation loss: subclass this protocol to inherit the defaults of
+    ``needs_validation``, :meth:`observe`, :meth:`state_dict` and :meth:`load_state_dict`.
     """
 
     Options: ClassVar[type]
-    needs_validation: ClassVar[bool]
+    needs_validation: ClassVar[bool] = False
 
     def factor(self, step: int, epoch: int, total: int) -> float:
         """The factor of ``trainer.lr`` for optimizer step ``step`` (0 for the run's first) of epoch ``epoch`` (from 1),
@@ -247,27 +364,81 @@ class Schedule(Protocol):
         ...
 
     def observe(self, valid_loss: float) -> None:
-        """Called after each evaluation of the validation split, with its mean loss."""
-        ...
+        """Called after each evaluation of the validation split, with its mean loss; by default nothing to learn."""
 
     def state_dict(self) -> dict[str, Any]:
-        """What :meth:`observe` has learnt, JSON-able."""
-        ...
+        """What :meth:`observe` has learnt, JSON-able; by default nothing."""
+        return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned."""
+        """Restore what :meth:`state_dict` returned; by default nothing to restore.
+
+        :raises ValueError: naming what is wrong with an edited checkpoint's ``state``.
+        """
+
+
+@runtime_checkable
+class Inference(Protocol):
+    """The model a predictor runs: what :meth:`Backend.inference` returns (the ``LanguageModel`` itself, or its twin
+    computing on another backend), called like the ``LanguageModel``.
+
+    A predictor (and a trainer's samples and validation) may use only these members. Subclass this protocol to inherit
+    the defaults of :meth:`step` and :meth:`scope`.
+    """
+
+    options: Any  # the model section of the recipe (zoo.options.ModelOptions)
+    training: bool
+
+    @property
+    def device(self) -> "torch.device":
+        """Where the ids given to it must live."""
         ...
+
+    @property
+    def dtype(self) -> "torch.dtype":
+        """The weights' dtype."""
+        ...
+
+    def __call__(self, ids: "torch.Tensor", state: tuple | None = None) -> tuple["torch.Tensor", tuple]:
+        """``(N, T)`` int64 ids from ``state`` (``None``: zeros) to ``(logits (N, T, V), state)``, as the
+        ``LanguageModel``."""
+        ...
+
+    def eval(self) -> Any:
+        """Inference mode (no dropout)."""
+        ...
+
+    def train(self, mode: bool = True) -> Any:
+        """Training mode on or off (a predictor restores what it found)."""
+        ...
+
+    def step(self, ids: "torch.Tensor", state: tuple) -> tuple["torch.Tensor", tuple]:
+        """One generation step: ``(N,)`` ids from ``state`` to ``(logits (N, V), state)``.
+
+        By default one call of length one; a model with a faster fused step (``LanguageModel.step``) overrides it.
+        """
+        logits, state = self(ids.view(-1, 1), state)
+        return logits[:, -1], state
+
+    def scope(self) -> contextlib.AbstractContextManager:
+        """The setting a predictor's loop over this model runs under; by default none. (The NumPy backend's quiets
+        torch's thread pool, which would otherwise spin against NumPy's.)"""
+        return contextlib.nullcontext()
 
 
 @runtime_checkable
 class Predictor(Protocol):
-    """Text out of a trained model: generation from a prefix, and perplexity."""
+    """Text out of a trained model: generation from a prefix, perplexity and labelling.
+
+    Each method receives the model as an :class:`Inference`. Subclass this protocol to inherit the default of
+    :meth:`generate_batch`.
+    """
 
     Options: ClassVar[type]
 
     def generate(
         self,
-        model: "LanguageModel",
+        model: Inference,
         vocab: Vocab,
         prefix: str,
         num_tokens: int,
@@ -286,10 +457,30 @@ class Predictor(Protocol):
         """
         ...
 
-    def perplexity(self, model: "LanguageModel", vocab: Vocab, text: str) -> float:
+    def generate_batch(
+        self,
+        model: Inference,
+        vocab: Vocab,
+        prefixes: list[str],
+        num_tokens: int,
+        *,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: "torch.Generator | None" = None,
+        stop: str | None = None,
+    ) -> list[str]:
+        """Continue each of ``prefixes`` as :meth:`generate` does (``Model.generate`` of a list calls this).
+
+        By default :meth:`generate` on each prefix in turn; a predictor that continues them as one batch overrides it.
+        """
+        return [self.generate(model, vocab, prefix, num_tokens, strategy=strategy, temperature=temperature, top_k=top_k,
+                              generator=generator, stop=stop) for prefix in prefixes]
+
+    def perplexity(self, model: Inference, vocab: Vocab, text: str) -> float:
         """exp of the mean cross-entropy of ``text[1:]`` given ``text[:-1]``, from a zero state."""
         ...
 
-    def label(self, model: "LanguageModel", vocab: Vocab, text: str) -> str:
+    def label(self, model: Inference, vocab: Vocab, text: str) -> str:
         """The most likely output token at each position of ``text`` (sequence labelling)."""
         ...

@@ -81,6 +81,10 @@ class Section:
     options: Any
     core: Any = None
 
+    def build(self) -> Any:
+        """A new component of this section: its class called with its bound options."""
+        return self.cls(self.options)
+
     def to_dict(self) -> dict[str, Any]:
         """The section with every default filled in."""
         out = dataclasses.asdict(self.core) if self.core is not None else {"name": self.name}

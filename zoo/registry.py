@@ -16,7 +16,6 @@ import pluggy
 
 from zoo import hookspecs
 from zoo.errors import PluginError, RecipeError
-from zoo.nn.cell import Cell
 from zoo.options import unknown
 
 __all__ = ["KINDS", "BUILTIN_DIST", "Component", "BrokenPlugin", "Registry", "get_registry"]
@@ -29,7 +28,9 @@ _HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("register_")
 
 @dataclasses.dataclass(frozen=True)
 class Component:
-    """One registered component: its kind, name, the class, and the plugin (entry point) and distribution that registered it."""
+    """One registered component: its kind, name, the class, and the plugin (entry point) and distribution that
+    registered it. ``fallback``: registered by a ``trylast`` hook implementation, so that another plugin's claim of
+    the name replaces it."""
 
     kind: str
     name: str
@@ -37,6 +38,7 @@ class Component:
     plugin: str
     alias_of: str | None = None
     dist: str | None = None
+    fallback: bool = False
 
     @property
     def origin(self) -> str:
@@ -90,8 +92,11 @@ def _invalid(kind: str, name: Any, obj: Any, aliases: Any) -> str | None:
     options = getattr(obj, "Options", None)
     if not (isinstance(options, type) and dataclasses.is_dataclass(options)):
         return f"{call}: {obj.__name__}.Options must be a dataclass of the component's options"
-    if kind == "cell" and not issubclass(obj, Cell):
-        return f"{call}: a cell must subclass zoo.nn.cell.Cell"
+    if kind == "cell":
+        from zoo.nn.cell import Cell  # torch: imported when a cell is checked, not by every command line
+
+        if not issubclass(obj, Cell):
+            return f"{call}: a cell must subclass zoo.nn.cell.Cell"
     return None
 
 
@@ -107,19 +112,69 @@ class Registry:
     registered in that call is kept (all or nothing per call, so a half-registered plugin never
     shadows or half-provides anything); its other hooks and every other plugin still count.
     Two plugins claiming one (kind, name) make that name a conflict: looking it up is an
-    error naming both, while every other component stays usable.
+    error naming both, while every other component stays usable. A name registered by a
+    ``trylast`` implementation is a fallback (the ``auto`` backend, the ``default`` predictor):
+    another plugin's claim replaces it instead.
+
+    The installed plugins' registry (:func:`load_registry`) imports zoo's own plugins, which need torch, when it is
+    first asked for a component or for what is broken: :meth:`add_commands` before that imports only third-party
+    plugins, as zoo's own register no commands, so that ``zoo --help`` starts quickly.
     """
 
     def __init__(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin] = (),
                  origins: dict[str, tuple[str, str | None]] | None = None):
-        self.pm = pm
-        self.broken = list(broken)
         self._origins = origins or {}
-        self._table: dict[tuple[str, str], Component] = {}
-        self.conflicts: dict[tuple[str, str], list[Component]] = {}
+        self._pending: _Installed | None = None
+        self._broken: list[BrokenPlugin] = []
+        self._build(pm, broken)
+
+    @classmethod
+    def _deferred(cls, plugins: _Installed) -> Registry:
+        """The registry of the installed ``plugins``, which it loads when first asked for a component."""
+        reg = cls(new_plugin_manager(), origins=plugins.origins)
+        reg._pending = plugins
+        return reg
+
+    def _build(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin]) -> None:
+        """Take the components of ``pm``'s plugins; ``broken`` failed to load. A failed ``register_commands`` recorded
+        before stays, after these failures (as when the commands are added after the components)."""
+        self._pm = pm
+        failed_commands, self._broken = self._broken, list(broken)
+        self._components: dict[tuple[str, str], Component] = {}
+        self._conflicts: dict[tuple[str, str], list[Component]] = {}
         for kind, hook_name in _HOOK_FOR_KIND.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():  # registration order
                 self._register_from(kind, hook_name, impl)
+        self._broken += [b for b in failed_commands if b not in self._broken]
+
+    def _load(self) -> None:
+        """Load the installed plugins, if this registry has some that it has not loaded yet."""
+        if self._pending is not None:
+            plugins, self._pending = self._pending, None
+            self._build(*plugins.plugin_manager())
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        """The plugin manager holding every plugin."""
+        self._load()
+        return self._pm
+
+    @property
+    def broken(self) -> list[BrokenPlugin]:
+        """The plugins that failed to load or in a hook, each failure once."""
+        self._load()
+        return self._broken
+
+    @property
+    def conflicts(self) -> dict[tuple[str, str], list[Component]]:
+        """Each (kind, name) that more than one plugin claims, with every claim."""
+        self._load()
+        return self._conflicts
+
+    @property
+    def _table(self) -> dict[tuple[str, str], Component]:
+        self._load()
+        return self._components
 
     @classmethod
     def from_plugins(cls, *plugins: ModuleType | object) -> "Registry":
@@ -142,25 +197,30 @@ class Registry:
                 refused.append(problem)  # even if the plugin catches the error below, the call failed
                 raise PluginError(problem)
             for key, alias_of in [(name, None)] + [(a, name) for a in aliases]:
-                pending.append(Component(kind, key, obj, entry_point, alias_of, dist))
+                pending.append(Component(kind, key, obj, entry_point, alias_of, dist, fallback=bool(impl.trylast)))
 
         error = _call(impl, register=register)
         if refused or error:
             self._failed(impl.plugin_name, hook_name, f"{hook_name} called {refused[0]}" if refused else f"{hook_name} raised {error}")
             return
         for new in pending:
-            old = self._table.get((kind, new.name))
-            if old is not None:
-                self.conflicts.setdefault((kind, new.name), [old]).append(new)
+            old = self._components.get((kind, new.name))
+            if old is not None and old.fallback != new.fallback:  # a fallback (trylast) gives way to any other claim
+                if old.fallback:
+                    self._components[(kind, new.name)] = new
+                    self._conflicts.pop((kind, new.name), None)
                 continue
-            self._table[(kind, new.name)] = new
+            if old is not None:
+                self._conflicts.setdefault((kind, new.name), [old]).append(new)
+                continue
+            self._components[(kind, new.name)] = new
 
     def _failed(self, plugin: str, hook: str, reason: str) -> None:
         """Record that ``plugin``'s implementation of ``hook`` failed (once, however often it is called)."""
         entry_point, dist = self._origins.get(plugin, (plugin, None))
         failure = BrokenPlugin(entry_point, dist, reason, hook)
-        if failure not in self.broken:
-            self.broken.append(failure)
+        if failure not in self._broken:
+            self._broken.append(failure)
 
     def broken_note(self, hook: str) -> str:
         """``; plugins that failed to load: x (...) from zoo-x; fix or uninstall it (pip uninstall zoo-x)``, naming
@@ -178,7 +238,8 @@ class Registry:
         A plugin that raises is recorded in ``broken`` for that hook, and the commands it added or
         replaced before raising are put back as they were; the other plugins' commands stay.
         """
-        for impl in self.pm.hook.register_commands.get_hookimpls():
+        pm = self._pm if self._pending is None else self._pending.plugin_manager(builtins=False)[0]
+        for impl in pm.hook.register_commands.get_hookimpls():
             before = dict(cli.commands)
             error = _call(impl, cli=cli)
             if error:
@@ -259,8 +320,65 @@ def _allowed_dists() -> set[str] | None:
     return {_normalized(d.strip()) for d in value.split(",") if d.strip()}
 
 
+def _dist(ep: importlib.metadata.EntryPoint) -> str | None:
+    return ep.dist.name if ep.dist else None
+
+
+def _key(ep: importlib.metadata.EntryPoint) -> str:
+    """The plugin's name in the plugin manager: two distributions may use one entry-point name."""
+    return f"{_dist(ep)}:{ep.name}"
+
+
+class _Installed:
+    """The ``zoo`` entry points that ``ZOO_LOAD_PLUGINS`` lets load, zoo's own first; each imported once, when needed."""
+
+    def __init__(self) -> None:
+        allowed = _allowed_dists()
+        found = sorted(importlib.metadata.entry_points(group="zoo"), key=lambda e: (_dist(e) != BUILTIN_DIST, e.name))
+        self.entry_points = [ep for ep in found
+                             if allowed is None or _dist(ep) == BUILTIN_DIST or _normalized(_dist(ep) or "") in allowed]
+        self.origins = {_key(ep): (ep.name, _dist(ep)) for ep in self.entry_points}
+        self._modules: dict[str, Any] = {}
+        self._failures: dict[str, str] = {}
+
+    def _import(self, ep: importlib.metadata.EntryPoint) -> Any:
+        """The entry point's plugin (a module), or ``None`` when importing it failed (see ``_failures``)."""
+        key = _key(ep)
+        if key not in self._modules and key not in self._failures:
+            try:
+                self._modules[key] = ep.load()
+            except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI, nor end it
+                self._failures[key] = _describe(exc)
+        return self._modules.get(key)
+
+    def plugin_manager(self, builtins: bool = True) -> tuple[pluggy.PluginManager, list[BrokenPlugin]]:
+        """A plugin manager with the plugins registered in order (zoo's own only if ``builtins``), and those that failed."""
+        pm = new_plugin_manager()
+        broken: list[BrokenPlugin] = []
+        for ep in self.entry_points:
+            dist, key = _dist(ep), _key(ep)
+            if (dist == BUILTIN_DIST and not builtins) or pm.get_plugin(key) is not None:
+                continue  # or the same distribution seen twice on sys.path
+            module = self._import(ep)
+            if module is None:
+                broken.append(BrokenPlugin(ep.name, dist, self._failures[key]))
+                continue
+            if pm.is_registered(module):
+                continue  # two entry points naming one module
+            try:
+                pm.register(module, name=key)
+            except Exception as exc:  # pluggy may have added some of its hooks before refusing one: drop them all
+                if pm.get_plugin(key) is not None:
+                    pm.unregister(name=key)
+                broken.append(BrokenPlugin(ep.name, dist, _describe(exc)))
+                continue
+            for hook in _unknown_hooks(pm, module):  # never called: the plugin's known hooks still count
+                broken.append(BrokenPlugin(ep.name, dist, unknown("hook", hook, _HOOKS), hook))
+        return pm, broken
+
+
 def load_registry() -> Registry:
-    """Load every plugin from the ``zoo`` entry-point group and build the registry.
+    """The registry of every plugin in the ``zoo`` entry-point group, each loaded when first needed.
 
     Each entry point is imported on its own: one that fails (raising anything, ``SystemExit``
     included, or implementing a hook with the wrong signature) is recorded as broken (name,
@@ -269,35 +387,7 @@ def load_registry() -> Registry:
     (comma-separated distribution names; empty means none) restricts third-party
     plugins; the built-ins always load.
     """
-    pm = new_plugin_manager()
-    broken: list[BrokenPlugin] = []
-    origins: dict[str, tuple[str, str | None]] = {}
-    allowed = _allowed_dists()
-    for ep in sorted(importlib.metadata.entry_points(group="zoo"), key=lambda e: (e.dist.name != BUILTIN_DIST if e.dist else True, e.name)):
-        dist = ep.dist.name if ep.dist else None
-        if allowed is not None and dist != BUILTIN_DIST and _normalized(dist or "") not in allowed:
-            continue
-        key = f"{dist}:{ep.name}"  # two distributions may use one entry-point name
-        if pm.get_plugin(key) is not None:
-            continue  # the same distribution seen twice on sys.path
-        try:
-            module = ep.load()
-        except (Exception, SystemExit) as exc:  # a broken plugin must not break the CLI, nor end it
-            broken.append(BrokenPlugin(ep.name, dist, _describe(exc)))
-            continue
-        if pm.is_registered(module):
-            continue  # two entry points naming one module
-        try:
-            pm.register(module, name=key)
-        except Exception as exc:  # pluggy may have added some of its hooks before refusing one: drop them all
-            if pm.get_plugin(key) is not None:
-                pm.unregister(name=key)
-            broken.append(BrokenPlugin(ep.name, dist, _describe(exc)))
-            continue
-        origins[key] = (ep.name, dist)
-        for hook in _unknown_hooks(pm, module):  # never called: the plugin's known hooks still count
-            broken.append(BrokenPlugin(ep.name, dist, unknown("hook", hook, _HOOKS), hook))
-    return Registry(pm, broken, origins)
+    return Registry._deferred(_Installed())
 
 
 @functools.lru_cache(maxsize=1)

@@ -32,13 +32,14 @@ from zoo.errors import RecipeError, UsageError
 from zoo.hub.pretrained import load
 from zoo.hub.weights import save_weights
 from zoo.interfaces import Corpus
+from zoo.nn.build import build_model
+from zoo.nn.cell import Cell
 from zoo.nn.model import LanguageModel
-from zoo.nn.npmodel import supports_numpy
 from zoo.nn.npstack import stack_backward, stack_forward
 from zoo.options import bind
 from zoo.recipe import Recipe, resolve
 from zoo.registry import Registry, get_registry
-from zoo.train.runner import build_model, versions
+from zoo.version import versions
 from zoo.vocab import Vocab
 
 __all__ = ["check_cell", "check_dataset", "check_predictor"]
@@ -129,10 +130,9 @@ def check_cell(name: str, options: dict | None = None, *, registry: Registry | N
 
     For 1 and 2 layers, one and two directions, one-hot and embedding encoders:
     shapes of outputs and states, state carried across chunks, a save/load round
-    trip, scratch = ``nn_class`` when it has one, NumPy = torch when it
-    defines ``np_step``/``np_step_backward``, and the fused layer = autograd through
-    ``step`` when its equations take tensors (``generic_equations``); autograd against
-    finite differences on two of them.
+    trip, scratch = ``nn_class`` when it has one, and when it writes ``forward_step`` and
+    ``backward_step`` (``has_backward_step()``): NumPy = torch, and the fused layer = autograd
+    through ``step``; autograd against finite differences on two of them.
     """
     registry, cls = _lookup(registry, "cell", name)
     _check_step(_recipe(registry, name, options), f"check_cell({name!r})")
@@ -144,9 +144,8 @@ def check_cell(name: str, options: dict | None = None, *, registry: Registry | N
             _check_chunked_state(recipe, where)
         if cls.nn_class is not None:
             _check_scratch_equals_nn(recipe, _recipe(registry, name, options, impl="nn", **config), where)
-        if cls.generic_equations:
+        if cls.has_backward_step():
             _check_fused_equals_literal(recipe, where)
-        if supports_numpy(recipe.model.cls(recipe.model.options)):
             _check_numpy_stack(recipe, where)
         _check_round_trip(recipe, registry, where)
     for config in (CONFIGS[0], CONFIGS[-1]):
@@ -155,10 +154,11 @@ def check_cell(name: str, options: dict | None = None, *, registry: Registry | N
 
 
 def _check_step(recipe: Recipe, where: str) -> None:
-    """``step`` returns ``(h, state)``: h (N, H) and a tuple of ``num_states`` tensors (N, H); NumPy steps come in pairs."""
-    cell = recipe.model.cls(recipe.model.options)
-    numpy_steps = [a for a in ("np_step", "np_step_backward") if callable(getattr(cell, a, None))]
-    assert len(numpy_steps) != 1, f"{where}: defines {numpy_steps[0]} but not its partner; the numpy backend needs both np_step and np_step_backward"
+    """``step`` returns ``(h, state)``: h (N, H) and a tuple of ``num_states`` tensors (N, H);
+    a cell writing ``backward_step`` writes the ``forward_step`` whose cache it reads."""
+    cell = recipe.model.build()
+    if type(cell).backward_step is not Cell.backward_step:
+        assert type(cell).forward_step is not Cell.forward_step, f"{where}: writes backward_step but not forward_step"
     n, h = 2, HIDDEN
     g = torch.Generator().manual_seed(5)
     gx = torch.randn(n, cell.gates * h, generator=g, dtype=torch.float64)
@@ -213,7 +213,7 @@ def _check_round_trip(recipe: Recipe, registry: Registry, where: str) -> None:
         loaded = load(path, registry=registry)
         assert loaded.vocab == VOCAB, f"{where}: the loaded vocabulary differs from the saved one"
         _close(loaded.module(ids)[0], model(ids)[0], f"{where}: logits after save_weights + zoo.load")
-        if supports_numpy(model.cell):
+        if model.cell.has_backward_step():
             on_numpy = load(path, backend="numpy", registry=registry)
             _close(on_numpy.runner(ids)[0], model(ids)[0], f"{where}: logits on the numpy backend after zoo.load")
 
@@ -251,7 +251,7 @@ def _check_equal_models(ours: LanguageModel, ref: LanguageModel, where: str, wha
 
 
 def _check_numpy_stack(recipe: Recipe, where: str) -> None:
-    """``np_step``/``np_step_backward``: the NumPy stack's outputs, states and gradients equal autograd's."""
+    """``forward_step``/``backward_step`` on NumPy: the NumPy stack's outputs, states and gradients equal autograd's."""
     stack = _build(recipe).rnn  # the CellStack of the scratch model
     m = recipe.model.core
     dirs = 2 if m.bidirectional else 1
@@ -273,9 +273,9 @@ def _check_numpy_stack(recipe: Recipe, where: str) -> None:
     grads, dx = stack_backward(stack.cell, params, cache, w_out.numpy(), tuple(w.numpy() for w in w_state), m.layers, dirs)
     assert set(grads) == set(params), f"{where}: NumPy gradients for {sorted(grads)}, expected {sorted(params)}"
     for pname, p in stack.named_parameters():
-        np.testing.assert_allclose(grads[pname], p.grad.numpy(), atol=NP_TOL, rtol=0, err_msg=f"{where}: np_step_backward gradient of {pname}")
+        np.testing.assert_allclose(grads[pname], p.grad.numpy(), atol=NP_TOL, rtol=0, err_msg=f"{where}: NumPy backward_step gradient of {pname}")
     if not ids_input:
-        np.testing.assert_allclose(dx, x.grad.numpy(), atol=NP_TOL, rtol=0, err_msg=f"{where}: np_step_backward gradient of the input")
+        np.testing.assert_allclose(dx, x.grad.numpy(), atol=NP_TOL, rtol=0, err_msg=f"{where}: NumPy backward_step gradient of the input")
 
 
 def _check_gradients(recipe: Recipe, where: str) -> None:
@@ -362,7 +362,7 @@ def check_predictor(name: str, options: dict | None = None, *, registry: Registr
     registry, _ = _lookup(registry, "predictor", name)
     predict = {"name": name, **(options or {})}
     recipe = _recipe(registry, "lstm", layers=2, predict=predict)
-    predictor, model = recipe.predict.cls(recipe.predict.options), _build(recipe)
+    predictor, model = recipe.predict.build(), _build(recipe)
     where = f"check_predictor({name!r}{', ' + repr(options) if options else ''})"
     _check_generate_output(predictor, model, where)
     _check_generate_repeatable(predictor, model, where)

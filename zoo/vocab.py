@@ -106,10 +106,5 @@ class Vocab:
         """
         return json.dumps(self.tokens, ensure_ascii=False)
 
-    @classmethod
-    def from_json(cls, text: str, level: str = "char", unk: str | None = None) -> "Vocab":
-        """Rebuild a vocabulary from :meth:`to_json` output."""
-        return cls(json.loads(text), level=level, unk=unk)
-
     def __repr__(self) -> str:
         return f"Vocab({len(self)} {self.level} tokens{f', unknown {self.unk!r}' if self.unk is not None else ''})"

@@ -1,4 +1,8 @@
-"""The ``zoo`` command line: a thin layer that parses, calls the core and formats."""
+"""The ``zoo`` command line: a thin layer that parses, calls the core and formats.
+
+Each command imports the core it calls inside its function, so that ``zoo --help``, completion and the commands that
+need no model start without importing torch.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ import sys
 import warnings
 
 import click
-import torch.distributed
 
 from zoo.cli.cache import cache_command
 from zoo.cli.completion import completion_command
@@ -24,7 +27,6 @@ from zoo.cli.validate import validate_command
 from zoo.errors import Interrupted, Reported, ZooError, printable
 from zoo.registry import get_registry
 from zoo.train.allocator import keep_freed_memory
-from zoo.train.distributed import env_rank
 from zoo.version import __version__
 
 __all__ = ["cli", "main"]
@@ -60,11 +62,29 @@ for _command in (data_command, cache_command, prune_command, completion_command)
     cli.add_command(_command)
 
 
+def _distributed() -> bool:
+    """Whether this process is one of a distributed run's (``torchrun`` and ``--nproc`` set ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def _rank() -> int:
+    """This process's rank: 0 outside a distributed run, which is then spared importing torch to learn it."""
+    if not _distributed():
+        return 0
+    from zoo.train.distributed import env_rank
+
+    return env_rank()
+
+
 def _lost_peer(exc: Exception) -> bool:
     """Whether ``exc`` is a distributed run's collective failing because another process died: the one that
     failed reports why (or, killed, the launcher or torchrun reports it), so this one stays silent."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and (isinstance(exc, torch.distributed.DistNetworkError) or (
-        isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("Connection closed by peer", "Connection reset by peer"))))
+    if not _distributed():
+        return False
+    import torch.distributed
+
+    return isinstance(exc, torch.distributed.DistNetworkError) or (
+        isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("Connection closed by peer", "Connection reset by peer")))
 
 
 def _fail(message: str, code: int, rank: int = 0, report: bool = True, stop: bool = False) -> None:
@@ -88,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     tracebacks of unexpected errors. In a distributed run, rank 0 reports what every process
     shares (the same recipe, the same agreed losses); another rank speaks only of a failure of its own.
     """
-    rank = env_rank()
+    rank = _rank()
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     keep_freed_memory()  # a training loop reuses its large buffers instead of faulting them in every batch
     try:

@@ -20,8 +20,6 @@ from zoo.hub.catalog import read_catalog
 from zoo.options import describe
 from zoo.reference import recipe_keys
 from zoo.registry import get_registry
-from zoo.train import rundir
-from zoo.train.checkpoint import CheckpointStore
 
 __all__ = ["catalog_names", "model_refs", "recipe_refs", "runs", "recipe_set_keys", "dataset_names", "dataset_keys", "backend_names"]
 
@@ -50,19 +48,24 @@ def _catalog(incomplete: str) -> list[CompletionItem]:
             for name, entry in sorted(read_catalog().items()) if name.startswith(incomplete)]
 
 
-_STATES: dict[str, Callable[[Path], bool]] = {  # see zoo.train.rundir.state
-    "finished": lambda run: rundir.state(run) == "finished",
-    "stopped": lambda run: rundir.state(run) == "stopped",
-    "prunable": lambda run: rundir.state(run) == "finished" and CheckpointStore(run).dir.is_dir(),
-    "any": lambda run: rundir.state(run) != "none",
-}
+def _in_state(run: Path, kind: str) -> bool:
+    """Whether the folder ``run`` is a run in the state ``kind`` (see :func:`runs`, and ``zoo.train.rundir.state``)."""
+    from zoo.train import rundir  # imports torch: only when run directories are completed
+    from zoo.train.checkpoint import CheckpointStore
+
+    state = rundir.state(run)
+    if kind == "prunable":
+        return state == "finished" and CheckpointStore(run).dir.is_dir()
+    return state != "none" if kind == "any" else state == kind
 
 
 def _runs(incomplete: str, kind: str) -> list[CompletionItem]:
-    """The folders ``runs/NAME`` in the state ``kind`` (a key of :data:`_STATES`) that start with ``incomplete``."""
+    """The folders ``runs/NAME`` in the state ``kind`` (see :func:`runs`) that start with ``incomplete``."""
+    from zoo.train import rundir
+
     with os.scandir(rundir.RUNS) as entries:
         found = sorted((rundir.RUNS / e.name).as_posix() for e in entries if e.is_dir())
-    return [CompletionItem(run) for run in found if run.startswith(incomplete) and _STATES[kind](Path(run))]
+    return [CompletionItem(run) for run in found if run.startswith(incomplete) and _in_state(Path(run), kind)]
 
 
 def _with_paths(kind: str, incomplete: str, found: list[CompletionItem]) -> list[CompletionItem]:

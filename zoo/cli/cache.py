@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
 
 from zoo.cli.output import echo_json
-from zoo.hub.caches import CACHES, Cache, clear, scan
 from zoo.units import human_size
+
+if TYPE_CHECKING:
+    from zoo.hub.caches import Cache
 
 
 def _which(models: bool, data: bool) -> list[Cache]:
     """The caches chosen by --models and --data (both when neither is given)."""
+    from zoo.hub.caches import CACHES, scan
+
     chosen = {"models": models, "data": data}
     return [scan(name) for name in CACHES if chosen[name] or not any(chosen.values())]
 
@@ -77,6 +81,8 @@ def clear_command(models: bool, data: bool, yes: bool) -> None:
         zoo cache clear --data
         zoo cache clear --yes
     """
+    from zoo.hub.caches import clear
+
     caches = [c for c in _which(models, data) if c.files or c.links]
     if not caches:
         click.echo("nothing to remove: the caches are empty")

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from zoo.cli._complete import backend_names, dataset_keys, dataset_names, model_refs
 from zoo.cli.output import echo_json
 from zoo.errors import UsageError
-from zoo.hub.pretrained import SPLITS, load
-from zoo.nn.evaluate import MAX_ROWS, Score
 from zoo.recipe import parse_overrides
 
-_PROTOCOL = (f"loss in nats per token; each text read from a zero state in up to {MAX_ROWS} contiguous rows, state carried "
-             "(the trainer's validation protocol)")
+if TYPE_CHECKING:
+    from zoo.nn.evaluate import Score
+
+_SPLITS = ("valid", "test", "train")  # zoo.hub.pretrained.SPLITS, which imports torch (tests/test_imports.py checks both agree)
 
 
 @click.command("eval")
 @click.argument("ref", shell_complete=model_refs)
-@click.option("--split", type=click.Choice(SPLITS), default=None,
+@click.option("--split", type=click.Choice(_SPLITS), default=None,
               help="Score this split of the corpus REF was trained on (train: the text it learnt from) or of --dataset's; "
                    "default valid when no --text is given.")
 @click.option("--text", "texts", multiple=True, metavar="FILE",
@@ -30,7 +32,7 @@ _PROTOCOL = (f"loss in nats per token; each text read from a zero state in up to
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects (name, tokens, loss, bits, perplexity; null where not finite).")
 def eval_command(ref: str, split: str | None, texts: tuple[str, ...], dataset: str | None, settings: tuple[str, ...],
                  data_dir: str | None, backend: str | None, as_json: bool) -> None:
-    """Score REF (a registry name, run directory, .safetensors file or URL) on text it predicts token by token:
+    """Score REF (a catalog name, run directory, .safetensors file or URL) on text it predicts token by token:
     tokens scored, mean loss (nats per token), bits per token (per character at char level) and perplexity.
 
     \b
@@ -44,6 +46,9 @@ def eval_command(ref: str, split: str | None, texts: tuple[str, ...], dataset: s
     ends), use --dataset text --set path=FILE --split train. Unknown tokens
     map to <unk> when REF's vocabulary has it, and are an error otherwise.
     """
+    from zoo.hub.pretrained import load
+    from zoo.nn.evaluate import MAX_ROWS
+
     if settings and dataset is None:
         raise UsageError("--set gives options of --dataset; name the dataset with --dataset NAME")
     if dataset is not None or (split is None and not texts):
@@ -61,7 +66,8 @@ def eval_command(ref: str, split: str | None, texts: tuple[str, ...], dataset: s
     unit = "bits/char" if model.vocab.level == "char" else "bits/token"
     click.echo(_table([("text", "tokens", "loss", unit, "perplexity"),
                        *((name, f"{s.tokens:,}", f"{s.loss:.4f}", f"{s.bits:.4f}", f"{s.perplexity:.4f}") for name, s in rows)]))
-    click.echo(_PROTOCOL)
+    click.echo(f"loss in nats per token; each text read from a zero state in up to {MAX_ROWS} contiguous rows, state carried "
+               "(the trainer's validation protocol)")
 
 
 def _table(lines: list[tuple[str, ...]]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -11,12 +11,13 @@ from zoo.atomic import write_text
 from zoo.cli._complete import catalog_names, runs
 from zoo.cli.output import echo_json
 from zoo.errors import RunError, UsageError
-from zoo.hub.cards import MARKERS, RESULTS_MARKERS, markdown_table, records, rewrite, rows, text_table
 from zoo.hub.catalog import catalog_path, read_catalog
-from zoo.hub.locate import pull
-from zoo.hub.ship import DTYPES, ship
-from zoo.hub.verify import Verdict, verify, verify_all
 from zoo.options import closest
+
+if TYPE_CHECKING:
+    from zoo.hub.verify import Verdict
+
+_DTYPES = ("float32", "float16")  # zoo.hub.ship.DTYPES, which imports torch (tests/test_imports.py checks both agree)
 
 
 @click.command("models")
@@ -37,6 +38,8 @@ def models_command(pattern: str, as_json: bool, as_markdown: bool, target: str |
         zoo models 'jay*'
         zoo models --json
     """
+    from zoo.hub.cards import MARKERS, RESULTS_MARKERS, markdown_table, records, rewrite, rows, text_table
+
     if target is not None and not as_markdown:
         raise UsageError("--write needs --markdown")
     if as_json and as_markdown:
@@ -86,6 +89,8 @@ def pull_command(ref: str, refresh: bool) -> None:
         zoo pull jay_gru
         zoo pull jay_gru --refresh
     """
+    from zoo.hub.locate import pull
+
     path = pull(ref, refresh)
     click.echo(f"{ref}: {path} ({path.stat().st_size:,} bytes)")
 
@@ -111,6 +116,8 @@ def verify_command(name: str | None, every: bool, epochs: int | None, budget: fl
         zoo verify --all --budget 60     # full runs under a minute, the first two epochs of the others
         zoo verify hello_ohlol_rnn --json -q
     """
+    from zoo.hub.verify import verify, verify_all
+
     if every == (name is not None):
         raise UsageError("zoo verify takes a catalog NAME or --all, not both" if every else "zoo verify needs a catalog NAME, or --all")
     if budget is not None and not every:
@@ -156,7 +163,7 @@ def _verdict_line(v: Verdict) -> str:
 @click.command("ship")
 @click.argument("name", shell_complete=catalog_names)
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True), shell_complete=runs("finished"))
-@click.option("--dtype", type=click.Choice(list(DTYPES)), default="float32", show_default=True, help="Precision of the shipped copy.")
+@click.option("--dtype", type=click.Choice(_DTYPES), default="float32", show_default=True, help="Precision of the shipped copy.")
 @click.option("--metrics-only", is_flag=True, help="Record the run's metrics and samples in the catalog, but ship no weights.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Folder searched first for the corpus the float16 check and the held-out scores read (default: $ZOO_DATA).")
@@ -171,6 +178,8 @@ def ship_command(name: str, run_dir: str, dtype: str, metrics_only: bool, data_d
         zoo ship jay_gru runs/jay_gru --dtype float16
         zoo ship jay_gru runs/jay_gru --metrics-only
     """
+    from zoo.hub.ship import ship
+
     e = ship(name, run_dir, dtype, metrics_only=metrics_only, data_dir=data_dir)
     m = e["metrics"]
     held_out = "".join(f"; {split} loss {m[f'{split}_loss']} nats (perplexity {m[f'{split}_perplexity']})"

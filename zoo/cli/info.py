@@ -10,9 +10,6 @@ from zoo.atomic import write_text
 from zoo.cli._complete import model_refs
 from zoo.cli.output import echo_json
 from zoo.errors import UsageError
-from zoo.hub.info import model_card
-from zoo.hub.modelcard import card_markdown, card_text
-from zoo.train.rundir import MARKER
 
 
 @click.command("info")
@@ -36,6 +33,10 @@ def info_command(ref: str, as_json: bool, as_markdown: bool, target: str | None)
         zoo info runs/jay_gru --json
         zoo info runs/jay_gru --write share/jay_gru/README.md
     """
+    from zoo.hub.info import model_card
+    from zoo.hub.modelcard import card_markdown, card_text
+    from zoo.train.rundir import MARKER
+
     if as_json and (as_markdown or target is not None):
         raise UsageError("--json prints JSON; --markdown and --write give the Markdown card: choose one")
     if target is not None and (Path(target).parent / MARKER).is_file():

@@ -10,7 +10,6 @@ import click
 from zoo.cli._complete import backend_names, model_refs
 from zoo.cli.output import echo_json
 from zoo.errors import UsageError
-from zoo.hub.pretrained import load
 
 _GIVE = "give --prefix TEXT, or pipe text in, one prefix per line (echo 分开 | zoo predict jay_gru)"
 
@@ -51,7 +50,7 @@ def stdin_prefixes() -> list[str]:
               help="Print a JSON list: {prefix, text} per prefix ({prefix, labels} for a labelling model), with perplexity when --perplexity.")
 def predict_command(ref: str, prefixes: tuple[str, ...], num_tokens: int, strategy: str, temperature: float,
                     top_k: int | None, seed: int | None, backend: str | None, show_ppl: bool, as_json: bool) -> None:
-    """Generate text from REF: a registry name, run directory, .safetensors file or URL.
+    """Generate text from REF: a catalog name, run directory, .safetensors file or URL.
 
     A model trained on pairs (sequence labelling) prints each text's labels instead.
 
@@ -61,6 +60,8 @@ def predict_command(ref: str, prefixes: tuple[str, ...], num_tokens: int, strate
         printf '分开\n不分开\n' | zoo predict jay_gru --json
         zoo predict runs/jay_gru --prefix 分开 --strategy sample --temperature 0.8 --seed 0
     """
+    from zoo.hub.pretrained import load
+
     model = load(ref, backend=backend)  # first: a wrong REF is the error to report, whatever stdin holds
     texts_in = list(prefixes) or stdin_prefixes()
     labelling = model.task == "labelling"

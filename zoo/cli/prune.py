@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from zoo.cli._complete import runs
-from zoo.train.prune import check, prune
 from zoo.units import human_size
 
 
@@ -23,6 +22,8 @@ def prune_command(run_dirs: tuple[str, ...]) -> None:
         zoo prune runs/jay_gru
         zoo prune runs/jay_gru runs/dinos_rnn
     """
+    from zoo.train.prune import check, prune
+
     for run_dir in run_dirs:
         check(run_dir)  # every RUN first: one refused, none pruned
     total = 0

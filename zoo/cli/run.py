@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,10 +11,9 @@ from zoo.cli._complete import recipe_refs, recipe_set_keys, runs
 from zoo.errors import UsageError
 from zoo.recipe import parse_overrides, prepare
 from zoo.registry import get_registry
-from zoo.train import rundir
-from zoo.train.distributed import check_distributable, env_rank
-from zoo.train.launch import launch
-from zoo.train.runner import RunResult, resume, run
+
+if TYPE_CHECKING:
+    from zoo.train.runner import RunResult
 
 
 @click.command("run")
@@ -49,6 +49,10 @@ def run_command(recipe: str | None, overrides: tuple[str, ...], out: str | None,
     For several machines, start it with torchrun on each:
         torchrun --nnodes 2 --node-rank K --nproc-per-node N --master-addr HOST --master-port 29500 -m zoo run RECIPE
     """
+    from zoo.train import rundir
+    from zoo.train.distributed import check_distributable, env_rank
+    from zoo.train.runner import resume, run
+
     if resume_dir is not None:
         extra = [flag for flag, given in (("RECIPE", recipe), ("--set", overrides), ("--out", out), ("--seed", seed is not None),
                                           ("--overwrite", overwrite)) if given]
@@ -61,7 +65,7 @@ def run_command(recipe: str | None, overrides: tuple[str, ...], out: str | None,
         raise UsageError("zoo run needs a RECIPE (a file, or a catalog name: zoo run jay_gru) or --resume RUN_DIR")
     elif nproc > 1:
         r = prepare(recipe, get_registry(), parse_overrides(overrides), seed)  # a bad recipe: one line here, not one per process
-        check_distributable(r.backend.cls(r.backend.options), r.sampler.cls(r.sampler.options), r, nproc)
+        check_distributable(r.backend.build(), r.sampler.build(), r, nproc)
         args = [recipe, *(f"--set={o}" for o in overrides), *(["--out", out] if out else []), *(["--seed", str(seed)] if seed is not None else []),
                 *(["--overwrite"] if overwrite else [])]
         return _launch(nproc, args, data_dir, quiet, out or str(rundir.default_dir(r.name)), keep_checkpoint)
@@ -85,6 +89,8 @@ def saved_line(result: RunResult) -> str:
 
 def _launch(nproc: int, args: list[str], data_dir: str | None, quiet: bool, run_dir: str, keep_checkpoint: bool) -> None:
     """Run ``zoo run ARGS`` on ``nproc`` local processes (see :mod:`zoo.train.launch`); refused under torchrun."""
+    from zoo.train.launch import launch
+
     if "WORLD_SIZE" in os.environ:
         raise UsageError("--nproc starts processes of its own; under torchrun, leave it out")
     launch(nproc, [*args, *(["--data-dir", data_dir] if data_dir else []), *(["--quiet"] if quiet else []),

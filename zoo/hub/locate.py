@@ -1,4 +1,4 @@
-"""Finding weights: registry names, run directories, files and URLs, downloads verified and cached.
+"""Finding weights: catalog names, run directories, files and URLs, downloads verified and cached.
 
 Downloads go to ``$XDG_CACHE_HOME/zoo/models`` (default ``~/.cache/zoo/models``), are
 checked against the sha256 the catalog (or a ``#sha256=`` suffix of a URL) gives, and must

@@ -1,4 +1,4 @@
-"""``zoo.load``: a trained model back from a registry name, a run directory, a file or a URL; ``Model.evaluate`` scores it."""
+"""``zoo.load``: a trained model back from a catalog name, a run directory, a file or a URL; ``Model.evaluate`` scores it."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from zoo.errors import RecipeError, UsageError, printable
 from zoo.files import read_text
 from zoo.hub.locate import weights_path
 from zoo.hub.weights import WeightsFile, read_weights
+from zoo.nn.build import build_model
 from zoo.nn.evaluate import Score, score
 from zoo.nn.model import LanguageModel, prediction_scope
 from zoo.nn.shapes import parameter_shapes, tensor_count
 from zoo.recipe import Recipe, apply_overrides, resolve
 from zoo.registry import Registry, get_registry
-from zoo.train.runner import build_model
 from zoo.vocab import Vocab
 
 __all__ = ["SPLITS", "Model", "load", "weights_path"]
@@ -31,7 +31,7 @@ class Model:
     :ivar module: the ``torch.nn.Module`` (a :class:`~zoo.nn.model.LanguageModel`).
     :ivar vocab: the :class:`~zoo.vocab.Vocab` it was trained with.
     :ivar recipe: the resolved :class:`~zoo.recipe.Recipe`.
-    :ivar registry: the registry its recipe was resolved with (``None``: the installed one).
+    :ivar registry: the plugin registry its recipe was resolved with (``None``: the installed one).
     """
 
     def __init__(self, module: LanguageModel, vocab: Vocab, recipe: Recipe, predictor: Any, path: Path | None = None, runner: Any = None,
@@ -59,9 +59,7 @@ class Model:
         with prediction_scope(self.runner):
             if isinstance(prefix, str):
                 return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, **options)
-            if hasattr(self.predictor, "generate_batch"):
-                return self.predictor.generate_batch(self.runner, self.vocab, list(prefix), num_tokens, **options)
-            return [self.predictor.generate(self.runner, self.vocab, p, num_tokens, **options) for p in prefix]
+            return self.predictor.generate_batch(self.runner, self.vocab, list(prefix), num_tokens, **options)
 
     def perplexity(self, text: str) -> float:
         """Perplexity of ``text``: the state starts at zeros, reads ``text[:-1]``, is scored on ``text[1:]``.
@@ -133,7 +131,7 @@ class Model:
             section = resolve({**self.recipe.to_dict(), "dataset": values}, self.registry or get_registry()).dataset  # as a recipe's
             needs = f"scoring the {split} split of dataset '{section.name}'"
         try:
-            corpus = section.cls(section.options).load(Path(data_dir) if data_dir is not None else None)
+            corpus = section.build().load(Path(data_dir) if data_dir is not None else None)
         except UsageError as exc:
             raise UsageError(f"{needs}: {exc}") from None
         if corpus.task != "next_token":
@@ -207,9 +205,11 @@ def _check_layout(wf: WeightsFile, r: Recipe, vocab_size: int) -> None:
 def load(ref: str | Path, *, backend: str | None = None, registry: Registry | None = None) -> Model:
     """Load a trained model.
 
-    :param ref: a registry name (``"jay_gru"``), a run directory, a ``.safetensors`` path, or an
+    :param ref: a catalog name (``"jay_gru"``), a run directory, a ``.safetensors`` path, or an
         ``http(s)://``/``file://`` URL.
     :param backend: run it on another backend than the one it was trained on (``torch``, ``numpy``, ``cuda``...).
+    :param registry: the plugin registry whose components rebuild it (default: the installed plugins); the
+        catalog that names models is ``registry.yaml`` (:mod:`zoo.hub.catalog`), not this.
     :returns: a :class:`Model` with ``generate``, ``perplexity``, ``module`` and ``vocab``.
     """
     registry = registry or get_registry()
@@ -225,9 +225,9 @@ def load(ref: str | Path, *, backend: str | None = None, registry: Registry | No
     module = build_model(r, len(vocab))
     expected = module.state_dict()
     module.load_state_dict({k: v.to(expected[k].dtype) for k, v in wf.tensors.items()})
-    b = r.backend.cls(r.backend.options)
+    b = r.backend.build()
     b.check(r.model.core, module.cell)
     module.to(b.device).eval()
-    model = Model(module, vocab, r, r.predict.cls(r.predict.options), wf.path, runner=b.inference(module), registry=registry)
+    model = Model(module, vocab, r, r.predict.build(), wf.path, runner=b.inference(module), registry=registry)
     model.metrics = wf.metrics
     return model

@@ -31,7 +31,7 @@ def _perplexities(run_dir: Path, shipped: Path, data_dir: str | Path | None) -> 
 
     original, copy = load(run_dir), load(shipped)
     r = original.recipe
-    corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
+    corpus = r.dataset.build().load(Path(data_dir) if data_dir else None)
     if corpus.task != "next_token" or r.model.core.bidirectional:
         return None
     text = original.vocab.decode(corpus.train[:2000])
@@ -47,7 +47,7 @@ def _held_out(weights: Path, data_dir: str | Path | None) -> dict[str, float]:
     if model.task != "next_token" or model.recipe.model.core.bidirectional:
         return {}
     section = model.recipe.dataset
-    corpus = section.cls(section.options).load(Path(data_dir) if data_dir is not None else None)
+    corpus = section.build().load(Path(data_dir) if data_dir is not None else None)
     figures = {}
     for split in HELD_OUT_SPLITS:
         ids = getattr(corpus, split)

@@ -148,7 +148,7 @@ def read_weights(path: str | Path) -> WeightsFile:
     """
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"weights file {path} not found; pass a run directory, a .safetensors file or a registry name")
+        raise UsageError(f"weights file {path} not found; pass a run directory, a .safetensors file or a catalog name")
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}

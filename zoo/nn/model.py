@@ -13,6 +13,7 @@ from torch import nn
 from zoo.errors import UsageError
 from zoo.nn.cell import Cell, State
 from zoo.nn.gathered import GatheredInput, worthwhile
+from zoo.nn.loop import step_layers
 from zoo.nn.stack import CellStack, gather_rows
 from zoo.options import ModelOptions
 
@@ -22,9 +23,9 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def prediction_scope(runner: Any) -> contextlib.AbstractContextManager:
-    """The setting a predictor's loop over ``runner`` runs under: the runner's own ``scope()`` if it has
-    one (the NumPy backend's quiets torch's threads), else nothing."""
-    return runner.scope() if hasattr(runner, "scope") else contextlib.nullcontext()
+    """The setting a predictor's loop over ``runner`` runs under: none for the model itself; for its twin on another
+    backend (an :class:`~zoo.interfaces.Inference`), its ``scope()`` (the NumPy backend's quiets torch's threads)."""
+    return contextlib.nullcontext() if isinstance(runner, LanguageModel) else runner.scope()
 
 
 class LanguageModel(nn.Module):
@@ -92,24 +93,20 @@ class LanguageModel(nn.Module):
 
     @torch.no_grad()
     def step(self, ids: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        """One time step for generation, without autograd or the sequence machinery: the cell's equations
-        on this model's weights (``nn`` and ``scratch`` share names and layout), layer by layer.
+        """One time step for generation, without autograd or the sequence machinery: the cell's ``step`` on
+        this model's weights (``nn`` and ``scratch`` share names and layout), layer by layer
+        (:func:`zoo.nn.loop.step_layers`).
 
         :param ids: (N,) int64 token ids (no :data:`NO_INPUT`); unidirectional models only.
         :param state: the state from :meth:`forward` or a previous step.
         :returns: ``(logits (N, V), state)``.
         """
-        rnn = self.rnn
         x = self.embedding.weight[ids] if self.embedding is not None else None  # (N, E)
-        new: list[tuple[torch.Tensor, ...]] = []
-        for k in range(self.options.layers):
-            w_ih, w_hh = getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}")
-            b_ih, b_hh = getattr(rnn, f"bias_ih_l{k}"), getattr(rnn, f"bias_hh_l{k}")
-            gx = torch.addmm(b_ih, x, w_ih.t()) if x is not None else w_ih.t()[ids] + b_ih  # one-hot input: a row gather
-            x, s = self.cell.step(gx, tuple(t[k] for t in state), w_hh, b_hh)
-            new.append(s)
-        state = tuple(torch.stack([s[i] for s in new]) for i in range(self.cell.num_states))
-        return (torch.addmm(self.dense.bias, x, self.dense.weight.t()) if self.dense is not None else x), state
+        rnn = self.rnn
+        weights = [tuple(getattr(rnn, f"{w}_l{k}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                   for k in range(self.options.layers)]
+        h, state = step_layers(self.cell, weights, ids, x, state)
+        return (torch.addmm(self.dense.bias, h, self.dense.weight.t()) if self.dense is not None else h), state
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Logits for every position; while training, ``input_dropout`` and ``output_dropout`` act, their masks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from zoo.nn.cell import Cell, NpState
+from zoo.nn.loop import step_layers
 from zoo.nn.npstack import (
     dropout_mask,
     gather_rows,
@@ -15,20 +16,15 @@ from zoo.nn.npstack import (
 )
 from zoo.options import ModelOptions
 
-__all__ = ["NumpyLanguageModel", "supports_numpy"]
+__all__ = ["NumpyLanguageModel"]
 
 NP_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
-def supports_numpy(cell: Cell) -> bool:
-    """Whether a cell defines the NumPy step equations the numpy backend needs."""
-    return callable(getattr(cell, "np_step", None)) and callable(getattr(cell, "np_step_backward", None))
-
-
 class NumpyLanguageModel:
-    """Encoder → stack → decoder on NumPy arrays, with the same weight names as :class:`~zoo.nn.model.LanguageModel`.
+    """Encoder → stack → decoder on NumPy arrays, with the weight names of :class:`~zoo.nn.model.LanguageModel`.
 
-    :param cell: the cell (it must define ``np_step``/``np_step_backward``).
+    :param cell: the cell (it must write ``forward_step``/``backward_step``: ``cell.has_backward_step()``).
     :param options: the model section of the recipe.
     :param params: weights by their torch names (``rnn.weight_ih_l0``, ``dense.weight``, ...).
     """
@@ -52,7 +48,8 @@ class NumpyLanguageModel:
         o = self.options
         return zero_state(self.cell, o.layers, self.directions, batch_size, o.hidden_size, self.dtype)
 
-    def forward(self, ids: np.ndarray, state: NpState | None = None, rng: np.random.Generator | None = None) -> tuple[np.ndarray, NpState, tuple]:
+    def forward(self, ids: np.ndarray, state: NpState | None = None,
+                rng: np.random.Generator | None = None) -> tuple[np.ndarray, NpState, tuple]:
         """Logits (N, T, V) for int ids (N, T); ``rng`` turns on dropout (training), its masks drawn in the order
         input, between layers, output.
 
@@ -67,30 +64,29 @@ class NumpyLanguageModel:
             width = self.params["embedding.weight"].shape[1] if embedded else 1
             in_mask = dropout_mask(rng, ids.shape + (width,), o.input_dropout, self.dtype)
         x = gather_rows(self.params["embedding.weight"], ids, in_mask) if embedded else ids  # (N, T, E) or ids
-        out, state, cache = stack_forward(self.cell, self._stack_params(), x, state, o.layers, self.directions, o.dropout, rng,
-                                          None if embedded else in_mask)
+        out, state, cache = stack_forward(self.cell, self._stack_params(), x, state, o.layers, self.directions,
+                                          o.dropout, rng, None if embedded else in_mask)
         if o.output_dropout and rng is not None:
             out_mask = dropout_mask(rng, out.shape, o.output_dropout, self.dtype)
             out = out * out_mask  # what the decoder sees
-        logits = out @ self.params["dense.weight"].T + self.params["dense.bias"] if "dense.weight" in self.params else out
+        p = self.params
+        logits = out @ p["dense.weight"].T + p["dense.bias"] if "dense.weight" in p else out
         return logits, state, (ids, out, cache, in_mask, out_mask)
 
     def step(self, ids: np.ndarray, state: NpState) -> tuple[np.ndarray, NpState]:
         """One time step for generation (no caches kept): logits (N, V) for ids (N,), unidirectional models only."""
         p = self.params
         x = p["embedding.weight"][ids] if "embedding.weight" in p else None  # (N, E)
-        new = []
-        for k in range(self.options.layers):
-            w_ih, w_hh, b_ih, b_hh = (p[f"rnn.{w}_l{k}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-            gx = (x @ w_ih.T if x is not None else w_ih.T[ids]) + b_ih  # one-hot input: a row gather
-            x, s, _ = self.cell.np_step(gx, tuple(t[k] for t in state), w_hh, b_hh)
-            new.append(s)
-        state = tuple(np.stack([s[i] for s in new]) for i in range(self.cell.num_states))
-        return (x @ p["dense.weight"].T + p["dense.bias"] if "dense.weight" in p else x), state
+        weights = [tuple(p[f"rnn.{w}_l{k}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+                   for k in range(self.options.layers)]
+        h, state = step_layers(self.cell, weights, ids, x, state)
+        return (h @ p["dense.weight"].T + p["dense.bias"] if "dense.weight" in p else h), state
 
     def loss_and_grads(self, ids: np.ndarray, targets: np.ndarray, state: NpState | None = None,
-                       rng: np.random.Generator | None = None, scale: float = 1.0) -> tuple[float, dict[str, np.ndarray], NpState]:
-        """Mean cross-entropy over every position, the gradients of ``scale`` × it by weight name, and the final state."""
+                       rng: np.random.Generator | None = None,
+                       scale: float = 1.0) -> tuple[float, dict[str, np.ndarray], NpState]:
+        """Mean cross-entropy over every position, the gradients of ``scale`` × it by weight name, and the final
+        state."""
         logits, new_state, (_, out, cache, in_mask, out_mask) = self.forward(ids, state, rng)
         flat = logits.reshape(-1, logits.shape[-1])  # (N*T, V)
         y = targets.reshape(-1)
@@ -111,7 +107,8 @@ class NumpyLanguageModel:
             dout = dlogits
         if out_mask is not None:
             dout = dout * out_mask
-        stack_grads, dx = stack_backward(self.cell, self._stack_params(), cache, dout, None, self.options.layers, self.directions)
+        stack_grads, dx = stack_backward(self.cell, self._stack_params(), cache, dout, None, self.options.layers,
+                                         self.directions)
         grads.update({f"rnn.{k}": v for k, v in stack_grads.items()})
         if "embedding.weight" in self.params:
             demb = np.zeros_like(self.params["embedding.weight"])

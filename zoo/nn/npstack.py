@@ -1,27 +1,27 @@
 """NumPy forward and backward passes of a recurrent stack: backpropagation through time by hand.
 
 The NumPy twin of :class:`zoo.nn.stack.CellStack`: the same weight names and shapes
-(``weight_ih_l0``, ..., ``_reverse``), composing any cell that defines
-``np_step``/``np_step_backward``. The forward pass caches every step; the
-backward pass walks the steps in reverse (in time order for a reverse
-direction), summing weight gradients as it goes, then takes the input weights'
-gradient as one product over all steps.
+(``weight_ih_l0``, ..., ``_reverse``), composing any cell that writes
+``forward_step``/``backward_step``. Each direction runs the time loop of :mod:`zoo.nn.loop`:
+forward caching every step, backward walking the steps in reverse (in time order for a
+reverse direction); the weights' gradients are then one product over all steps each.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 
-from zoo.nn.cell import Cell, NpState, RecurrentGradients
+from zoo.nn import loop
+from zoo.nn.cell import Cell, NpState
 
 __all__ = ["StackCache", "dropout_mask", "gather_rows", "scatter_rows", "stack_backward", "stack_forward", "zero_state"]
 
 
 def gather_rows(table: np.ndarray, ids: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
-    """``table[ids]``, where id -1 (no input) gives a row of zeros; ``scale``, if given, multiplies the rows (broadcast)."""
+    """``table[ids]``, where id -1 (no input) gives a row of zeros; ``scale``, if given, multiplies the rows
+    (broadcast)."""
     rows = table[ids.clip(min=0)]
     if (ids < 0).any():
         rows = rows * (ids >= 0)[..., None]
@@ -52,12 +52,11 @@ def scatter_rows(out: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
 
 @dataclasses.dataclass
 class StackCache:
-    """What the backward pass needs: each layer's input, each direction's step caches, dropout masks."""
+    """What the backward pass needs: each layer's input, each direction's trace of its steps, dropout masks."""
 
     inputs: list[np.ndarray]
-    steps: list[list[list[Any]]]
+    traces: list[list[loop.Trace]]  # per layer and direction
     masks: list[np.ndarray | None]
-    hprev: list[list[np.ndarray]]  # per layer and direction: (T, N, H), the state[0] each step started from
     scale: np.ndarray | None = None  # id input: (N, T, 1) factors of the gathered rows (input dropout)
 
 
@@ -71,8 +70,8 @@ def _names(k: int, d: int) -> tuple[str, str, str, str]:
     return f"weight_ih_l{k}{s}", f"weight_hh_l{k}{s}", f"bias_ih_l{k}{s}", f"bias_hh_l{k}{s}"
 
 
-def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, state: NpState, layers: int, directions: int,
-                  dropout: float = 0.0, rng: np.random.Generator | None = None,
+def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, state: NpState, layers: int,
+                  directions: int, dropout: float = 0.0, rng: np.random.Generator | None = None,
                   scale: np.ndarray | None = None) -> tuple[np.ndarray, NpState, StackCache]:
     """Run the stack over a batch.
 
@@ -83,29 +82,22 @@ def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, stat
     :param scale: with id input, (N, T, 1) factors for the tokens (input dropout: 0 or 1/(1-p)), or ``None``.
     :returns: ``(output (N, T, D*H), final state, cache)``.
     """
-    cache = StackCache([], [], [], [], scale)
+    cache = StackCache([], [], [], scale)
     final: list[NpState] = []
     layer_in = x
     for k in range(layers):
         cache.inputs.append(layer_in)
-        outs, layer_steps, layer_hprev = [], [], []
+        outs, traces = [], []
+        ids = layer_in.dtype.kind in "iu"
         for d in range(directions):
             w_ih, w_hh, b_ih, b_hh = (params[n] for n in _names(k, d))
-            gx = (gather_rows(w_ih.T, layer_in, scale) if layer_in.dtype.kind in "iu" else layer_in @ w_ih.T) + b_ih  # (N, T, G*H)
+            gx = (gather_rows(w_ih.T, layer_in, scale) if ids else layer_in @ w_ih.T) + b_ih  # (N, T, G*H)
             s = tuple(t[k * directions + d] for t in state)
-            steps = range(gx.shape[1] - 1, -1, -1) if d else range(gx.shape[1])
-            out = np.empty(gx.shape[:2] + (w_hh.shape[1],), dtype=gx.dtype)  # (N, T, H)
-            hprev = np.empty((gx.shape[1], gx.shape[0], w_hh.shape[1]), dtype=gx.dtype)  # (T, N, H)
-            step_caches: list[Any] = [None] * gx.shape[1]
-            for t in steps:
-                hprev[t] = s[0]
-                out[:, t], s, step_caches[t] = cell.np_step(gx[:, t], s, w_hh, b_hh)
+            out, s, trace = loop.forward(cell, gx, s, w_hh, b_hh, reverse=bool(d), trace=True)  # out: (N, T, H)
             outs.append(out)
-            layer_steps.append(step_caches)
-            layer_hprev.append(hprev)
+            traces.append(trace)
             final.append(s)
-        cache.steps.append(layer_steps)
-        cache.hprev.append(layer_hprev)
+        cache.traces.append(traces)
         layer_in = np.concatenate(outs, axis=2) if directions == 2 else outs[0]
         mask = None
         if dropout and rng is not None and k < layers - 1:
@@ -116,8 +108,9 @@ def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, stat
     return layer_in, new_state, cache
 
 
-def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache, dout: np.ndarray, dstate: NpState | None,
-                   layers: int, directions: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache, dout: np.ndarray,
+                   dstate: NpState | None, layers: int,
+                   directions: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Gradients of the stack's weights (and of a float input) given the output's and final state's gradients.
 
     :param dout: (N, T, D*H) gradient of the loss with respect to the output.
@@ -137,16 +130,10 @@ def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache,
             hidden = w_hh.shape[1]
             dh_all = dout[:, :, d * hidden : (d + 1) * hidden]  # (N, T, H)
             idx = k * directions + d
-            ds = tuple(t[idx] for t in dstate) if dstate is not None else tuple(np.zeros_like(dh_all[:, 0]) for _ in range(cell.num_states))
-            dgx = np.empty(dh_all.shape[:2] + (w_hh.shape[0],), dtype=dout.dtype)  # (N, T, G*H)
-            recurrent = RecurrentGradients(np.empty((dh_all.shape[1], dh_all.shape[0], w_hh.shape[0]), dtype=dout.dtype))
-            steps = range(dh_all.shape[1]) if d else range(dh_all.shape[1] - 1, -1, -1)  # reverse of the forward order
-            for t in steps:
-                dgx[:, t], ds, *rest = cell.np_step_backward(dh_all[:, t], ds, cache.steps[k][d][t], w_hh)
-                recurrent.add(t, rest)
-            dw_hh, db_hh = recurrent.result(cache.hprev[k][d])
+            ds = tuple(t[idx] for t in dstate) if dstate is not None else None
+            dgx, _, dw_hh, db_hh = loop.backward(cell, cache.traces[k][d], dh_all, ds, w_hh)  # dgx: (N, T, G*H)
             flat = dgx.reshape(-1, dgx.shape[2])  # (N*T, G*H)
-            if ids:  # one-hot input: the gradient lands on the rows of weight_ih.T that were gathered, times their factors
+            if ids:  # one-hot input: the gradient lands on the gathered rows of weight_ih.T, times their factors
                 dw_ih_t = np.zeros((w_ih.shape[1], w_ih.shape[0]), dtype=dout.dtype)
                 scatter_rows(dw_ih_t, layer_in, flat if cache.scale is None else flat * cache.scale.reshape(-1, 1))
                 grads[names[0]] = dw_ih_t.T

@@ -1,6 +1,6 @@
-"""The few array operations a cell's step equations need, for NumPy arrays and torch tensors alike.
+"""The few array operations a cell's equations and the time loop need, for NumPy arrays and torch tensors alike.
 
-A cell that writes ``np_step``/``np_step_backward`` with ``xp = ops_for(gx)`` (and the
+A cell that writes ``forward_step``/``backward_step`` with ``xp = ops_for(gx)`` (and the
 operators ``@ * + -``, ``.T``, ``.sum(0)``) runs the same equations on the NumPy backend and
 in the fused torch layer (:mod:`zoo.nn.fused`), whose backward pass is hand-written.
 """
@@ -26,6 +26,10 @@ NUMPY = types.SimpleNamespace(
     tanh=np.tanh,
     sigmoid=_np_sigmoid,
     relu=lambda x: np.maximum(x, 0),
+    stack=lambda xs, axis: np.stack(xs, axis=axis),
+    empty=lambda shape, like: np.empty(shape, dtype=like.dtype),
+    zeros=lambda shape, like: np.zeros(shape, dtype=like.dtype),
+    linear=lambda x, w, b: x @ w.T + b,
 )
 
 TORCH = types.SimpleNamespace(
@@ -34,9 +38,18 @@ TORCH = types.SimpleNamespace(
     tanh=torch.tanh,
     sigmoid=torch.sigmoid,
     relu=torch.relu,
+    stack=lambda xs, axis: torch.stack(xs, dim=axis),
+    empty=lambda shape, like: like.new_empty(shape),
+    zeros=lambda shape, like: like.new_zeros(shape),
+    linear=lambda x, w, b: torch.addmm(b, x, w.t()),
 )
 
 
 def ops_for(x: Any) -> types.SimpleNamespace:
-    """:data:`TORCH` for a tensor, :data:`NUMPY` otherwise."""
+    """:data:`TORCH` for a tensor, :data:`NUMPY` otherwise.
+
+    Each namespace holds ``split(x, n)`` and ``cat(xs)`` along the feature axis (1), ``tanh``,
+    ``sigmoid``, ``relu``, ``stack(xs, axis)``, ``empty(shape, like)`` and ``zeros(shape, like)``
+    (``like``'s dtype and device), and ``linear(x, w, b)`` = ``x @ w.T + b``.
+    """
     return TORCH if isinstance(x, torch.Tensor) else NUMPY

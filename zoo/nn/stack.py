@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zoo.nn import loop
 from zoo.nn.cell import Cell, State
 from zoo.nn.fused import recurrence
 
@@ -44,10 +45,11 @@ class CellStack(nn.Module):
     Parameters are named and shaped exactly as in ``torch.nn.GRU`` and friends, so a
     state dict moves between this stack and the torch module unchanged.
 
-    With ``fused`` (the default) and a cell whose equations take tensors
-    (``generic_equations``), each layer and direction is one autograd node with a
+    With ``fused`` (the default) and a cell that writes its gradients
+    (``cell.has_backward_step()``), each layer and direction is one autograd node with a
     hand-written backward pass (:mod:`zoo.nn.fused`); otherwise autograd records every
-    ``cell.step``, which stays as the reference the fused layer is tested against.
+    ``cell.step`` of the time loop (:mod:`zoo.nn.loop`), which stays as the reference the fused
+    layer is tested against.
 
     Inputs: ``x, state, scale``
         * **x**: (N, T, input_size) floats, or (N, T) int64 token ids meaning one-hot
@@ -61,11 +63,11 @@ class CellStack(nn.Module):
         * **state**: the final state, same layout as the input state.
     """
 
-    def __init__(self, cell: Cell, input_size: int, hidden_size: int, layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 fused: bool = True):
+    def __init__(self, cell: Cell, input_size: int, hidden_size: int, layers: int = 1, bidirectional: bool = False,
+                 dropout: float = 0.0, fused: bool = True):
         super().__init__()
         self.cell = cell
-        self.fused = fused and cell.generic_equations  # else autograd records cell.step, the literal reference
+        self.fused = fused and cell.has_backward_step()  # else autograd records cell.step, the literal reference
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bidirectional, self.dropout = layers, bidirectional, dropout
         self.num_directions = 2 if bidirectional else 1
@@ -89,21 +91,20 @@ class CellStack(nn.Module):
         suffix = "_reverse" if d else ""
         return tuple(getattr(self, f"{w}_l{k}{suffix}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
-    def _direction(self, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, State]:
+    def _direction(self, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor,
+                   reverse: bool) -> tuple[torch.Tensor, State]:
         if self.fused:
             return recurrence(self.cell, gx, state, w_hh, b_hh, reverse)
-        steps = range(gx.shape[1] - 1, -1, -1) if reverse else range(gx.shape[1])
-        outputs = [None] * gx.shape[1]
-        for t in steps:
-            h, state = self.cell.step(gx[:, t], state, w_hh, b_hh)  # h: (N, H)
-            outputs[t] = h
-        return torch.stack(outputs, dim=1), state  # (N, T, H)
+        out, final, _ = loop.forward(self.cell, gx, state, w_hh, b_hh, reverse)  # (N, T, H)
+        return out, final
 
-    def forward(self, x: torch.Tensor, state: State | None = None, scale: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, x: torch.Tensor, state: State | None = None,
+                scale: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
         n = x.shape[0]
         if state is None:
             p = self.weight_hh_l0
-            zeros = torch.zeros(self.num_layers * self.num_directions, n, self.hidden_size, dtype=p.dtype, device=p.device)
+            shape = (self.num_layers * self.num_directions, n, self.hidden_size)
+            zeros = torch.zeros(shape, dtype=p.dtype, device=p.device)
             state = tuple(zeros for _ in range(self.cell.num_states))
         final: list[State] = []
         layer_in = x

@@ -1,5 +1,6 @@
 """Training: the runner that turns a recipe into a run directory, and what keeps a run exact and safe.
 
-The run directory and its lock, checkpoints and their checks, RNG states, interrupts, distributed
-agreement and the ``torchrun`` launcher, pruning of finished runs.
+A trainer's session (exact resume and distributed agreement, kept by the core for every trainer), the run directory
+and its lock, checkpoints and their checks, RNG states, interrupts, the process group and the ``torchrun`` launcher,
+pruning of finished runs.
 """

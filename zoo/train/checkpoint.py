@@ -158,7 +158,8 @@ class CheckpointStore:
 
 
 class Checkpoints:
-    """A trainer's handle on its run's checkpoints (see :class:`~zoo.interfaces.TrainContext`).
+    """A run's handle on its checkpoints, through which the trainer's session saves and resumes (see
+    :class:`zoo.train.session.Session`).
 
     :param store: where checkpoints go.
     :param collect: the runner's own part of a checkpoint (metrics so far, generator states...).
@@ -177,7 +178,7 @@ class Checkpoints:
         return self._stop()
 
     def save(self, trainer_state: dict[str, Any], tensors: dict[str, torch.Tensor], where: str) -> None:
-        """Save the trainer's state with the runner's; refuses non-finite floating tensors.
+        """Save the trainer's state (its session's) with the runner's; refuses non-finite floating tensors.
 
         :param where: the position in words ("epoch 3, batch 12"), for the error message.
         """

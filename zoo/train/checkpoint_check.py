@@ -2,7 +2,8 @@
 
 The sha256 in ``checkpoint.json`` covers only the tensor file, so the JSON itself is input like any other:
 each layer checks its own part against what it writes (the store the pointer, the runner its ``run`` state
-here, a trainer its own state and tensors) and turns a :class:`Damage` into the store's one-line refusal,
+here, the trainer's session its ``trainer`` state and tensors, see :mod:`zoo.train.session`, and a trainer its own
+numbers there) and turns a :class:`Damage` into the store's one-line refusal,
 :meth:`zoo.train.checkpoint.CheckpointStore.damaged`.
 """
 

@@ -202,16 +202,18 @@ def joined() -> Iterator[World]:
 
 
 def check_distributable(backend: Any, sampler: Any, recipe: Any, size: int) -> None:
-    """Refuse, in one line, a recipe that cannot train on ``size`` processes."""
+    """Refuse, in one line, a recipe that cannot train on ``size`` processes: the trainer, the backend and the sampler
+    must each declare that they can (see :class:`zoo.interfaces.Trainer`, :class:`~zoo.interfaces.Backend` and
+    :class:`~zoo.interfaces.Sampler`)."""
     if size <= 1:
         return
-    if not getattr(recipe.trainer.cls, "distributed", False):
+    if not recipe.trainer.cls.distributed:
         raise UsageError(f"trainer: {recipe.trainer.name} does not run distributed (--nproc or torchrun); "
                          "use trainer: bptt, or train on one process")
-    if not getattr(backend, "distributed", False):
+    if not backend.distributed:
         raise UsageError(f"backend: {recipe.backend.name} does not run distributed (--nproc or torchrun); "
                          "use backend: torch (gloo, CPU) or cuda (NCCL), or train on one process")
-    if not getattr(sampler, "shards_by_rows", False):
+    if not sampler.shards_by_rows:
         raise UsageError(f"sampler: {recipe.sampler.name} cannot split its minibatches across processes; "
                          "use sampler: sequential or random, or train on one process")
     batch = sampler.options.batch_size

@@ -13,9 +13,7 @@ import os
 from pathlib import Path
 
 from zoo.errors import UsageError
-from zoo.train import rundir
-from zoo.train.checkpoint import CheckpointStore
-from zoo.train.runlock import RunLock
+from zoo.train.rundir import RunDir
 
 __all__ = ["check", "prune"]
 
@@ -32,29 +30,29 @@ def _bytes(folder: Path) -> int:
 def check(run_dir: str | Path) -> None:
     """Refuse, in one line, a ``run_dir`` whose checkpoint may not be dropped: not a folder, not a zoo run, being
     written by a run, or not finished (its checkpoint is its resume)."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        what = "is not a folder" if run_dir.exists() else "not found"
-        raise UsageError(f"run directory {run_dir} {what}; pass the folders of finished runs, e.g. runs/jay_gru")
+    run = RunDir(run_dir)
+    if not run.path.is_dir():
+        what = "is not a folder" if run.path.exists() else "not found"
+        raise UsageError(f"run directory {run.path} {what}; pass the folders of finished runs, e.g. runs/jay_gru")
     try:
-        rundir.refuse_strangers(run_dir)
+        run.refuse_strangers()
     except UsageError:
-        raise UsageError(f"{run_dir} is not a zoo run directory (it holds files zoo did not make); zoo prune drops only "
-                         "the checkpoints of zoo runs") from None
-    holder = RunLock(run_dir).holder()
+        raise UsageError(f"{run.path} is not a zoo run directory (it holds files zoo did not make); zoo prune drops "
+                         "only the checkpoints of zoo runs") from None
+    holder = run.lock.holder()
     if holder is not None:
-        raise UsageError(f"{run_dir} is being written by a run (pid {holder}); prune it once that run has finished")
-    _finished(run_dir)
+        raise UsageError(f"{run.path} is being written by a run (pid {holder}); prune it once that run has finished")
+    _finished(run)
 
 
-def _finished(run_dir: Path) -> None:
+def _finished(run: RunDir) -> None:
     """Refuse a run that has not finished (its checkpoint is its resume), or a folder that holds no run."""
-    found = rundir.state(run_dir)
+    found = run.state()
     if found == "stopped":
-        raise UsageError(f"the run in {run_dir} has not finished: its checkpoint is what  zoo run --resume {run_dir}  "
-                         "continues from; finish it first (or delete the folder to drop the run)")
+        raise UsageError(f"the run in {run.path} has not finished: its checkpoint is what  zoo run --resume "
+                         f"{run.path}  continues from; finish it first (or delete the folder to drop the run)")
     if found == "none":
-        raise UsageError(f"{run_dir} holds no finished run (no model.safetensors); nothing to prune")
+        raise UsageError(f"{run.path} holds no finished run (no model.safetensors); nothing to prune")
 
 
 def prune(run_dir: str | Path) -> int:
@@ -62,11 +60,10 @@ def prune(run_dir: str | Path) -> int:
 
     :raises UsageError: as :func:`check` does.
     """
-    run_dir = Path(run_dir)
-    check(run_dir)
-    store = CheckpointStore(run_dir)
-    with RunLock(run_dir):
-        _finished(run_dir)  # again under the lock: a run may have started in it meanwhile
-        before = _bytes(store.dir)
-        store.clear()
-        return before - _bytes(store.dir)
+    run = RunDir(run_dir)
+    check(run.path)
+    with run.lock:
+        _finished(run)  # again under the lock: a run may have started in it meanwhile
+        before = _bytes(run.checkpoints.dir)
+        run.checkpoints.clear()
+        return before - _bytes(run.checkpoints.dir)

@@ -1,4 +1,4 @@
-"""Run directories: which folders a run may write into, which files in them are zoo's, and disk errors as one line.
+"""Run directories: which folders a run may write into, which files in them are zoo's, and what a run keeps there.
 
 A run only ever writes, replaces or removes files zoo made. zoo knows a folder holds a zoo run by
 
@@ -14,28 +14,36 @@ Inside a zoo run, zoo's files are the names a run writes (:data:`OUTPUTS`, the m
 for exactly those names. Anything else there is a stranger's: it is never written, replaced or removed. Any
 other non-empty folder is refused, ``--overwrite`` or not, in one line naming a file zoo did not make.
 
-What a run directory holds is read here too, once for every command: where a run goes by default
-(:func:`default_dir`), whether it finished or stopped (:func:`state`), its epoch records (:func:`read_history`)
-and the samples of its last epoch (:func:`last_samples`).
+:class:`RunDir` is one run directory as a run uses it: claiming it (or finding the checkpoint to resume), its
+outputs, its checkpoint folder and its lock. What a run directory holds is read here too, once for every command:
+where a run goes by default (:func:`default_dir`), whether it finished or stopped (:func:`state`), its epoch
+records (:func:`read_history`) and the samples of its last epoch (:func:`last_samples`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from zoo.atomic import sweep_temporaries, temporary_target, write_text
-from zoo.errors import RunError, UsageError
-from zoo.train.checkpoint import CheckpointStore
+import yaml
 
-__all__ = ["MARKER", "OUTPUTS", "RECIPE_HEADER", "RUNS", "RunState", "default_dir", "state", "read_history", "last_samples", "check_path",
-           "refuse_strangers", "adopt", "clear", "sweep", "disk_error", "disk_errors"]
+from zoo.atomic import atomic_path, sweep_temporaries, temporary_target, write_text
+from zoo.errors import UsageError
+from zoo.hub.weights import save_weights
+from zoo.train.checkpoint import Checkpoint, CheckpointStore
+from zoo.train.diskerror import disk_errors
+from zoo.train.runlock import RunLock
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["MARKER", "OUTPUTS", "RECIPE_HEADER", "RUNS", "RunState", "RunDir", "default_dir", "state", "read_history",
+           "last_samples"]
 
 MARKER = ".zoo-run"
 _MARKER_TEXT = "zoo run directory: zoo writes, replaces and removes only the files it made here\n"
@@ -129,36 +137,6 @@ def _zoo_name(name: str) -> bool:
     return name in _OWN or (target is not None and _written(target))
 
 
-def check_path(run_dir: Path, source: str) -> None:
-    """Refuse, in one line, a run directory no folder can be made at.
-
-    :param source: what chose the path, for the message: ``"--out"``, or ``"name"`` for ``runs/<name>``.
-    :raises UsageError: for a NUL byte, a name over 255 bytes, or a path that is, or lies under, something not a folder.
-    """
-    text = os.fspath(run_dir)
-    if "\0" in text:
-        raise UsageError(f"{source}: {text!r} holds a NUL byte, which no file name may hold; choose another")
-    for part in run_dir.parts:
-        try:
-            size = len(os.fsencode(part))
-        except UnicodeEncodeError:
-            raise UsageError(f"{source}: {part!r} cannot be written as a file name (it is not valid text); choose another") from None
-        if size > 255:
-            raise UsageError(f"{source}: the name {part[:24]!r}... is {size} bytes long, over the 255 a file system allows; "
-                             "choose a shorter one")
-    for place in (run_dir, *run_dir.parents):
-        try:
-            mode = os.stat(place).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # not there yet (or under a file, which the next step up finds)
-        if stat.S_ISDIR(mode):
-            return
-        what = "a file" if stat.S_ISREG(mode) else "not a folder (a device, pipe or socket)"
-        if place == run_dir:
-            raise UsageError(f"{source}: {run_dir} is {what}; pass --out a folder (a new one, an empty one or a zoo run)")
-        raise UsageError(f"{source}: {place} is {what}, so the run directory {run_dir} cannot be made under it; pass --out another path")
-
-
 def _starts_with(path: Path, prefix: bytes) -> bool:
     with contextlib.suppress(OSError), open(path, "rb") as f:
         return f.read(len(prefix)) == prefix
@@ -209,89 +187,150 @@ def _stranger(run_dir: Path) -> Path | None:
     return run_dir / next(name for name in names if name != _LOCK or not _zoo_lock(run_dir / _LOCK))
 
 
-def refuse_strangers(run_dir: Path) -> None:
-    """Refuse ``run_dir`` unless it is new, empty or a zoo run: one line naming a file zoo did not make.
-
-    Reads only, so it may run before the lock is taken (and again under it, before :func:`adopt`).
+class RunDir:
+    """One run directory as a run uses it: claiming it for a fresh run, or finding the checkpoint to resume; its
+    outputs (``recipe.yaml``, ``metrics.jsonl``, ``samples.txt``, ``perplexity.png`` and, last, :attr:`weights`,
+    each written atomically); its checkpoint folder (:attr:`checkpoints`) and its lock (:attr:`lock`, held while a
+    run writes here).
     """
-    found = _stranger(run_dir)
-    if found is not None:
-        raise UsageError(f"{run_dir} is not a zoo run directory: {found} was not made by zoo, and a run writes only into a new or "
-                         f"empty folder or one a zoo run wrote, even with --overwrite; pass --out another folder, or move "
-                         f"{found.name} away")
 
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.weights = self.path / "model.safetensors"
+        self.checkpoints = CheckpointStore(self.path)
+        self.lock = RunLock(self.path)
 
-def adopt(run_dir: Path) -> None:
-    """Mark ``run_dir`` as a zoo run (after :func:`refuse_strangers`, its lock held): its files are known as zoo's from now on."""
-    if not _starts_with(run_dir / MARKER, _MARKER_TEXT.encode()):
-        write_text(run_dir / MARKER, _MARKER_TEXT)
+    def state(self) -> RunState:
+        """See :func:`state`."""
+        return state(self.path)
 
+    def check_path(self, source: str) -> None:
+        """Refuse, in one line, a run directory no folder can be made at.
 
-def clear(run_dir: Path) -> None:
-    """Remove a zoo run's files from ``run_dir`` (a fresh run starting there): zoo's names only, never a stranger's.
+        :param source: what chose the path, for the message: ``"--out"``, or ``"name"`` for ``runs/<name>``.
+        :raises UsageError: for a NUL byte, a name over 255 bytes, or a path that is, or lies under, something not a
+            folder.
+        """
+        run_dir = self.path
+        text = os.fspath(run_dir)
+        if "\0" in text:
+            raise UsageError(f"{source}: {text!r} holds a NUL byte, which no file name may hold; choose another")
+        for part in run_dir.parts:
+            try:
+                size = len(os.fsencode(part))
+            except UnicodeEncodeError:
+                raise UsageError(f"{source}: {part!r} cannot be written as a file name (it is not valid text); "
+                                 "choose another") from None
+            if size > 255:
+                raise UsageError(f"{source}: the name {part[:24]!r}... is {size} bytes long, over the 255 a file "
+                                 "system allows; choose a shorter one")
+        for place in (run_dir, *run_dir.parents):
+            try:
+                mode = os.stat(place).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # not there yet (or under a file, which the next step up finds)
+            if stat.S_ISDIR(mode):
+                return
+            what = "a file" if stat.S_ISREG(mode) else "not a folder (a device, pipe or socket)"
+            if place == run_dir:
+                raise UsageError(f"{source}: {run_dir} is {what}; pass --out a folder (a new one, an empty one or a "
+                                 "zoo run)")
+            raise UsageError(f"{source}: {place} is {what}, so the run directory {run_dir} cannot be made under it; "
+                             "pass --out another path")
 
-    The weights go first, so a folder without them is never taken for a finished run; then the other
-    outputs, the checkpoints and the temporaries a killed writer left.
-    """
-    for name in OUTPUTS:
-        (run_dir / name).unlink(missing_ok=True)
-    CheckpointStore(run_dir).clear()
-    sweep_temporaries(run_dir, _written)
+    def refuse_strangers(self) -> None:
+        """Refuse this folder unless it is new, empty or a zoo run: one line naming a file zoo did not make.
 
+        Reads only, so it may run before the lock is taken (and again under it, before :meth:`claim`).
+        """
+        found = _stranger(self.path)
+        if found is not None:
+            raise UsageError(f"{self.path} is not a zoo run directory: {found} was not made by zoo, and a run writes "
+                             "only into a new or empty folder or one a zoo run wrote, even with --overwrite; pass "
+                             f"--out another folder, or move {found.name} away")
 
-def sweep(run_dir: Path) -> None:
-    """Remove the temporaries a killed run left for zoo's own files (call only while holding the run's lock)."""
-    sweep_temporaries(run_dir, _written)
-    sweep_temporaries(run_dir / _CHECKPOINT, CheckpointStore.owns)
+    def claim(self, overwrite: bool) -> None:
+        """Make the folder ready for a fresh run (its lock held): refuse a folder zoo did not make, and a run in it
+        unless told to replace it; then mark it as zoo's (:meth:`adopt`) and remove the old run's files, and only
+        those."""
+        self.refuse_strangers()
+        found = self.state()
+        if not overwrite and found == "finished":
+            raise UsageError(f"{self.path} already holds a finished run; pass --overwrite to replace it, or --out DIR "
+                             "to keep it")
+        if not overwrite and found == "stopped":
+            raise UsageError(f"{self.path} holds an unfinished run; continue it with  zoo run --resume {self.path}  "
+                             "or pass --overwrite to start afresh")
+        self.adopt()
+        self.clear()
 
+    def last_checkpoint(self) -> Checkpoint:
+        """The checkpoint an interrupted run left here, read and verified (its lock held); one clear line when there
+        is none to resume. Its contents are checked by whoever wrote each part (:mod:`zoo.train.checkpoint_check`)."""
+        found = self.state()
+        if found == "finished":
+            raise UsageError(f"the run in {self.path} has already finished; nothing to resume (load it with  "
+                             f"zoo predict {self.path})")
+        if found == "none":
+            recipe = self.path / "recipe.yaml"
+            if recipe.is_file():
+                raise UsageError(f"the run in {self.path} stopped before its first checkpoint; start it again with  "
+                                 f"zoo run {recipe} --out {self.path} --overwrite")
+            raise UsageError(f"{self.path} is not a zoo run directory (it has no checkpoint/); pass the folder an "
+                             "interrupted run wrote")
+        return self.checkpoints.load()
 
-# errno -> (what happened, what to do); the first group is the place's fault (bad input before a run starts)
-_PLACE = {
-    errno.EACCES: ("permission denied", "make the folder writable, or pass --out a folder you may write to"),
-    errno.EPERM: ("operation not permitted", "make the folder writable, or pass --out a folder you may write to"),
-    errno.EROFS: ("the file system is read-only", "pass --out a folder on a writable disk"),
-    errno.ENOTDIR: ("a part of the path is not a folder", "pass --out a folder path"),
-    errno.EISDIR: ("it is a folder where zoo writes a file", "move that folder away, or pass --out another folder"),
-    errno.EEXIST: ("something else is already there", "move it away, or pass --out another folder"),
-    errno.ENAMETOOLONG: ("the path is too long", "pass --out a shorter path"),
-    errno.ELOOP: ("too many symbolic links", "pass --out a path without a link loop"),
-}
-_FAILURE = {
-    errno.ENOSPC: ("the disk is full", "free space on it"),
-    errno.EDQUOT: ("the disk quota is exhausted", "free space or raise the quota"),
-    errno.EFBIG: ("the file is larger than the file system (or ulimit -f) allows",
-                  "pass --out a folder on a file system without that limit, or lower model.hidden_size"),
-    errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),
-}
+    def adopt(self) -> None:
+        """Mark the folder as a zoo run (after :meth:`refuse_strangers`, its lock held): its files are known as zoo's
+        from now on."""
+        if not _starts_with(self.path / MARKER, _MARKER_TEXT.encode()):
+            write_text(self.path / MARKER, _MARKER_TEXT)
 
+    def clear(self) -> None:
+        """Remove a zoo run's files (a fresh run starting here): zoo's names only, never a stranger's.
 
-def disk_error(exc: OSError, run_dir: Path, started: bool = False) -> RunError | UsageError:
-    """The one-line error for ``exc``, raised while writing ``run_dir``: see :func:`disk_errors`."""
-    what, advice = _PLACE.get(exc.errno) or _FAILURE.get(exc.errno) or (exc.strerror or str(exc), "check the disk and the folder")
-    code = f" ({errno.errorcode[exc.errno]})" if exc.errno in errno.errorcode else ""
-    line = f"cannot write {exc.filename or run_dir}: {what}{code}; {advice}"
-    if not started:
-        return UsageError(line) if exc.errno in _PLACE else RunError(f"{line}, then run again")
-    if CheckpointStore(run_dir).exists():
-        return RunError(f"{line}, then continue with  zoo run --resume {run_dir}  "
-                        f"(its last checkpoint, in {run_dir / _CHECKPOINT}, is intact)")
-    again = f" with  zoo run {run_dir / 'recipe.yaml'} --out {run_dir} " if (run_dir / "recipe.yaml").is_file() else ""
-    return RunError(f"{line}, then start the run again{again} (it had written no checkpoint yet)")
+        The weights go first, so a folder without them is never taken for a finished run; then the other
+        outputs, the checkpoints and the temporaries a killed writer left.
+        """
+        for name in OUTPUTS:
+            (self.path / name).unlink(missing_ok=True)
+        self.checkpoints.clear()
+        sweep_temporaries(self.path, _written)
 
+    def sweep(self) -> None:
+        """Remove the temporaries a killed run left for zoo's own files (call only while holding the lock)."""
+        sweep_temporaries(self.path, _written)
+        sweep_temporaries(self.checkpoints.dir, CheckpointStore.owns)
 
-@contextlib.contextmanager
-def disk_errors(run_dir: Path, started: bool = False) -> Iterator[None]:
-    """Turn an operating-system error while writing ``run_dir`` into one line naming the path and what to do.
+    def disk_errors(self, started: bool = False) -> contextlib.AbstractContextManager[None]:
+        """An operating-system error while writing here as one line (see :func:`zoo.train.diskerror.disk_errors`)."""
+        return disk_errors(self.path, started)
 
-    :param started: whether training has begun. Before it, a place zoo may not write (permissions, a read-only disk, a
-        file where a folder goes) is bad input (:class:`UsageError`, exit 2); a full disk and every error once the run
-        has started are failures (:class:`RunError`, exit 1), whose line says how to continue.
+    # -- outputs ---------------------------------------------------------------------------------------------------
 
-    A lost connection to another process of a distributed run passes through untouched: the CLI knows it.
-    """
-    try:
-        yield
-    except ConnectionError:
-        raise
-    except OSError as exc:
-        raise disk_error(exc, Path(run_dir), started) from None
+    def write_recipe(self, name: str, resolved: dict[str, Any]) -> None:
+        """``recipe.yaml``: the resolved recipe, under the header that marks it as a run's (:data:`RECIPE_HEADER`)."""
+        path = self.path / "recipe.yaml"
+        text = yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False)
+        write_text(path, f"{RECIPE_HEADER}'{name}': re-run with  zoo run {path}\n{text}")
+
+    def write_metrics(self, records: list[dict[str, Any]]) -> None:
+        """``metrics.jsonl``: one JSON record a line."""
+        write_text(self.path / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in records))
+
+    def write_samples(self, blocks: list[str]) -> None:
+        """``samples.txt``: each block opens with its ``epoch N`` line."""
+        write_text(self.path / "samples.txt", "\n".join(blocks))
+
+    def write_plot(self, figure: Any) -> None:
+        """``perplexity.png``: a matplotlib figure, closed once written."""
+        from matplotlib import pyplot as plt
+
+        with atomic_path(self.path / "perplexity.png") as tmp:
+            figure.savefig(tmp, format="png", dpi=100)
+        plt.close(figure)
+
+    def save_weights(self, tensors: dict[str, torch.Tensor], **metadata: Any) -> None:
+        """:attr:`weights`, with their metadata (see :func:`zoo.hub.weights.save_weights`): written last, they mark the
+        run finished."""
+        save_weights(self.weights, tensors, **metadata)

@@ -10,7 +10,7 @@ import stat
 from pathlib import Path
 
 from zoo.errors import UsageError, ZooError
-from zoo.train.rundir import disk_error
+from zoo.train.diskerror import disk_error
 
 __all__ = ["RunLock"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import json
 import os
 import random
 import warnings
@@ -14,26 +13,24 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
-import yaml
 
-from zoo.atomic import atomic_path, write_text
 from zoo.errors import Interrupted, RecipeError, RunError, UsageError
-from zoo.hub.weights import save_weights
-from zoo.interfaces import Corpus, TrainContext
+from zoo.interfaces import Corpus, TrainContext, TrainSettings
+from zoo.nn.build import build_model
 from zoo.nn.model import LanguageModel
 from zoo.nn.shapes import parameter_count
 from zoo.recipe import Recipe, prepare
 from zoo.registry import Registry, get_registry
-from zoo.train import rundir
-from zoo.train.checkpoint import Checkpoint, Checkpoints, CheckpointStore, decode, encode
+from zoo.train.checkpoint import Checkpoint, Checkpoints, decode, encode
 from zoo.train.checkpoint_check import Damage, check_run_state
 from zoo.train.distributed import LAUNCHED, ShardedSampler, World, check_distributable, joined
 from zoo.train.interrupt import InterruptGuard
 from zoo.train.rngstate import capture_rng, restore_rng
-from zoo.train.runlock import RunLock
-from zoo.version import __version__
+from zoo.train.rundir import RunDir, default_dir
+from zoo.train.session import Session
+from zoo.version import versions
 
-__all__ = ["RunResult", "run", "resume", "build_model", "seed_everything", "BidirectionalWarning"]
+__all__ = ["RunResult", "run", "resume", "seed_everything", "BidirectionalWarning"]
 
 
 @dataclasses.dataclass
@@ -60,12 +57,6 @@ def seed_everything(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def build_model(recipe: Recipe, vocab_size: int) -> LanguageModel:
-    """Assemble the language model a recipe's ``model`` section describes."""
-    m = recipe.model
-    return LanguageModel(m.cls(m.options), m.core, vocab_size)
-
-
 class BidirectionalWarning(UserWarning):
     """A bidirectional stack trained to predict the next token: it sees the answer."""
 
@@ -90,16 +81,6 @@ def _check_corpus(corpus: Corpus, recipe: Recipe, sampler: Any) -> None:
             "model.bidirectional: a bidirectional stack trained to predict the next token reads that token through its "
             "backward direction, so its perplexity falls to about 1 while it cannot generate; use it for labelling (pairs) instead",
             BidirectionalWarning, stacklevel=3)
-
-
-def _plot(path: Path, metrics: list[dict[str, Any]], title: str) -> None:
-    """Write :func:`_figure` of ``metrics`` to ``path`` as a PNG."""
-    from matplotlib import pyplot as plt
-
-    fig = _figure(metrics, title)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
 
 
 def _figure(metrics: list[dict[str, Any]], title: str) -> Any:
@@ -138,11 +119,6 @@ def _figure(metrics: list[dict[str, Any]], title: str) -> Any:
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     return fig
-
-
-def versions() -> dict[str, str]:
-    """Versions recorded in the weights' metadata."""
-    return {"zoo": __version__, "torch": torch.__version__.split("+")[0]}
 
 
 def corpus_fingerprint(corpus: Corpus) -> str:
@@ -197,7 +173,7 @@ def _check_size(r: Recipe, vocab_size: int, device: torch.device) -> None:
     if m.layers > _MAX_LAYERS:
         raise UsageError(f"model.layers: {m.layers} layers are more than zoo builds (at most {_MAX_LAYERS}): every layer adds a "
                          "sequential step for every token, so the stack would take hours to build and train; choose fewer layers")
-    gates = getattr(r.model.cls, "gates", 1)
+    gates = r.model.cls.gates
     count = parameter_count(m, gates, vocab_size)
     need, limit = count * (8 if m.dtype == "float64" else 4) * _COPIES, _memory_limit(device)
     if limit is None or need <= limit:
@@ -221,15 +197,13 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
     """Build a run's components from its recipe, checking every input (the corpus, the model's size) on the way."""
     rng = seed_everything(r.seed)
     engine_rng = np.random.default_rng([r.seed, 1])  # dropout masks: apart from the sampler's draws
-    backend = r.backend.cls(r.backend.options)
-    backend.check(r.model.core, r.model.cls(r.model.options))
-    sampler = r.sampler.cls(r.sampler.options)
+    backend, cell = r.backend.build(), r.model.build()
+    backend.check(r.model.core, cell)
+    sampler = r.sampler.build()
     check_distributable(backend, sampler, r, world.size)
-    corpus = r.dataset.cls(r.dataset.options).load(Path(data_dir) if data_dir else None)
+    corpus = r.dataset.build().load(Path(data_dir) if data_dir else None)
     _check_corpus(corpus, r, sampler)
-    check = getattr(r.trainer.cls(r.trainer.options), "check", None)  # optional: see zoo.interfaces.Trainer
-    if check is not None:
-        check(corpus, r)
+    r.trainer.build().check(corpus, r)
     stop = r.predict.core.stop
     if corpus.task == "next_token" and stop is not None and stop not in corpus.vocab.index:
         level = "a character" if corpus.vocab.level == "char" else "a word"
@@ -239,65 +213,52 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
         sampler = ShardedSampler(sampler, world)
     _check_size(r, len(corpus.vocab), backend.device)
     try:
-        model = build_model(r, len(corpus.vocab)).to(backend.device)
+        model = build_model(r, len(corpus.vocab), cell).to(backend.device)
     except (MemoryError, RuntimeError) as exc:
         if not _out_of_memory(exc):
             raise
         m = r.model.core
         raise UsageError(f"model: not enough memory for hidden_size {m.hidden_size} × layers {m.layers} with a vocabulary of "
                          f"{len(corpus.vocab)}; choose a smaller model.hidden_size or model.layers") from None
-    return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.cls(r.predict.options))
-
-
-def _claim(run_dir: Path, overwrite: bool) -> None:
-    """Make ``run_dir`` ready for a fresh run (its lock held): refuse a folder zoo did not make, and a run in it unless
-    told to replace it; then mark it as zoo's and remove the old run's files, and only those (see :mod:`zoo.train.rundir`)."""
-    rundir.refuse_strangers(run_dir)
-    store = CheckpointStore(run_dir)
-    if not overwrite and (run_dir / "model.safetensors").is_file():
-        raise UsageError(f"{run_dir} already holds a finished run; pass --overwrite to replace it, or --out DIR to keep it")
-    if not overwrite and store.exists():
-        raise UsageError(f"{run_dir} holds an unfinished run; continue it with  zoo run --resume {run_dir}  "
-                         "or pass --overwrite to start afresh")
-    rundir.adopt(run_dir)
-    rundir.clear(run_dir)
+    return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.build())
 
 
 @contextlib.contextmanager
-def _memory_errors(run_dir: Path, world: World) -> Iterator[None]:
+def _memory_errors(run_dir: RunDir, world: World) -> Iterator[None]:
     """Turn running out of memory mid-training into one line: the run directory, its last checkpoint, and what to lower."""
     try:
         yield
     except (MemoryError, RuntimeError) as exc:
         if not _out_of_memory(exc):
             raise
-        store = CheckpointStore(run_dir)
+        store = run_dir.checkpoints
         then = (f"; or free memory and continue from its last checkpoint ({store.dir}) with  {_resume_command(run_dir, world)}"
                 if store.exists() else " (it had written no checkpoint yet)")
-        error = RunError(f"out of memory while training the run in {run_dir}; lower sampler.batch_size, sampler.num_steps or "
-                         f"model.hidden_size and start again with --overwrite{then}")
+        error = RunError(f"out of memory while training the run in {run_dir.path}; lower sampler.batch_size, "
+                         f"sampler.num_steps or model.hidden_size and start again with --overwrite{then}")
         if world.rank > 0:
             error.report_rank = world.rank  # type: ignore[attr-defined]  # this process's own failure: it reports it
         raise error from None
 
 
-def _train(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World, keep_checkpoint: bool) -> RunResult:
+def _train(s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkpoint | None, world: World,
+           keep_checkpoint: bool) -> RunResult:
     """Train (from scratch, or on from ``resumed``) and write the run directory (rank 0, which holds its lock).
 
     A disk error or running out of memory ends the run in one line that names the path and says what to do.
     """
-    with rundir.disk_errors(run_dir, started=True), _memory_errors(run_dir, world):
+    with run_dir.disk_errors(started=True), _memory_errors(run_dir, world):
         return _train_and_write(s, run_dir, progress, resumed, world, keep_checkpoint)
 
 
-def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoint | None, world: World,
+def _train_and_write(s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkpoint | None, world: World,
                      keep_checkpoint: bool) -> RunResult:
     """:func:`_train`'s work, inside its translation of disk and memory errors; without ``keep_checkpoint``, the finished
     run's checkpoint goes once its weights are saved (a run stopped earlier keeps it, to resume)."""
     r = s.recipe
     writes = world.main
     if writes:
-        rundir.sweep(run_dir)  # temporaries left by a killed run; we hold the lock, so no one is writing them
+        run_dir.sweep()  # temporaries left by a killed run; we hold the lock, so no one is writing them
     resolved = r.to_dict()
     fingerprint = corpus_fingerprint(s.corpus)
     metrics: list[dict[str, Any]] = []
@@ -310,16 +271,15 @@ def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoi
             if ranks is not None and len(ranks) == world.size:  # on another number of processes, rank 0's stands for all
                 setter(ranks[world.rank].clone())  # a row of its own: torch reads a view's storage from its start
     elif writes:
-        write_text(run_dir / "recipe.yaml", f"{rundir.RECIPE_HEADER}'{r.name}': re-run with  zoo run {run_dir / 'recipe.yaml'}\n"
-                   + yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False))
+        run_dir.write_recipe(r.name, resolved)
 
     def write_metrics() -> None:
         if writes:
-            write_text(run_dir / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in metrics))
+            run_dir.write_metrics(metrics)
 
     def write_samples() -> None:
         if writes:
-            write_text(run_dir / "samples.txt", "\n".join(samples))
+            run_dir.write_samples(samples)
 
     def on_epoch(rec: dict[str, Any]) -> None:
         metrics.append(rec)
@@ -341,11 +301,16 @@ def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoi
     write_metrics()  # a resumed run drops what came after its checkpoint: it will be computed again, identically
     write_samples()
     with InterruptGuard(quiet=not world.main) as guard:
-        checkpoints = Checkpoints(CheckpointStore(run_dir), collect, resumed, lambda: guard.requested, writes=writes)
-        ctx = TrainContext(s.model, s.corpus, s.sampler, s.backend, s.predictor, r, s.rng, on_epoch, on_samples, progress and world.main,
-                           engine_rng=s.engine_rng, checkpoints=checkpoints, world=world)
+        checkpoints = Checkpoints(run_dir.checkpoints, collect, resumed, lambda: guard.requested, writes=writes)
+
+        def session(settings: TrainSettings, **kwargs: Any) -> Session:
+            return Session(ctx, checkpoints, s.engine_rng, settings, **kwargs)
+
+        ctx = TrainContext(model=s.model, corpus=s.corpus, sampler=s.sampler, backend=s.backend, predictor=s.predictor,
+                           recipe=r, rng=s.rng, world=world, session=session, on_epoch=on_epoch, on_samples=on_samples,
+                           progress=progress and world.main)
         try:
-            records = r.trainer.cls(r.trainer.options).fit(ctx)
+            records = r.trainer.build().fit(ctx)
         except Interrupted as exc:
             raise Interrupted(f"{exc}; continue with  {_resume_command(run_dir, world)}") from None
 
@@ -353,20 +318,21 @@ def _train_and_write(s: _Setup, run_dir: Path, progress: bool, resumed: Checkpoi
     final = {k: kept[k] for k in ("epoch", "batch", "loss", "perplexity", "valid_loss", "valid_perplexity") if k in kept}
     if writes:
         if records:
-            _plot(run_dir / "perplexity.png", records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})")
-        save_weights(run_dir / "model.safetensors", s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions())
+            run_dir.write_plot(_figure(records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})"))
+        run_dir.save_weights(s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final,
+                             versions=versions())
         if not keep_checkpoint:
-            CheckpointStore(run_dir).clear()
-    return RunResult(run_dir, r, records, final)
+            run_dir.checkpoints.clear()
+    return RunResult(run_dir.path, r, records, final)
 
 
-def _resume_command(run_dir: Path, world: World) -> str:
+def _resume_command(run_dir: RunDir, world: World) -> str:
     """The command that continues this run: under ``zoo run --nproc``, on as many processes; under torchrun, through it again."""
     if world.size == 1:
-        return f"zoo run --resume {run_dir}"
+        return f"zoo run --resume {run_dir.path}"
     if os.environ.get(LAUNCHED):
-        return f"zoo run --resume {run_dir} --nproc {world.size}"
-    return f"torchrun ... -m zoo run --resume {run_dir} (the same torchrun options as this run)"
+        return f"zoo run --resume {run_dir.path} --nproc {world.size}"
+    return f"torchrun ... -m zoo run --resume {run_dir.path} (the same torchrun options as this run)"
 
 
 def run(
@@ -403,21 +369,21 @@ def run(
     alone writes ``out``, which other machines need not see.
     """
     r = prepare(recipe, registry or get_registry(), overrides, seed)
-    run_dir = Path(out) if out is not None else rundir.default_dir(r.name)
-    with joined() as world, contextlib.ExitStack() as lock:
+    run_dir = RunDir(out if out is not None else default_dir(r.name))
+    with joined() as world, contextlib.ExitStack() as held:
         def check_then_setup() -> _Setup:
             if world.main:  # reading only: a path no folder can take, or a folder zoo did not make, is refused before building
-                with rundir.disk_errors(run_dir):
-                    rundir.check_path(run_dir, "--out" if out is not None else "name")
-                    rundir.refuse_strangers(run_dir)
+                with run_dir.disk_errors():
+                    run_dir.check_path("--out" if out is not None else "name")
+                    run_dir.refuse_strangers()
             return _setup(r, data_dir, world)
         setup = world.settle(check_then_setup)
 
         def claim() -> None:
             if world.main:  # rank 0 alone locks and writes the run directory
-                with rundir.disk_errors(run_dir):
-                    lock.enter_context(RunLock(run_dir))
-                    _claim(run_dir, overwrite)
+                with run_dir.disk_errors():
+                    held.enter_context(run_dir.lock)
+                    run_dir.claim(overwrite)
         world.settle(claim)
         return _train(setup, run_dir, progress, None, world, keep_checkpoint)
 
@@ -432,16 +398,21 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
 
     Under ``torchrun`` every process calls this; rank 0 reads the checkpoint and sends it to the others.
     """
-    run_dir = Path(run_dir)
-    with joined() as world, contextlib.ExitStack() as lock:
+    folder = RunDir(run_dir)
+    with joined() as world, contextlib.ExitStack() as held:
         def load() -> Checkpoint | None:
             if not world.main:
                 return None
-            if not run_dir.is_dir():
-                raise UsageError(f"run directory {run_dir} not found; pass the folder an interrupted zoo run wrote")
-            rundir.refuse_strangers(run_dir)  # reading only: no .lock is made in a folder zoo did not make
-            lock.enter_context(RunLock(run_dir))
-            return _load_checkpoint(run_dir)
+            if not folder.path.is_dir():
+                raise UsageError(f"run directory {folder.path} not found; pass the folder an interrupted zoo run wrote")
+            folder.refuse_strangers()  # reading only: no .lock is made in a folder zoo did not make
+            held.enter_context(folder.lock)
+            ckpt = folder.last_checkpoint()
+            try:
+                check_run_state(ckpt.state, ckpt.tensors)  # the trainer's part: by its session, before it is restored
+            except Damage as exc:
+                raise folder.checkpoints.damaged(str(exc)) from None
+            return ckpt
         # rank 0 reads the checkpoint and sends it to the others: their machines need not see the run directory
         ckpt = world.settle(load)
         if world.size > 1:
@@ -453,28 +424,11 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
             try:
                 r = prepare(state["recipe"], registry or get_registry())
             except RecipeError as exc:  # edited in checkpoint.json, or no longer valid in this version of zoo
-                raise CheckpointStore(run_dir).damaged(f"its recipe does not validate: {exc}") from None
+                raise folder.checkpoints.damaged(f"its recipe does not validate: {exc}") from None
             s = _setup(r, data_dir, world)
             if corpus_fingerprint(s.corpus) != state["corpus"]:
-                raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint in {run_dir / 'checkpoint'} "
-                                 "was trained on (was its file changed?); restore it, or start afresh with --overwrite")
+                raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint "
+                                 f"in {folder.checkpoints.dir} was trained on (was its file changed?); restore it, or "
+                                 "start afresh with --overwrite")
             return s
-        return _train(world.settle(setup), run_dir, progress, ckpt, world, keep_checkpoint)
-
-
-def _load_checkpoint(run_dir: Path) -> Checkpoint:
-    """The checkpoint an interrupted run left in ``run_dir``, checked; one clear line when there is none to resume."""
-    store = CheckpointStore(run_dir)
-    if (run_dir / "model.safetensors").is_file():
-        raise UsageError(f"the run in {run_dir} has already finished; nothing to resume (load it with  zoo predict {run_dir})")
-    if not store.exists():
-        if (run_dir / "recipe.yaml").is_file():
-            raise UsageError(f"the run in {run_dir} stopped before its first checkpoint; start it again with  "
-                             f"zoo run {run_dir / 'recipe.yaml'} --out {run_dir} --overwrite")
-        raise UsageError(f"{run_dir} is not a zoo run directory (it has no checkpoint/); pass the folder an interrupted run wrote")
-    ckpt = store.load()
-    try:
-        check_run_state(ckpt.state, ckpt.tensors)  # the trainer checks its own part before restoring it
-    except Damage as exc:
-        raise store.damaged(str(exc)) from None
-    return ckpt
+        return _train(world.settle(setup), folder, progress, ckpt, world, keep_checkpoint)

@@ -1,4 +1,5 @@
-"""zoo-mgu: a zoo plugin package with the minimal gated unit cell (``mgu``) and a beam-search predictor (``beam``)."""
+"""zoo-mgu: a zoo plugin package with the minimal gated unit cell (``mgu``), a beam-search predictor (``beam``) and a
+command (``zoo mgu``)."""
 
 from .beam import BeamOptions, BeamPredictor
 from .mgu import MGU

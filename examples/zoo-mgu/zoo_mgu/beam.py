@@ -3,7 +3,8 @@
 Recipe keys (``predict`` section): ``name: beam`` and ``beam_width`` (default 4).
 ``strategy: greedy`` (the default) runs the beam search and returns the best
 beam; ``strategy: sample`` draws tokens exactly as the default predictor does.
-Perplexity and labelling are the default predictor's.
+Perplexity and labelling are the default predictor's: the functions of
+``zoo.plugin`` that it is made of.
 """
 
 from __future__ import annotations
@@ -12,13 +13,19 @@ import dataclasses
 
 import torch
 import torch.nn.functional as F
-from zoo_plugins.predictor import DefaultPredictor
 
-import zoo
-from zoo.errors import UsageError
-from zoo.nn.stack import NO_INPUT
-from zoo.options import option
-from zoo.vocab import Vocab
+from zoo.plugin import (
+    NO_INPUT,
+    Inference,
+    Predictor,
+    Vocab,
+    check_unidirectional,
+    generate_batch,
+    hookimpl,
+    label,
+    option,
+    perplexity,
+)
 
 
 @dataclasses.dataclass
@@ -32,7 +39,7 @@ class BeamOptions:
         return [] if self.beam_width >= 1 else [f"beam_width: must be at least 1, got {self.beam_width}"]
 
 
-class BeamPredictor(DefaultPredictor):
+class BeamPredictor(Predictor):
     """Beam search over continuations, ranked by their mean log-probability per token.
 
     Without ``stop`` every hypothesis has ``num_tokens`` tokens, so this is the
@@ -46,16 +53,15 @@ class BeamPredictor(DefaultPredictor):
         self.options = options if options is not None else BeamOptions()
 
     @torch.no_grad()
-    def generate(self, model, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
+    def generate(self, model: Inference, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
                  temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
                  stop: str | None = None) -> str:
-        """Return ``prefix`` followed by the best beam of up to ``num_tokens`` tokens (``strategy: sample`` samples instead)."""
+        """Return ``prefix`` followed by the best beam of up to ``num_tokens`` tokens (``strategy: sample`` samples
+        instead)."""
         if strategy != "greedy":
-            return super().generate(model, vocab, prefix, num_tokens, strategy=strategy, temperature=temperature,
-                                    top_k=top_k, generator=generator, stop=stop)
-        if model.options.bidirectional:
-            raise UsageError("generate: this model is bidirectional, so it read each next token while training and cannot "
-                             "generate; use label() for sequence labelling, or train a unidirectional model")
+            return generate_batch(model, vocab, [prefix], num_tokens, strategy=strategy, temperature=temperature,
+                                  top_k=top_k, generator=generator, stop=stop)[0]
+        check_unidirectional(model)
         ids = vocab.encode(prefix)
         stop_id = vocab.encode([stop])[0] if stop is not None else None
         was_training = model.training
@@ -66,9 +72,28 @@ class BeamPredictor(DefaultPredictor):
             model.train(was_training)
         return vocab.decode(ids + best)
 
-    def _search(self, model, ids: list[int], num_tokens: int, stop_id: int | None) -> list[int]:
-        """The best continuation of ``ids``: beams advance together as one batch, their states reordered after each step."""
-        logits, state = model(torch.tensor([ids or [NO_INPUT]], device=model.device))  # warm-up on the prefix: (1, P, V)
+    def generate_batch(self, model: Inference, vocab: Vocab, prefixes: list[str], num_tokens: int, *,
+                       strategy: str = "greedy", temperature: float = 1.0, top_k: int | None = None,
+                       generator: torch.Generator | None = None, stop: str | None = None) -> list[str]:
+        """The best beam of each prefix in turn; ``strategy: sample`` samples them as one batch, as the default
+        predictor does."""
+        if strategy != "greedy":
+            return generate_batch(model, vocab, prefixes, num_tokens, strategy=strategy, temperature=temperature,
+                                  top_k=top_k, generator=generator, stop=stop)
+        return [self.generate(model, vocab, prefix, num_tokens, stop=stop) for prefix in prefixes]
+
+    def perplexity(self, model: Inference, vocab: Vocab, text: str) -> float:
+        """The default predictor's perplexity: beam search changes only how tokens are chosen."""
+        return perplexity(model, vocab, text)
+
+    def label(self, model: Inference, vocab: Vocab, text: str) -> str:
+        """The default predictor's labels (the most likely output token at every position)."""
+        return label(model, vocab, text)
+
+    def _search(self, model: Inference, ids: list[int], num_tokens: int, stop_id: int | None) -> list[int]:
+        """The best continuation of ``ids``: beams advance together as one batch, their states reordered after each
+        step."""
+        logits, state = model(torch.tensor([ids or [NO_INPUT]], device=model.device))  # warm-up on the prefix (1, P, V)
         beams: list[list[int]] = [[]]
         scores = torch.zeros(1, dtype=torch.float64)  # total log-probability of each beam
         finished: list[tuple[float, list[int]]] = []  # (mean log-probability per token, tokens)
@@ -95,7 +120,7 @@ class BeamPredictor(DefaultPredictor):
         return max(finished, key=lambda f: f[0])[1] if finished else []
 
 
-@zoo.hookimpl
+@hookimpl
 def register_predictors(register):
     """Register ``beam``."""
     register("beam", BeamPredictor)
