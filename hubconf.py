@@ -16,7 +16,9 @@ def _entry_point(name: str, description: str):
         return zoo.load(name, backend=backend)
 
     load.__name__ = load.__qualname__ = name
-    load.__doc__ = f"{description}\n\n:param backend: run on another backend (torch, numpy, cuda).\n:returns: a zoo.Model."
+    load.__doc__ = (
+        f"{description}\n\n:param backend: run on another backend (torch, numpy, cuda).\n:returns: a zoo.Model."
+    )
     return load
 
 

@@ -58,7 +58,9 @@ def generation_rates(cell: str, layers: int, repeats: int, chars: int = 100) -> 
     reg = get_registry()
     vocab = Vocab([chr(0x4E00 + i) for i in range(V)])
     torch.manual_seed(0)
-    model = LanguageModel(reg.get("cell", cell)(), ModelOptions(cell=cell, impl="nn", hidden_size=H, layers=layers), V).eval()
+    model = LanguageModel(
+        reg.get("cell", cell)(), ModelOptions(cell=cell, impl="nn", hidden_size=H, layers=layers), V
+    ).eval()
     runners = {"torch": model, "numpy": NumpyInference(model)}
     predictor, prefix = DefaultPredictor(), vocab.tokens[0] * 2
     cases = {"d2l": (lambda: d2l_predict(model, vocab, prefix, chars), chars)}
@@ -85,39 +87,56 @@ def generation_rates(cell: str, layers: int, repeats: int, chars: int = 100) -> 
 def peak_memory(cell: str, layers: int, bidirectional: bool, label: str, tuned: bool) -> float:
     """MB by which two training steps raise the resident set above where it stood, in a fresh process (Linux:
     the kernel's high-water mark, reset through /proc/self/clear_refs just before the steps)."""
-    code = ("import sys, re, numpy as np; sys.path.insert(0, 'benchmarks'); import bench_backends as b\n"
-            + ("from zoo.train.allocator import keep_freed_memory; keep_freed_memory()\n" if tuned else "") +
-            f"engine = b.engines({cell!r}, 'float32', {layers}, {bidirectional})[{label!r}][0]\n"
-            "rng = np.random.default_rng(0); X, Y = rng.integers(0, b.V, (b.N, b.T)), rng.integers(0, b.V, (b.N, b.T))\n"
-            "kb = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
-            "open('/proc/self/clear_refs', 'w').write('5'); base = kb('VmRSS')\n"
-            "engine.train_step(X, Y, None); engine.train_step(X, Y, None)\n"
-            "print((kb('VmHWM') - base) / 1024)")
+    code = (
+        "import sys, re, numpy as np; sys.path.insert(0, 'benchmarks'); import bench_backends as b\n"
+        + ("from zoo.train.allocator import keep_freed_memory; keep_freed_memory()\n" if tuned else "")
+        + f"engine = b.engines({cell!r}, 'float32', {layers}, {bidirectional})[{label!r}][0]\n"
+        "rng = np.random.default_rng(0); X, Y = rng.integers(0, b.V, (b.N, b.T)), rng.integers(0, b.V, (b.N, b.T))\n"
+        "kb = lambda key: int(re.search(key + r':\\s+(\\d+)', open('/proc/self/status').read()).group(1))\n"
+        "open('/proc/self/clear_refs', 'w').write('5'); base = kb('VmRSS')\n"
+        "engine.train_step(X, Y, None); engine.train_step(X, Y, None)\n"
+        "print((kb('VmHWM') - base) / 1024)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=training.repeats, default=3, help="timed rounds per implementation (after one warm-up)")
+    parser.add_argument(
+        "--repeats", type=training.repeats, default=3, help="timed rounds per implementation (after one warm-up)"
+    )
     parser.add_argument("--cells", nargs="+", default=["rnn", "gru", "lstm"], help="registered cell names")
     parser.add_argument("--memory", action="store_true", help="also measure each training step's peak memory (slower)")
     training.add_allocator_option(parser)
     args = parser.parse_args()
     malloc = training.allocator(args)
-    print(f"hidden {H}, vocabulary {V}, batch {N}×{T}; {args.repeats} rounds; torch threads {torch.get_num_threads()} (1 for generation); {malloc}")
+    print(
+        f"hidden {H}, vocabulary {V}, batch {N}×{T}; {args.repeats} rounds; "
+        f"torch threads {torch.get_num_threads()} (1 for generation); {malloc}"
+    )
     for cell in args.cells:
         for layers, bidirectional in CONFIGS:
             rates = train_rates(cell, layers, bidirectional, args.repeats)
             ref = rates["torch nn"][0]
             print(f"\n{cell}, {layers} layer(s){', bidirectional' if bidirectional else ''}: training")
-            print(f"  {'implementation':<16}{'tokens/s':>10}{'spread':>18}{'× nn':>7}" + (f"{'peak MB':>9}" if args.memory else ""))
+            print(
+                f"  {'implementation':<16}{'tokens/s':>10}{'spread':>18}{'× nn':>7}"
+                + (f"{'peak MB':>9}" if args.memory else "")
+            )
             for label, (med, lo, hi) in rates.items():
-                memory = f"{peak_memory(cell, layers, bidirectional, label, not args.default_malloc):>9.0f}" if args.memory else ""
+                memory = (
+                    f"{peak_memory(cell, layers, bidirectional, label, not args.default_malloc):>9.0f}"
+                    if args.memory
+                    else ""
+                )
                 print(f"  {label:<16}{med:>10,.0f}{f'{lo:,.0f}–{hi:,.0f}':>18}{med / ref:>7.2f}{memory}")
             if not bidirectional:  # a bidirectional model cannot generate
                 gen = generation_rates(cell, layers, args.repeats)
-                print("  generation chars/s: " + ", ".join(f"{k} {v:,.0f} ({v / gen['d2l']:.2f}×)" for k, v in gen.items()))
+                print(
+                    "  generation chars/s: "
+                    + ", ".join(f"{k} {v:,.0f} ({v / gen['d2l']:.2f}×)" for k, v in gen.items())
+                )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,22 @@ from bench_backends import repeats
 
 def tokens_per_s(recipe: str, epochs: int, nproc: int, env: dict[str, str], out: Path) -> float:
     """One run's median tokens/s over its epochs after the first."""
-    args = [sys.executable, "-m", "zoo", "run", recipe, "--set", f"trainer.epochs={epochs}", "--set", "predict.every=0",
-            "--out", str(out), "--overwrite", "-q", *(["--nproc", str(nproc)] if nproc > 1 else [])]
+    args = [
+        sys.executable,
+        "-m",
+        "zoo",
+        "run",
+        recipe,
+        "--set",
+        f"trainer.epochs={epochs}",
+        "--set",
+        "predict.every=0",
+        "--out",
+        str(out),
+        "--overwrite",
+        "-q",
+        *(["--nproc", str(nproc)] if nproc > 1 else []),
+    ]
     subprocess.run(args, check=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     rates = [json.loads(line)["tokens_per_s"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     return statistics.median(rates[1:] or rates)

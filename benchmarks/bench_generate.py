@@ -45,10 +45,14 @@ def d2l_predict(module, vocab, prefix: str, num_chars: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=repeats, default=5, help="timed rounds per implementation (after one warm-up)")
+    parser.add_argument(
+        "--repeats", type=repeats, default=5, help="timed rounds per implementation (after one warm-up)"
+    )
     parser.add_argument("--chars", type=int, default=200, help="characters generated per prefix")
     parser.add_argument("--batch", type=int, default=32, help="prefixes in the batched rows")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (one step of one row is too small to share)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (one step of one row is too small to share)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     nn_model, np_model = zoo.load("jay_gru"), zoo.load("jay_gru", backend="numpy")
@@ -61,7 +65,9 @@ def main() -> None:
         f"zoo torch ×{args.batch}": (lambda: nn_model.generate(batch, n), n * args.batch),
         f"zoo numpy ×{args.batch}": (lambda: np_model.generate(batch, n), n * args.batch),
     }
-    assert d2l_predict(nn_model.module, nn_model.vocab, PREFIX, 30) == nn_model.generate(PREFIX, 30), "the reference must agree"
+    assert d2l_predict(nn_model.module, nn_model.vocab, PREFIX, 30) == nn_model.generate(PREFIX, 30), (
+        "the reference must agree"
+    )
     times: dict[str, list[float]] = {label: [] for label in cases}
     with torch.no_grad():
         for fn, _ in cases.values():
@@ -77,7 +83,10 @@ def main() -> None:
     for label, ts in times.items():
         chars = cases[label][1]
         med = statistics.median(ts)
-        print(f"{label:<20}{chars / med:>18,.0f}{f'{chars / max(ts):,.0f}–{chars / min(ts):,.0f}':>20}{(chars / med) * ref:>13.2f}")
+        print(
+            f"{label:<20}{chars / med:>18,.0f}"
+            f"{f'{chars / max(ts):,.0f}–{chars / min(ts):,.0f}':>20}{(chars / med) * ref:>13.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -22,12 +22,18 @@ from bench_backends import repeats
 from zoo.train.allocator import keep_freed_memory
 
 V, H, N, T = 1027, 256, 32, 35
-KERNELS = {"rnn": (torch.nn.RNN, torch._VF.rnn_tanh, 1), "gru": (torch.nn.GRU, torch._VF.gru, 3), "lstm": (torch.nn.LSTM, torch._VF.lstm, 4)}
+KERNELS = {
+    "rnn": (torch.nn.RNN, torch._VF.rnn_tanh, 1),
+    "gru": (torch.nn.GRU, torch._VF.gru, 3),
+    "lstm": (torch.nn.LSTM, torch._VF.lstm, 4),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=repeats, default=15, help="timed passes per variant, in up to 3 interleaved rounds")
+    parser.add_argument(
+        "--repeats", type=repeats, default=15, help="timed passes per variant, in up to 3 interleaved rounds"
+    )
     parser.add_argument("--cell", choices=sorted(KERNELS), default="gru")
     args = parser.parse_args()
     keep_freed_memory()
@@ -65,11 +71,16 @@ def main() -> None:
                 start = time.perf_counter()
                 variant()
                 times[label].append(time.perf_counter() - start)
-    print(f"{args.cell}: torch.nn forward + backward, hidden {H}, vocabulary {V}, batch {N}×{T}; "
-          f"weight_ih_l0 gradients differ by at most {(grads[0] - grads[1]).abs().max():.1e}")
+    print(
+        f"{args.cell}: torch.nn forward + backward, hidden {H}, vocabulary {V}, batch {N}×{T}; "
+        f"weight_ih_l0 gradients differ by at most {(grads[0] - grads[1]).abs().max():.1e}"
+    )
     ref = statistics.median(times["one-hot"])
     for label, ts in times.items():
-        print(f"  {label:<8}{N * T / statistics.median(ts):>10,.0f} tokens/s   × one-hot {ref / statistics.median(ts):.2f}")
+        print(
+            f"  {label:<8}{N * T / statistics.median(ts):>10,.0f} tokens/s   "
+            f"× one-hot {ref / statistics.median(ts):.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Tiny Shakespeare: zoo's recipes against nanoGPT's CPU reference, side by side in one run.
 
-    python benchmarks/bench_shakespeare.py [--recipe shakespeare_lstm] [--recipe shakespeare_lstm_long] [--nanogpt] [--data-dir DIR]
-                                           [--set KEY=VALUE]...
+    python benchmarks/bench_shakespeare.py [--recipe shakespeare_lstm] [--recipe shakespeare_lstm_long] [--nanogpt]
+                                           [--data-dir DIR] [--set KEY=VALUE]...
 
 Each recipe is trained by ``zoo run`` in a child process, timed from its start to its exit (the whole command:
 start-up, data, training, every validation pass, samples, saving); its ``metrics.jsonl`` gives the validation loss
@@ -28,18 +28,46 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NANOGPT = ROOT.parent / "shared" / "reference" / "nanogpt"
-NANOGPT_ARGS = ["config/train_shakespeare_char.py", "--device=cpu", "--compile=False", "--eval_iters=20", "--log_interval=1",
-                "--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4", "--n_embd=128", "--max_iters=2000",
-                "--lr_decay_iters=2000", "--dropout=0.0"]
+NANOGPT_ARGS = [
+    "config/train_shakespeare_char.py",
+    "--device=cpu",
+    "--compile=False",
+    "--eval_iters=20",
+    "--log_interval=1",
+    "--block_size=64",
+    "--batch_size=12",
+    "--n_layer=4",
+    "--n_head=4",
+    "--n_embd=128",
+    "--max_iters=2000",
+    "--lr_decay_iters=2000",
+    "--dropout=0.0",
+]
 
 
-def run_zoo(recipe: str, data_dir: str, tmp: Path, sets: list[str]) -> tuple[list[tuple[str, float, float, str]], float, float]:
-    """Train ``recipes/RECIPE.yaml`` (with ``--set`` overrides); rows of (where, elapsed training+validation seconds, valid loss, tokens/s), its final
-    validation loss and the wall time of the whole command."""
+def run_zoo(
+    recipe: str, data_dir: str, tmp: Path, sets: list[str]
+) -> tuple[list[tuple[str, float, float, str]], float, float]:
+    """Train ``recipes/RECIPE.yaml`` (with ``--set`` overrides); rows of (where, elapsed training+validation seconds,
+    valid loss, tokens/s), its final validation loss and the wall time of the whole command."""
     out = tmp / recipe
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "zoo", "run", str(ROOT / "recipes" / f"{recipe}.yaml"), "--out", str(out), "-q",
-                    "--data-dir", data_dir, *(arg for kv in sets for arg in ("--set", kv))], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zoo",
+            "run",
+            str(ROOT / "recipes" / f"{recipe}.yaml"),
+            "--out",
+            str(out),
+            "-q",
+            "--data-dir",
+            data_dir,
+            *(arg for kv in sets for arg in ("--set", kv)),
+        ],
+        check=True,
+    )
     wall = time.perf_counter() - start
     rows, elapsed = [], 0.0
     for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
@@ -48,8 +76,14 @@ def run_zoo(recipe: str, data_dir: str, tmp: Path, sets: list[str]) -> tuple[lis
             continue
         elapsed += m["seconds"] + m.get("valid_seconds", 0.0)
         rows.append((f"epoch {m['epoch']}", elapsed, m["valid_loss"], f"{m['tokens_per_s']:,.0f}"))
-    saved = json.loads(subprocess.run([sys.executable, "-c", "import json, sys, zoo; print(json.dumps(zoo.load(sys.argv[1]).metrics))",
-                                       str(out)], check=True, capture_output=True, text=True).stdout)
+    saved = json.loads(
+        subprocess.run(
+            [sys.executable, "-c", "import json, sys, zoo; print(json.dumps(zoo.load(sys.argv[1]).metrics))", str(out)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
     return rows, saved["valid_loss"], wall
 
 
@@ -62,10 +96,17 @@ def run_nanogpt(data_dir: str, tmp: Path) -> tuple[list[tuple[str, float, float,
     stub.mkdir()
     (stub / "requests.py").write_text('"""Not needed: input.txt is in place."""\n', encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(stub)}
-    subprocess.run([sys.executable, "prepare.py"], cwd=ref / "data" / "shakespeare_char", check=True, capture_output=True, env=env)
+    subprocess.run(
+        [sys.executable, "prepare.py"], cwd=ref / "data" / "shakespeare_char", check=True, capture_output=True, env=env
+    )
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "train.py", *NANOGPT_ARGS, f"--out_dir={tmp / 'nanogpt-out'}"], cwd=ref,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", *NANOGPT_ARGS, f"--out_dir={tmp / 'nanogpt-out'}"],
+        cwd=ref,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     rows, loss = [], float("nan")
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -79,11 +120,20 @@ def run_nanogpt(data_dir: str, tmp: Path) -> tuple[list[tuple[str, float, float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", action="append", help="a recipe under recipes/ (repeatable; default both Shakespeare recipes)")
-    parser.add_argument("--nanogpt", action="store_true", help="also run nanoGPT's CPU reference (about 150 s on 2 cores)")
-    parser.add_argument("--data-dir", default=os.environ.get("ZOO_DATA", str(ROOT.parent / "shared" / "data")),
-                        help="the folder holding tinyshakespeare.txt (default: $ZOO_DATA)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="an override for every zoo recipe (repeatable)")
+    parser.add_argument(
+        "--recipe", action="append", help="a recipe under recipes/ (repeatable; default both Shakespeare recipes)"
+    )
+    parser.add_argument(
+        "--nanogpt", action="store_true", help="also run nanoGPT's CPU reference (about 150 s on 2 cores)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("ZOO_DATA", str(ROOT.parent / "shared" / "data")),
+        help="the folder holding tinyshakespeare.txt (default: $ZOO_DATA)",
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="an override for every zoo recipe (repeatable)"
+    )
     args = parser.parse_args()
     recipes = args.recipe or ["shakespeare_lstm", "shakespeare_lstm_long"]
     print(f"{os.cpu_count()} CPUs, torch threads: {os.environ.get('OMP_NUM_THREADS', 'default')}", flush=True)

@@ -29,7 +29,11 @@ class D2lEngine:
         self.cell, self.vocab, self.hidden, self.clip = cell, vocab, hidden, clip
         self.p: dict[str, torch.nn.Parameter] = {}
         for gate in GATES[cell]:
-            self.p |= {f"W_x{gate}": param(vocab, hidden), f"W_h{gate}": param(hidden, hidden), f"b_{gate}": torch.nn.Parameter(torch.zeros(hidden))}
+            self.p |= {
+                f"W_x{gate}": param(vocab, hidden),
+                f"W_h{gate}": param(hidden, hidden),
+                f"b_{gate}": torch.nn.Parameter(torch.zeros(hidden)),
+            }
         self.p |= {"W_hq": param(hidden, vocab), "b_q": torch.nn.Parameter(torch.zeros(vocab))}
         self.optimizer = torch.optim.Adam(self.p.values(), lr=lr)
 
@@ -60,7 +64,9 @@ class D2lEngine:
         n = X.shape[0]
         if state is None:
             state = tuple(torch.zeros(n, self.hidden) for _ in range(2 if self.cell == "lstm" else 1))
-        inputs = [F.one_hot(torch.from_numpy(X[:, t]), self.vocab).float() for t in range(X.shape[1])]  # d2l's to_onehot
+        inputs = [
+            F.one_hot(torch.from_numpy(X[:, t]), self.vocab).float() for t in range(X.shape[1])
+        ]  # d2l's to_onehot
         outputs = []
         for x in inputs:
             H, state = self._step(x, state)
@@ -68,7 +74,7 @@ class D2lEngine:
         loss = F.cross_entropy(torch.cat(outputs, dim=0), torch.from_numpy(Y.T.copy()).reshape(-1))
         self.optimizer.zero_grad()
         loss.backward()
-        norm = math.sqrt(sum(float((q.grad ** 2).sum()) for q in self.p.values()))  # d2l's grad_clipping
+        norm = math.sqrt(sum(float((q.grad**2).sum()) for q in self.p.values()))  # d2l's grad_clipping
         if norm > self.clip:
             for q in self.p.values():
                 q.grad.mul_(self.clip / norm)

@@ -48,7 +48,9 @@ class TorchEngine(Engine):
         self.model, self.settings = model, settings
         self.net: torch.nn.Module = model  # what the forward pass runs through: the model, or its DDP wrapper
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            self.net = DistributedDataParallel(model, device_ids=[model.device.index] if model.device.type == "cuda" else None)
+            self.net = DistributedDataParallel(
+                model, device_ids=[model.device.index] if model.device.type == "cuda" else None
+            )
         self.params = list(model.parameters())
         opt = torch.optim.SGD if settings.optimizer == "sgd" else torch.optim.Adam
         self.optimizer = opt(self.params, lr=settings.lr)
@@ -140,7 +142,10 @@ class CudaBackend(TorchBackend):
     def check(self, model_options: Any = None, cell: Any = None) -> None:
         """Fail with one line when torch sees no GPU."""
         if not torch.cuda.is_available():
-            raise UsageError("backend: cuda needs an NVIDIA GPU and a CUDA build of torch, and torch sees none here; use backend: torch (or auto)")
+            raise UsageError(
+                "backend: cuda needs an NVIDIA GPU and a CUDA build of torch, and torch sees none here; use backend: "
+                "torch (or auto)"
+            )
 
 
 class AutoBackend(TorchBackend):

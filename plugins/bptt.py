@@ -72,16 +72,40 @@ class BPTTOptions:
     epochs: int = option(10, "passes over the training corpus")
     clip_norm: float | None = option(None, "rescale gradients whose global L2 norm exceeds this (d2l grad_clipping)")
     clip_value: float | None = option(None, "clamp every gradient entry to [-v, v] (the dinosaur exercise)")
-    loss_reduction: Literal["mean", "sum"] = option("mean", "minimise the mean loss per token, or the sum over each sequence's steps (the dinosaur exercise)")
+    loss_reduction: Literal["mean", "sum"] = option(
+        "mean", "minimise the mean loss per token, or the sum over each sequence's steps (the dinosaur exercise)"
+    )
     max_steps: int | None = option(None, "stop after this many optimizer steps, mid-epoch if need be")
-    stop_after: int | None = option(None, "stop after this many epochs, the schedule still spanning all of them (zoo verify checks early epochs so)")
-    smoothing: float | None = option(None, "also report an exponential moving average of the per-sequence loss with this decay (the dinosaur exercise: 0.999)")
+    stop_after: int | None = option(
+        None, "stop after this many epochs, the schedule still spanning all of them (zoo verify checks early epochs so)"
+    )
+    smoothing: float | None = option(
+        None,
+        "also report an exponential moving average of the per-sequence loss with this decay (the dinosaur exercise: "
+        "0.999)",
+    )
     smoothing_init: float | None = option(None, "the average's starting value (default: the first batch's loss)")
-    checkpoint_every: int | None = option(1, "write a checkpoint for `zoo run --resume` every this many checkpoint_units, and at the end (null: only on Ctrl-C or SIGTERM)")
-    checkpoint_unit: Literal["epochs", "batches"] = option("epochs", "what checkpoint_every counts: epochs, or batches (optimizer steps)")
-    eval_every: int | None = option(None, "also score the validation split every this many optimizer steps (it is always scored at the end of each epoch)")
-    keep: Literal["last", "best"] = option("last", "the weights model.safetensors holds: the last step's, or those of the evaluation with the lowest validation loss")
-    early_stop: EarlyStop | None = option(None, "stop once the validation loss has not improved by min_delta for patience evaluations")
+    checkpoint_every: int | None = option(
+        1,
+        "write a checkpoint for `zoo run --resume` every this many checkpoint_units, and at the end (null: only on "
+        "Ctrl-C or SIGTERM)",
+    )
+    checkpoint_unit: Literal["epochs", "batches"] = option(
+        "epochs", "what checkpoint_every counts: epochs, or batches (optimizer steps)"
+    )
+    eval_every: int | None = option(
+        None,
+        "also score the validation split every this many optimizer steps (it is always scored at the end of each "
+        "epoch)",
+    )
+    keep: Literal["last", "best"] = option(
+        "last",
+        "the weights model.safetensors holds: the last step's, or those of the evaluation with the lowest validation "
+        "loss",
+    )
+    early_stop: EarlyStop | None = option(
+        None, "stop once the validation loss has not improved by min_delta for patience evaluations"
+    )
 
     def validate(self) -> list[str]:
         """Problems with values out of range."""
@@ -121,12 +145,23 @@ class _Progress:
         self.bar: tqdm | None = None
 
     def start(self, epoch: int, total: int, done: int) -> None:
-        """Epoch ``epoch`` begins, or resumes after ``done`` of the ``total`` batches it will train on: a fresh bar on a terminal."""
+        """Epoch ``epoch`` begins, or resumes after ``done`` of the ``total`` batches it will train on: a fresh bar on a
+        terminal."""
         if self.tty:
-            # a pty that reports a zero size (script, some CI runners) gets the 80×24 fallback: tqdm hides a bar given zero rows
+            # a pty that reports a zero size (script, some CI runners) gets the 80×24 fallback: tqdm hides a bar given
+            # zero rows
             size = shutil.get_terminal_size()
-            self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch}/{self.epochs}", bar_format=self.FORMAT, postfix=["", ""],
-                            ncols=size.columns, nrows=size.lines, leave=False, file=sys.stderr)
+            self.bar = tqdm(
+                total=total,
+                initial=done,
+                desc=f"epoch {epoch}/{self.epochs}",
+                bar_format=self.FORMAT,
+                postfix=["", ""],
+                ncols=size.columns,
+                nrows=size.lines,
+                leave=False,
+                file=sys.stderr,
+            )
 
     def batch(self, loss: float, tokens_per_s: float) -> None:
         """A batch is done; ``loss`` is the epoch's mean loss per token so far."""
@@ -141,16 +176,28 @@ class _Progress:
         """An epoch is done: its line (training and validation loss, speed) replaces the bar and stays."""
         self.close()
         if self.enabled:
-            valid = f"  valid loss {rec['valid_loss']:.4f}  perplexity {rec['valid_perplexity']:.3f}" if "valid_loss" in rec else ""
-            print(f"epoch {rec['epoch']}/{self.epochs}  loss {rec['loss']:.4f}  perplexity {rec['perplexity']:.3f}{valid}  "
-                  f"tokens/s {rec['tokens_per_s']:,.0f}  ({rec['seconds']:.2f} s)", file=sys.stderr, flush=True)
+            valid = (
+                f"  valid loss {rec['valid_loss']:.4f}  perplexity {rec['valid_perplexity']:.3f}"
+                if "valid_loss" in rec
+                else ""
+            )
+            print(
+                f"epoch {rec['epoch']}/{self.epochs}  loss {rec['loss']:.4f}  perplexity "
+                f"{rec['perplexity']:.3f}{valid}  tokens/s {rec['tokens_per_s']:,.0f}  ({rec['seconds']:.2f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def evaluation(self, rec: dict[str, Any]) -> None:
         """A validation pass: in the bar on a terminal; elsewhere a plain line when it falls within an epoch."""
         self.valid = rec["valid_loss"]
         if self.enabled and not self.tty and "batch" in rec:
-            print(f"epoch {rec['epoch']}/{self.epochs}, batch {rec['batch']}  valid loss {rec['valid_loss']:.4f}  "
-                  f"perplexity {rec['valid_perplexity']:.3f}", file=sys.stderr, flush=True)
+            print(
+                f"epoch {rec['epoch']}/{self.epochs}, batch {rec['batch']}  valid loss {rec['valid_loss']:.4f}  "
+                f"perplexity {rec['valid_perplexity']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def write(self, text: str) -> None:
         """A line of its own (a sample, the early stop), above the bar if one is drawn."""
@@ -174,11 +221,25 @@ def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
     model, vocab, p = ctx.backend.inference(ctx.model), ctx.corpus.vocab, ctx.recipe.predict.core
     with prediction_scope(model):
         if ctx.corpus.pairs is not None:
-            return [f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}" for x, _ in ctx.corpus.pairs[:max_pairs]]
+            return [
+                f"{vocab.decode(x)} -> {ctx.predictor.label(model, vocab, vocab.decode(x))}"
+                for x, _ in ctx.corpus.pairs[:max_pairs]
+            ]
         if model.options.bidirectional:
             return []
-        lines = [ctx.predictor.generate(model, vocab, prefix, p.length, strategy=p.strategy, temperature=p.temperature, top_k=p.top_k,
-                                        stop=p.stop) for prefix in p.prefixes]
+        lines = [
+            ctx.predictor.generate(
+                model,
+                vocab,
+                prefix,
+                p.length,
+                strategy=p.strategy,
+                temperature=p.temperature,
+                top_k=p.top_k,
+                stop=p.stop,
+            )
+            for prefix in p.prefixes
+        ]
     return [line.removesuffix(p.stop) if p.stop else line for line in lines]
 
 
@@ -190,7 +251,9 @@ class _State:
     tokens: int = 0  # this epoch's tokens
     seconds: float = 0.0  # this epoch's training time before the current stretch (checkpoint writes excluded)
     smoothed: float | None = None
-    best: dict | None = None  # the evaluation with the lowest validation loss: its valid_loss, epoch, batch (0: the epoch's end), steps
+    best: dict | None = (
+        None  # the evaluation with the lowest validation loss: its valid_loss, epoch, batch (0: the epoch's end), steps
+    )
     mark: float | None = None  # early stopping: the validation loss to improve on by min_delta
     stale: int = 0  # ... and the evaluations since it was set
 
@@ -203,14 +266,17 @@ class _State:
         if at.batch > 0 and self.tokens == 0:
             raise Damage(f"trainer.tokens must be > 0 after trainer.batch {at.batch} batches of this epoch, got 0")
         if at.batch == 0 and (self.tokens, self.loss_sum) != (0, 0):
-            raise Damage(f"trainer.tokens and trainer.loss_sum must be 0 before the epoch's first batch, "
-                         f"got {self.tokens} and {self.loss_sum}")
+            raise Damage(
+                f"trainer.tokens and trainer.loss_sum must be 0 before the epoch's first batch, "
+                f"got {self.tokens} and {self.loss_sum}"
+            )
         if self.smoothed is not None:
             number(self.smoothed, "trainer.smoothed")
         if self.best is not None:
             if not isinstance(self.best, dict) or set(self.best) != {"valid_loss", "epoch", "batch", "steps"}:
-                raise Damage(f"trainer.best must be null or a mapping of valid_loss, epoch, batch, steps, "
-                             f"got {show(self.best)}")
+                raise Damage(
+                    f"trainer.best must be null or a mapping of valid_loss, epoch, batch, steps, got {show(self.best)}"
+                )
             number(self.best["valid_loss"], "trainer.best.valid_loss")
             integer(self.best["epoch"], "trainer.best.epoch", 1, at.epoch)
             integer(self.best["batch"], "trainer.best.batch", 0)
@@ -257,8 +323,10 @@ class BPTTTrainer(Trainer):
         fresh = ctx.model.state_dict()
         want = [f"best.{k}" for k in fresh] if o.keep == "best" and st.best is not None else []
         if names != sorted(want):
-            raise Damage(f"the kept best weights must be the tensors best.* of every weight (trainer.keep: {o.keep}, "
-                         f"trainer.best {show(st.best)}), got {len(names)} such tensors")
+            raise Damage(
+                f"the kept best weights must be the tensors best.* of every weight (trainer.keep: {o.keep}, "
+                f"trainer.best {show(st.best)}), got {len(names)} such tensors"
+            )
         for k, t in fresh.items() if want else ():
             check_tensor(tensors, f"best.{k}", tuple(t.shape), t.dtype)
 
@@ -272,12 +340,21 @@ class BPTTTrainer(Trainer):
         o = self.options
         if self._has_validation(corpus):
             return
-        needs = [name for name, on in (("trainer.keep: best", o.keep == "best"), ("trainer.early_stop", o.early_stop is not None),
-                                       ("trainer.eval_every", o.eval_every is not None),
-                                       (f"schedule: {recipe.schedule.name}", recipe.schedule.cls.needs_validation)) if on]
+        needs = [
+            name
+            for name, on in (
+                ("trainer.keep: best", o.keep == "best"),
+                ("trainer.early_stop", o.early_stop is not None),
+                ("trainer.eval_every", o.eval_every is not None),
+                (f"schedule: {recipe.schedule.name}", recipe.schedule.cls.needs_validation),
+            )
+            if on
+        ]
         if needs:
-            raise UsageError(f"{', '.join(needs)} needs a validation split, and dataset '{recipe.dataset.name}' has none; "
-                             "set dataset.valid_fraction (e.g. 0.1), or valid_path for a text dataset")
+            raise UsageError(
+                f"{', '.join(needs)} needs a validation split, and dataset '{recipe.dataset.name}' has none; "
+                "set dataset.valid_fraction (e.g. 0.1), or valid_path for a text dataset"
+            )
 
     @staticmethod
     def _validate(ctx: TrainContext, run: Session) -> tuple[float, float]:
@@ -310,8 +387,10 @@ class BPTTTrainer(Trainer):
         if st.stale < es.patience:
             return None
         at = f"epoch {st.best['epoch']}" + (f", batch {st.best['batch']}" if st.best["batch"] else "")
-        return (f"early stop after {st.stale} evaluations without the validation loss improving by {es.min_delta:g} "
-                f"(best {st.best['valid_loss']:.4f} at {at})")
+        return (
+            f"early stop after {st.stale} evaluations without the validation loss improving by {es.min_delta:g} "
+            f"(best {st.best['valid_loss']:.4f} at {at})"
+        )
 
     def fit(self, ctx: TrainContext) -> list[dict[str, Any]]:
         """Train for ``epochs`` epochs, or on from where a resumed run stopped (:meth:`zoo.interfaces.Trainer.fit`)."""
@@ -334,27 +413,43 @@ class BPTTTrainer(Trainer):
                 start = time.perf_counter()
                 stop = at.steps >= limit
                 progress.start(epoch, int(min(batches, limit - at.steps + at.batch)), at.batch)  # up to max_steps
-                scored: dict[str, Any] | None = None  # an evaluation at this epoch's last step, which its end need not repeat
+                scored: dict[str, Any] | None = (
+                    None  # an evaluation at this epoch's last step, which its end need not repeat
+                )
                 for X, Y in () if stop else run.batches():
                     run.set_lr(o.lr * run.schedule.factor(at.steps, epoch, total))
                     value, halt = run.step(X, Y)  # the whole batch's loss
                     b = at.batch
                     if not math.isfinite(perplexity(value)):  # NaN, inf, or so large that its perplexity overflows
                         huge = " (its perplexity overflows)" if math.isfinite(value) else ""
-                        raise RunError(f"loss became {value}{huge} at epoch {epoch}, batch {b}; lower trainer.lr or set "
-                                       "trainer.clip_norm and run again (no weights were saved from this run; its last checkpoint is untouched)")
+                        raise RunError(
+                            f"loss became {value}{huge} at epoch {epoch}, batch {b}; lower trainer.lr or set "
+                            "trainer.clip_norm and run again (no weights were saved from this run; its last checkpoint "
+                            "is untouched)"
+                        )
                     st.loss_sum += value * Y.size * world.size
                     st.tokens += Y.size * world.size
                     if o.smoothing is not None:
                         seq_loss = value * Y.shape[1]  # per sequence, as the exercise reports it
-                        st.smoothed = seq_loss if st.smoothed is None else st.smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
+                        st.smoothed = (
+                            seq_loss
+                            if st.smoothed is None
+                            else st.smoothed * o.smoothing + seq_loss * (1 - o.smoothing)
+                        )
                     progress.batch(st.loss_sum / st.tokens, st.tokens / (st.seconds + time.perf_counter() - start))
                     stop = at.steps >= limit
                     if validating and o.eval_every is not None and at.steps % o.eval_every == 0 and b < batches:
                         st.seconds += time.perf_counter() - start
                         loss, seconds = self._validate(ctx, run)
-                        scored = {"epoch": epoch, "batch": b, "steps": at.steps, "valid_loss": loss,
-                                  "valid_perplexity": perplexity(loss), "valid_seconds": seconds, "lr": at.lr}
+                        scored = {
+                            "epoch": epoch,
+                            "batch": b,
+                            "steps": at.steps,
+                            "valid_loss": loss,
+                            "valid_perplexity": perplexity(loss),
+                            "valid_seconds": seconds,
+                            "lr": at.lr,
+                        }
                         at.records.append(scored)
                         progress.evaluation(scored)
                         ctx.on_epoch(scored)
@@ -370,8 +465,15 @@ class BPTTTrainer(Trainer):
                         break
                 seconds = st.seconds + time.perf_counter() - start
                 mean = st.loss_sum / st.tokens
-                rec = {"epoch": epoch, "loss": mean, "perplexity": perplexity(mean), "tokens_per_s": st.tokens / seconds, "seconds": seconds,
-                       "steps": at.steps, "lr": o.lr if at.lr is None else at.lr}
+                rec = {
+                    "epoch": epoch,
+                    "loss": mean,
+                    "perplexity": perplexity(mean),
+                    "tokens_per_s": st.tokens / seconds,
+                    "seconds": seconds,
+                    "steps": at.steps,
+                    "lr": o.lr if at.lr is None else at.lr,
+                }
                 if o.smoothing is not None:
                     rec["smoothed_loss"] = st.smoothed
                 line = None

@@ -1,4 +1,5 @@
-"""Built-in datasets: d2l's Jay Chou lyrics and *The Time Machine*, the dinosaur names, Tiny Shakespeare, any local text file.
+"""Built-in datasets: d2l's Jay Chou lyrics and *The Time Machine*, the dinosaur names, Tiny Shakespeare, any local text
+file.
 
 Each corpus file is found by :func:`zoo.hub.data.fetch` (the data folder, then the
 cache, then a download checked against the sha256 below); vocabularies are built
@@ -18,9 +19,10 @@ import dataclasses
 import math
 import re
 import zipfile
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from zoo.plugin import Corpus, UsageError, Vocab, fetch, hookimpl, option, read_text
 
@@ -60,7 +62,10 @@ def _at_least_one(name: str, value: int | None) -> list[str]:
 
 def _valid_fraction(default: float = 0.0):
     """The first of the split and vocabulary options every built-in dataset declares last in its ``Options``."""
-    return option(default, "fraction of the tokens held out as the validation split, from the end (before any test split); 0 for none")
+    return option(
+        default,
+        "fraction of the tokens held out as the validation split, from the end (before any test split); 0 for none",
+    )
 
 
 def _test_fraction():
@@ -70,7 +75,10 @@ def _test_fraction():
 
 def _unk():
     """Whether the vocabulary gets ``<unk>``."""
-    return option(False, "add '<unk>' (id 0) to the vocabulary: rare, cut and never-seen tokens map to it, in training and held out")
+    return option(
+        False,
+        "add '<unk>' (id 0) to the vocabulary: rare, cut and never-seen tokens map to it, in training and held out",
+    )
 
 
 def _min_count():
@@ -80,26 +88,37 @@ def _min_count():
 
 def _max_vocab():
     """With ``unk``: the largest vocabulary."""
-    return option(None, "with unk: keep at most N tokens, '<unk>' included, the most frequent first (ties by token); null for all")
+    return option(
+        None, "with unk: keep at most N tokens, '<unk>' included, the most frequent first (ties by token); null for all"
+    )
 
 
 def _check_splits(o: Any) -> list[str]:
     """Problem lines for the split and vocabulary options every built-in dataset shares (``o`` holds them)."""
-    problems = [f"{name}: must be in [0, 1), got {getattr(o, name)}" for name in ("valid_fraction", "test_fraction")
-                if not 0.0 <= getattr(o, name) < 1.0]
+    problems = [
+        f"{name}: must be in [0, 1), got {getattr(o, name)}"
+        for name in ("valid_fraction", "test_fraction")
+        if not 0.0 <= getattr(o, name) < 1.0
+    ]
     if not problems and o.valid_fraction + o.test_fraction >= 1.0:
-        problems.append(f"test_fraction: valid_fraction + test_fraction must be below 1 so that a training split remains, "
-                        f"got {o.valid_fraction} + {o.test_fraction}")
+        problems.append(
+            f"test_fraction: valid_fraction + test_fraction must be below 1 so that a training split remains, "
+            f"got {o.valid_fraction} + {o.test_fraction}"
+        )
     if o.min_count < 1:
         problems.append(f"min_count: must be at least 1, got {o.min_count}")
     if o.max_vocab is not None and o.max_vocab < 2:
         problems.append(f"max_vocab: must be at least 2 ('<unk>' and one token) or null, got {o.max_vocab}")
     if not o.unk and (o.min_count != 1 or o.max_vocab is not None):
-        problems.append("unk: min_count and max_vocab drop tokens from the vocabulary, which needs unk: true to map them to '<unk>'")
+        problems.append(
+            "unk: min_count and max_vocab drop tokens from the vocabulary, which needs unk: true to map them to '<unk>'"
+        )
     return problems
 
 
-def _split(tokens: Sequence[str], valid_fraction: float, test_fraction: float) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
+def _split(
+    tokens: Sequence[str], valid_fraction: float, test_fraction: float
+) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
     """Cut ``tokens`` into train, valid and test: the training split is the first ⌊n·(1 − valid − test)⌋ tokens and the
     test split the last n − ⌊n·(1 − test)⌋, the validation split lies between.
 
@@ -110,16 +129,28 @@ def _split(tokens: Sequence[str], valid_fraction: float, test_fraction: float) -
     n = len(tokens)
     valid, test = Fraction(repr(valid_fraction)), Fraction(repr(test_fraction))
     train_end, valid_end = math.floor(n * (1 - valid - test)), math.floor(n * (1 - test))
-    for name, fraction, size in (("valid_fraction", valid, valid_end - train_end), ("test_fraction", test, n - valid_end)):
+    for name, fraction, size in (
+        ("valid_fraction", valid, valid_end - train_end),
+        ("test_fraction", test, n - valid_end),
+    ):
         if fraction and not size:
-            raise UsageError(f"dataset.{name}: {float(fraction)} of {n} tokens holds out none; raise it or use a longer corpus")
+            raise UsageError(
+                f"dataset.{name}: {float(fraction)} of {n} tokens holds out none; raise it or use a longer corpus"
+            )
     if not train_end:
-        raise UsageError(f"dataset: valid_fraction and test_fraction leave none of the {n} tokens for training; lower them")
+        raise UsageError(
+            f"dataset: valid_fraction and test_fraction leave none of the {n} tokens for training; lower them"
+        )
     return tokens[:train_end], tokens[train_end:valid_end], tokens[valid_end:]
 
 
-def _corpus(tokens: Sequence[str], o: Any, level: str = "char", order: str = "sorted",
-            held_out: dict[str, Sequence[str]] | None = None) -> Corpus:
+def _corpus(
+    tokens: Sequence[str],
+    o: Any,
+    level: str = "char",
+    order: str = "sorted",
+    held_out: dict[str, Sequence[str]] | None = None,
+) -> Corpus:
     """Split ``tokens`` by the fractions of ``o``, build the vocabulary from the training split and encode every split.
 
     :param o: the dataset's options (``valid_fraction``, ``test_fraction``, ``unk``, ``min_count``, ``max_vocab``).
@@ -127,9 +158,15 @@ def _corpus(tokens: Sequence[str], o: Any, level: str = "char", order: str = "so
     """
     train, valid, test = _split(tokens, o.valid_fraction, o.test_fraction)
     splits = {"valid": valid, "test": test} | (held_out or {})
-    vocab = Vocab.build(train, level=level, order=order, unk=UNK if o.unk else None, min_count=o.min_count, max_vocab=o.max_vocab)
+    vocab = Vocab.build(
+        train, level=level, order=order, unk=UNK if o.unk else None, min_count=o.min_count, max_vocab=o.max_vocab
+    )
     advice = f"the vocabulary holds the training split's tokens only: set dataset.unk: true to map others to '{UNK}'"
-    encoded = {name: vocab.encode(list(split), what=f"dataset {name} split", advice=advice) for name, split in splits.items() if split}
+    encoded = {
+        name: vocab.encode(list(split), what=f"dataset {name} split", advice=advice)
+        for name, split in splits.items()
+        if split
+    }
     return Corpus(train=vocab.encode(list(train)), vocab=vocab, **encoded)
 
 
@@ -220,7 +257,9 @@ class TimeMachine:
         """Find, clean and tokenise the book."""
         o = self.options
         path = fetch(TIMEMACHINE_FILE, TIMEMACHINE_URL, TIMEMACHINE_SHA256, data_dir)
-        lines = [re.sub("[^A-Za-z]+", " ", line).strip().lower() for line in read_text(path, "timemachine").splitlines()]
+        lines = [
+            re.sub("[^A-Za-z]+", " ", line).strip().lower() for line in read_text(path, "timemachine").splitlines()
+        ]
         if o.level == "char":
             tokens = [c for line in lines for c in line]
         else:
@@ -323,11 +362,22 @@ class TextOptions:
     level: Literal["char", "word"] = option("char", "tokens are characters or whitespace-separated words")
     lowercase: bool = option(False, "lower-case the text first")
     newlines: Literal["keep", "space", "eos"] = option(
-        "keep", "char level: keep '\\n' as a token, or turn line breaks into spaces; word level: eos ends every line with '<eos>' (PTB)")
-    max_tokens: int | None = option(None, "keep the first N tokens of path (not of valid_path or test_path); null keeps them all")
-    vocab_order: Literal["sorted", "frequency"] = option("sorted", "vocabulary order: sorted, or most frequent first (ties by token)")
-    valid_path: str | None = option(None, "a file read as the validation split, tokenised as path is (PTB's ptb.valid.txt); null for none")
-    test_path: str | None = option(None, "a file read as the test split, tokenised as path is (PTB's ptb.test.txt); null for none")
+        "keep",
+        "char level: keep '\\n' as a token, or turn line breaks into spaces; word level: eos ends every line with "
+        "'<eos>' (PTB)",
+    )
+    max_tokens: int | None = option(
+        None, "keep the first N tokens of path (not of valid_path or test_path); null keeps them all"
+    )
+    vocab_order: Literal["sorted", "frequency"] = option(
+        "sorted", "vocabulary order: sorted, or most frequent first (ties by token)"
+    )
+    valid_path: str | None = option(
+        None, "a file read as the validation split, tokenised as path is (PTB's ptb.valid.txt); null for none"
+    )
+    test_path: str | None = option(
+        None, "a file read as the test split, tokenised as path is (PTB's ptb.test.txt); null for none"
+    )
     valid_fraction: float = _valid_fraction()
     test_fraction: float = _test_fraction()
     unk: bool = _unk()
@@ -337,13 +387,21 @@ class TextOptions:
     def validate(self) -> list[str]:
         """Paths are not blank, ``max_tokens`` is null or at least 1, ``newlines: eos`` is at word level, a split comes
         from a fraction or a file but not both, and the split and vocabulary options agree (:func:`_check_splits`)."""
-        problems = [f"{key}: must name a file, got an empty string" for key in ("path", "valid_path", "test_path")
-                    if getattr(self, key) is not None and not getattr(self, key).strip()]
+        problems = [
+            f"{key}: must name a file, got an empty string"
+            for key in ("path", "valid_path", "test_path")
+            if getattr(self, key) is not None and not getattr(self, key).strip()
+        ]
         if self.newlines == "eos" and self.level != "word":
-            problems.append("newlines: eos adds a word '<eos>' and needs level: word; at char level, keep keeps '\\n' as a token")
-        problems += [f"{split}_path: the {split} split comes from {split}_path or from {split}_fraction, not both; "
-                     f"set {split}_fraction: 0 or drop {split}_path"
-                     for split in ("valid", "test") if getattr(self, f"{split}_path") is not None and getattr(self, f"{split}_fraction")]
+            problems.append(
+                "newlines: eos adds a word '<eos>' and needs level: word; at char level, keep keeps '\\n' as a token"
+            )
+        problems += [
+            f"{split}_path: the {split} split comes from {split}_path or from {split}_fraction, not both; "
+            f"set {split}_fraction: 0 or drop {split}_path"
+            for split in ("valid", "test")
+            if getattr(self, f"{split}_path") is not None and getattr(self, f"{split}_fraction")
+        ]
         return problems + _at_least_one("max_tokens", self.max_tokens) + _check_splits(self)
 
 
@@ -368,9 +426,18 @@ class TextFile:
     def load(self, data_dir: Path | None) -> Corpus:
         """Read the file named by ``path`` (and ``valid_path``, ``test_path``) and tokenise it."""
         o = self.options
-        held_out = {split: self._tokens(name, f"dataset {split} text") for split, name in (("valid", o.valid_path), ("test", o.test_path))
-                    if name is not None}
-        return _corpus(self._tokens(o.path, "dataset text")[: o.max_tokens], o, level=o.level, order=o.vocab_order, held_out=held_out)
+        held_out = {
+            split: self._tokens(name, f"dataset {split} text")
+            for split, name in (("valid", o.valid_path), ("test", o.test_path))
+            if name is not None
+        }
+        return _corpus(
+            self._tokens(o.path, "dataset text")[: o.max_tokens],
+            o,
+            level=o.level,
+            order=o.vocab_order,
+            held_out=held_out,
+        )
 
     def _tokens(self, name: str, what: str) -> list[str]:
         """The tokens of one file; a file without any is one :class:`UsageError`."""

@@ -25,8 +25,9 @@ class GRU(Cell):
     num_states = 1
     nn_class = nn.GRU
 
-    def forward_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
-                     bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
+    def forward_step(
+        self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple]:
         """One step; ``gx`` is (N, 3H) holding the input projections of r, z, n."""
         xp = ops_for(gx)
         (h_prev,) = state
@@ -39,8 +40,9 @@ class GRU(Cell):
         h = (1 - z) * n + z * h_prev  # (N, H)
         return h, (h,), (h_prev, r, z, n, h_n)
 
-    def backward_step(self, dh: Array, dstate: tuple[Array, ...], cache: tuple,
-                      weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+    def backward_step(
+        self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], Array]:
         """Gradients of one step: ``(dgx, dstate_prev, dgh)``."""
         xp = ops_for(dh)
         h_prev, r, z, n, h_n = cache

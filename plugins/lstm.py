@@ -25,8 +25,9 @@ class LSTM(Cell):
     num_states = 2
     nn_class = nn.LSTM
 
-    def forward_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
-                     bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
+    def forward_step(
+        self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple]:
         """One step; ``gx`` is (N, 4H) holding the input projections of i, f, g, o."""
         xp = ops_for(gx)
         h_prev, c_prev = state
@@ -38,8 +39,9 @@ class LSTM(Cell):
         h = o * tc  # (N, H)
         return h, (h, c), (c_prev, i, f, g, o, tc)
 
-    def backward_step(self, dh: Array, dstate: tuple[Array, ...], cache: tuple,
-                      weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+    def backward_step(
+        self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], Array]:
         """Gradients of one step: ``(dgx, dstate_prev, dgh)``; ``gx`` and ``gh`` enter alike, so ``dgh`` is ``dgx``."""
         xp = ops_for(dh)
         c_prev, i, f, g, o, tc = cache

@@ -79,7 +79,11 @@ class NumpyAdam:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The step count and both moments of every weight."""
-        return {"step": np.asarray(self.t, dtype=np.int64)} | {f"{k}.m": m for k, m in self.m.items()} | {f"{k}.v": v for k, v in self.v.items()}
+        return (
+            {"step": np.asarray(self.t, dtype=np.int64)}
+            | {f"{k}.m": m for k, m in self.m.items()}
+            | {f"{k}.v": v for k, v in self.v.items()}
+        )
 
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`state_dict` returned."""
@@ -122,14 +126,18 @@ class NumpyEngine(Engine):
         """Weights (``model.*``) and optimizer state (``optimizer.*``), for a checkpoint."""
         arrays = {f"model.{k}": v for k, v in self.net.params.items()}
         arrays |= {f"optimizer.{k}": v for k, v in self.optimizer.state_dict().items()}
-        return {k: torch.from_numpy(np.require(v, requirements='C')) for k, v in arrays.items()}  # Adam's 0-d step stays 0-d
+        return {
+            k: torch.from_numpy(np.require(v, requirements="C")) for k, v in arrays.items()
+        }  # Adam's 0-d step stays 0-d
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_dict` returned."""
         for k, t in tensors.items():
             if k.startswith("model."):
                 self.net.params[k.removeprefix("model.")][...] = t.numpy()
-        self.optimizer.load_state_dict({k.removeprefix("optimizer."): t.numpy() for k, t in tensors.items() if k.startswith("optimizer.")})
+        self.optimizer.load_state_dict(
+            {k.removeprefix("optimizer."): t.numpy() for k, t in tensors.items() if k.startswith("optimizer.")}
+        )
         self.sync()
 
     def sync(self) -> None:
@@ -181,7 +189,9 @@ class NumpyInference(Inference):
         return torch.from_numpy(logits), tuple(torch.from_numpy(s) for s in state)
 
     def __call__(self, ids: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
-        logits, state, _ = self.net.forward(ids.cpu().numpy(), None if state is None else tuple(s.numpy() for s in state))
+        logits, state, _ = self.net.forward(
+            ids.cpu().numpy(), None if state is None else tuple(s.numpy() for s in state)
+        )
         return torch.from_numpy(logits), tuple(torch.from_numpy(s) for s in state)
 
 
@@ -202,8 +212,10 @@ class NumpyBackend(Backend):
     def check(self, model_options: Any = None, cell: Any = None) -> None:
         """Refuse cells without hand-written gradients (``cell.has_backward_step()``)."""
         if cell is not None and not cell.has_backward_step():
-            raise UsageError(f"backend: numpy needs NumPy equations (forward_step, backward_step) that cell "
-                             f"'{type(cell).__name__}' does not define; use backend: torch")
+            raise UsageError(
+                f"backend: numpy needs NumPy equations (forward_step, backward_step) that cell "
+                f"'{type(cell).__name__}' does not define; use backend: torch"
+            )
 
     def engine(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator) -> NumpyEngine:
         """Hand-written training steps; dropout masks come from ``rng``."""

@@ -8,8 +8,9 @@ stack is bidirectional).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -48,7 +49,10 @@ class PairsDataset:
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise UsageError(f"dataset.path: cannot read {path} ({getattr(exc, 'strerror', None) or exc}); give a UTF-8 file of 'input<TAB>target' lines") from None
+            raise UsageError(
+                f"dataset.path: cannot read {path} ({getattr(exc, 'strerror', None) or exc}); give a UTF-8 file of "
+                "'input<TAB>target' lines"
+            ) from None
         out = []
         for n, line in enumerate(lines, start=1):
             if not line.strip():
@@ -66,7 +70,9 @@ class PairsDataset:
         for a, b, where in self._raw():
             x, y = split(a), split(b)
             if len(x) != len(y) or not x:
-                raise UsageError(f"{where}: input and target must have the same, non-zero number of tokens ({len(x)} vs {len(y)})")
+                raise UsageError(
+                    f"{where}: input and target must have the same, non-zero number of tokens ({len(x)} vs {len(y)})"
+                )
             tokenised.append((x, y))
         if not tokenised:
             raise UsageError("dataset: no pairs found; give at least one [input, target] pair")

@@ -19,27 +19,65 @@ class DefaultPredictor(Predictor):
     def __init__(self, options: NoOptions | None = None):
         self.options = options or NoOptions()
 
-    def generate(self, model: Inference, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
-                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 stop: str | None = None) -> str:
+    def generate(
+        self,
+        model: Inference,
+        vocab: Vocab,
+        prefix: str,
+        num_tokens: int,
+        *,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        stop: str | None = None,
+    ) -> str:
         """Return ``prefix`` followed by up to ``num_tokens`` generated tokens.
 
         An empty prefix starts from the all-zero input (as the dinosaur exercise does);
         generation ends early after producing the token ``stop``.
         """
-        return self.generate_batch(model, vocab, [prefix], num_tokens, strategy=strategy, temperature=temperature,
-                                   top_k=top_k, generator=generator, stop=stop)[0]
+        return self.generate_batch(
+            model,
+            vocab,
+            [prefix],
+            num_tokens,
+            strategy=strategy,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            stop=stop,
+        )[0]
 
-    def generate_batch(self, model: Inference, vocab: Vocab, prefixes: list[str], num_tokens: int, *,
-                       strategy: str = "greedy", temperature: float = 1.0, top_k: int | None = None,
-                       generator: torch.Generator | None = None, stop: str | None = None) -> list[str]:
+    def generate_batch(
+        self,
+        model: Inference,
+        vocab: Vocab,
+        prefixes: list[str],
+        num_tokens: int,
+        *,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        stop: str | None = None,
+    ) -> list[str]:
         """Continue every prefix at once: each warms up in one pass (prefixes of one length together),
         then every new token of every prefix is one batched step.
 
         Sampling draws for the whole batch from ``generator``: the same prefixes and seed give the same texts.
         """
-        return generate_batch(model, vocab, prefixes, num_tokens, strategy=strategy, temperature=temperature,
-                              top_k=top_k, generator=generator, stop=stop)
+        return generate_batch(
+            model,
+            vocab,
+            prefixes,
+            num_tokens,
+            strategy=strategy,
+            temperature=temperature,
+            top_k=top_k,
+            generator=generator,
+            stop=stop,
+        )
 
     def perplexity(self, model: Inference, vocab: Vocab, text: str) -> float:
         """exp(mean cross-entropy) of ``text[1:]`` read after ``text[:-1]``, from a zero state (``inf`` when too

@@ -1,6 +1,6 @@
 """The simple RNN cell (Elman, 1990; d2l §8.4), in torch.nn.RNN's equations and weight layout.
 
-    h' = φ(W_ih x + b_ih + W_hh h + b_hh),   φ = tanh or relu
+h' = φ(W_ih x + b_ih + W_hh h + b_hh),   φ = tanh or relu
 """
 
 from __future__ import annotations
@@ -17,8 +17,7 @@ from zoo.plugin import Array, Cell, hookimpl, ops_for, option
 class RNNOptions:
     """Options of the ``rnn`` cell (keys of the recipe's ``model`` section)."""
 
-    nonlinearity: Literal["tanh", "relu"] = option("tanh",
-                                                   "the activation φ of h' = φ(W_ih x + b_ih + W_hh h + b_hh)")
+    nonlinearity: Literal["tanh", "relu"] = option("tanh", "the activation φ of h' = φ(W_ih x + b_ih + W_hh h + b_hh)")
 
 
 class RNN(Cell):
@@ -33,8 +32,9 @@ class RNN(Cell):
         """``nonlinearity`` for ``torch.nn.RNN``."""
         return {"nonlinearity": self.options.nonlinearity}
 
-    def forward_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
-                     bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
+    def forward_step(
+        self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple]:
         """One step; ``gx`` is (N, H), the input projection with ``bias_ih``."""
         xp = ops_for(gx)
         (h_prev,) = state
@@ -42,8 +42,9 @@ class RNN(Cell):
         h = xp.tanh(pre) if self.options.nonlinearity == "tanh" else xp.relu(pre)
         return h, (h,), (h,)
 
-    def backward_step(self, dh: Array, dstate: tuple[Array, ...], cache: tuple,
-                      weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+    def backward_step(
+        self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], Array]:
         """Gradients of one step: ``(dgx, dstate_prev, dgh)``; ``gx`` and ``gh`` enter alike, so ``dgh`` is ``dgx``."""
         (h,) = cache
         d = dh + dstate[0]  # the output and the carried state are the same h

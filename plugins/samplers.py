@@ -8,7 +8,8 @@ seeded ``numpy.random.Generator`` in place of the ``random`` module.
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 
@@ -26,14 +27,21 @@ class GridOptions:
 
     def validate(self) -> list[str]:
         """Both sizes must be at least 1."""
-        return [f"{name}: must be at least 1, got {getattr(self, name)}" for name in ("batch_size", "num_steps") if getattr(self, name) < 1]
+        return [
+            f"{name}: must be at least 1, got {getattr(self, name)}"
+            for name in ("batch_size", "num_steps")
+            if getattr(self, name) < 1
+        ]
 
 
 @dataclasses.dataclass
 class SequentialOptions(GridOptions):
     """Options of the ``sequential`` sampler."""
 
-    random_offset: bool = option(False, "each epoch, first drop 0..num_steps-1 leading tokens, drawn from the run's generator (d2l English edition)")
+    random_offset: bool = option(
+        False,
+        "each epoch, first drop 0..num_steps-1 leading tokens, drawn from the run's generator (d2l English edition)",
+    )
 
 
 def _sequential_count(num_ids: int, batch_size: int, num_steps: int) -> int:
@@ -126,13 +134,18 @@ class RandomSampler(Sampler):
 class NamesOptions:
     """Options of the ``names`` sampler."""
 
-    shuffle: Literal["once", "epoch", "none"] = option("once", "shuffle the names once and cycle through them (the exercise), every epoch, or never")
-    zero_start: bool = option(True, "begin each name with the all-zero input, as the exercise's x<1> = 0 (else with the separator)")
+    shuffle: Literal["once", "epoch", "none"] = option(
+        "once", "shuffle the names once and cycle through them (the exercise), every epoch, or never"
+    )
+    zero_start: bool = option(
+        True, "begin each name with the all-zero input, as the exercise's x<1> = 0 (else with the separator)"
+    )
     separator: str = option("\n", "the token that ends each name")
 
 
 class NamesSampler(Sampler):
-    """One line (a name) per minibatch, as the dinosaur-names exercise trains: X = [start] + name, Y = name + [separator].
+    """One line (a name) per minibatch, as the dinosaur-names exercise trains: X = [start] + name, Y = name +
+    [separator].
 
     Batches have shape (1, len(name) + 1). The state is carried from one name to the
     next, as the exercise carries ``a_prev``.
@@ -156,14 +169,18 @@ class NamesSampler(Sampler):
         :raises ValueError: when ``order`` is neither null nor a list of distinct whole numbers (an edited checkpoint).
         """
         order = state["order"]
-        if order is not None and not (isinstance(order, list) and all(type(i) is int and i >= 0 for i in order)
-                                      and len(set(order)) == len(order)):
+        if order is not None and not (
+            isinstance(order, list) and all(type(i) is int and i >= 0 for i in order) and len(set(order)) == len(order)
+        ):
             raise ValueError(f"order must be null or a list of distinct whole numbers, got {str(order)[:40]}")
         self._order = None if order is None else np.asarray(order, dtype=np.int64)
 
     def _names(self, corpus: Corpus) -> tuple[list[np.ndarray], int]:
         if self.options.separator not in corpus.vocab.index:
-            raise UsageError(f"sampler.separator: {self.options.separator!r} is not in the vocabulary; the names sampler needs a corpus with one name per line")
+            raise UsageError(
+                f"sampler.separator: {self.options.separator!r} is not in the vocabulary; the names sampler needs a "
+                "corpus with one name per line"
+            )
         sep = corpus.vocab.index[self.options.separator]
         data = np.asarray(corpus.train, dtype=np.int64)
         cuts = np.flatnonzero(data == sep)
@@ -180,8 +197,10 @@ class NamesSampler(Sampler):
             self._order = rng.permutation(len(names))
         order = range(len(names)) if self.options.shuffle == "none" else self._order
         if len(order) != len(names) or (len(names) and max(order) >= len(names)):
-            raise UsageError(f"the names sampler's saved order covers {len(order)} names, but the corpus has {len(names)}; "
-                             "its checkpoint does not belong to this corpus: start again with --overwrite")
+            raise UsageError(
+                f"the names sampler's saved order covers {len(order)} names, but the corpus has {len(names)}; "
+                "its checkpoint does not belong to this corpus: start again with --overwrite"
+            )
         start = -1 if self.options.zero_start else sep
         for i in order:
             name = names[i][names[i] != sep]

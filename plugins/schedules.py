@@ -83,7 +83,8 @@ class PlateauOptions:
 
 
 class Plateau(Schedule):
-    """Multiply by ``factor`` when ``patience + 1`` evaluations in a row have not improved on the best by ``min_delta``."""
+    """Multiply by ``factor`` when ``patience + 1`` evaluations in a row have not improved on the best by
+    ``min_delta``."""
 
     Options = PlateauOptions
     needs_validation = True
@@ -116,8 +117,17 @@ class Plateau(Schedule):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned, its types checked."""
         best, stale, scale = state.get("best"), state.get("stale"), state.get("scale")
-        if (best is not None and not isinstance(best, float)) or type(stale) is not int or stale < 0 or not isinstance(scale, float) or not 0 < scale <= 1:
-            raise ValueError(f"plateau schedule state must be best (a number or null), stale (≥ 0) and scale (in (0, 1]), got {state!r}")
+        if (
+            (best is not None and not isinstance(best, float))
+            or type(stale) is not int
+            or stale < 0
+            or not isinstance(scale, float)
+            or not 0 < scale <= 1
+        ):
+            raise ValueError(
+                "plateau schedule state must be best (a number or null), stale (≥ 0) and scale (in (0, 1]), got "
+                f"{state!r}"
+            )
         self.best, self.stale, self.scale = best, stale, scale
 
 
@@ -127,7 +137,9 @@ class CosineOptions:
 
     warmup: int = option(0, "optimizer steps of linear warm-up from trainer.lr / (warmup + 1)")
     min_factor: float = option(0.1, "the factor of trainer.lr the cosine ends at (nanoGPT: 0.1)")
-    steps: int | None = option(None, "optimizer steps to the end of the cosine (default: the run's; after it, min_factor)")
+    steps: int | None = option(
+        None, "optimizer steps to the end of the cosine (default: the run's; after it, min_factor)"
+    )
 
     def validate(self) -> list[str]:
         """``warmup`` ≥ 0, ``min_factor`` in [0, 1], ``steps`` above ``warmup``."""

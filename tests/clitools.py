@@ -12,15 +12,24 @@ from pathlib import Path
 from zoo.cli import main
 
 
-def zoo(*args: str, env: dict | None = None, cwd: Path | None = None, driver: str | None = None) -> subprocess.CompletedProcess:
+def zoo(
+    *args: str, env: dict | None = None, cwd: Path | None = None, driver: str | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python -m zoo ARGS`` (or ``python -c DRIVER ARGS``, a script that ends by calling the CLI)."""
     launch = ["-c", driver] if driver else ["-m", "zoo"]
-    return subprocess.run([sys.executable, *launch, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, *launch, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 def in_process(*args: str) -> subprocess.CompletedProcess:
-    """Run ``zoo ARGS`` in this process (much faster than :func:`zoo`); its exit code, stdout and stderr as a subprocess's."""
+    """Run ``zoo ARGS`` in this process (much faster than :func:`zoo`); its exit code, stdout and stderr as a
+    subprocess's."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -33,7 +42,11 @@ def in_process(*args: str) -> subprocess.CompletedProcess:
 
 def error_lines(stderr: str) -> list[str]:
     """stderr without the ``warning:`` lines and the interrupt notice."""
-    return [line for line in stderr.strip().splitlines() if line and not line.startswith(("warning: ", "SIGINT received", "SIGTERM received"))]
+    return [
+        line
+        for line in stderr.strip().splitlines()
+        if line and not line.startswith(("warning: ", "SIGINT received", "SIGTERM received"))
+    ]
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> str:

@@ -19,7 +19,9 @@ def data_dir() -> Path:
     """The folder named by ZOO_DATA; tests needing a corpus skip when it is not set or lacks the files."""
     value = os.environ.get("ZOO_DATA")
     if not value or not (Path(value) / "jaychou_lyrics.txt.zip").is_file():
-        pytest.skip("corpus files not found: set ZOO_DATA to a folder holding jaychou_lyrics.txt.zip (e.g. ../shared/data)")
+        pytest.skip(
+            "corpus files not found: set ZOO_DATA to a folder holding jaychou_lyrics.txt.zip (e.g. ../shared/data)"
+        )
     return Path(value)
 
 
@@ -38,7 +40,8 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 class _Handler(http.server.BaseHTTPRequestHandler):
     """Serves the server's ``files``. A path in ``short`` announces more bytes than it sends, then hangs up; one in
     ``nolength`` is sent with no Content-Length (its end is the end of the connection); ``headers`` adds headers to a
-    path's answer; a path in ``routes`` is answered by its function, given this handler (raw bytes, trickles, redirects)."""
+    path's answer; a path in ``routes`` is answered by its function, given this handler (raw bytes, trickles,
+    redirects)."""
 
     def do_GET(self):
         """Answer one GET and record it in the server's ``hits``."""

@@ -66,7 +66,8 @@ def train(tmp_path: Path, registry: Registry, **sections) -> zoo.RunResult:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("hello world, hello zoo\n" * 20 + "hello plugins!\n", encoding="utf-8")
     recipe = {
-        "name": "tiny", "seed": 0,
+        "name": "tiny",
+        "seed": 0,
         "dataset": {"name": "text", "path": str(corpus)},
         "sampler": {"name": "sequential", "batch_size": 4, "num_steps": 8},
         "model": {"cell": "rnn", "impl": "scratch", "hidden_size": 8},

@@ -10,8 +10,10 @@ recipe (or command) that names what one of them would have provided fails in one
 its distribution. Then in-process: what ``register`` accepts, all or nothing per hook call, and
 a Ctrl-C stop reported as a stop.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import types
@@ -64,7 +66,7 @@ def register_commands(cli):
     raise RuntimeError("hook exploded")
 '''
 
-SPACESHIP = '''\
+SPACESHIP = """\
 import zoo
 from zoo_plugins.gru import GRU
 
@@ -72,9 +74,9 @@ from zoo_plugins.gru import GRU
 @zoo.hookimpl
 def register_spaceships(register):
     register("spaceship", GRU)
-'''
+"""
 
-NONE = '''\
+NONE = """\
 import zoo
 from zoo_plugins.gru import GRU
 
@@ -83,18 +85,43 @@ from zoo_plugins.gru import GRU
 def register_cells(register):
     register("nothing", GRU)
     register(None, 42)
-'''
+"""
 
 # distribution, entry point, module source, the hook named as failing, the reason's start, a cell it names
 CASES = {
-    "register_cells raises": ("zoo-boom-cells", "boom", BOOM_CELLS, "register_cells", "register_cells raised RuntimeError: hook exploded",
-                              "boom"),
-    "register_commands raises": ("zoo-boom-commands", "boomcmd", BOOM_COMMANDS, "register_commands",
-                                 "register_commands raised RuntimeError: hook exploded", None),
+    "register_cells raises": (
+        "zoo-boom-cells",
+        "boom",
+        BOOM_CELLS,
+        "register_cells",
+        "register_cells raised RuntimeError: hook exploded",
+        "boom",
+    ),
+    "register_commands raises": (
+        "zoo-boom-commands",
+        "boomcmd",
+        BOOM_COMMANDS,
+        "register_commands",
+        "register_commands raised RuntimeError: hook exploded",
+        None,
+    ),
     "sys.exit at import": ("zoo-exit", "exiter", "import sys\nsys.exit(3)\n", None, "SystemExit: 3", "exit_cell"),
-    "unknown hook": ("zoo-spaceship", "spaceship", SPACESHIP, "register_spaceships", "unknown hook 'register_spaceships'", "spaceship"),
-    "register(None, 42)": ("zoo-none", "none", NONE, "register_cells", "register_cells called register(None, 42): the name must be",
-                           "nothing"),
+    "unknown hook": (
+        "zoo-spaceship",
+        "spaceship",
+        SPACESHIP,
+        "register_spaceships",
+        "unknown hook 'register_spaceships'",
+        "spaceship",
+    ),
+    "register(None, 42)": (
+        "zoo-none",
+        "none",
+        NONE,
+        "register_cells",
+        "register_cells called register(None, 42): the name must be",
+        "nothing",
+    ),
 }
 
 
@@ -103,7 +130,9 @@ def venv(tmp_path_factory) -> Venv:
     """One fresh environment with every broken distribution installed at once."""
     env = Venv(tmp_path_factory.mktemp("venv") / "env")
     packages = tmp_path_factory.mktemp("packages")
-    env.install(*[write_package(packages, dist, entry_point, source) for dist, entry_point, source, *_ in CASES.values()])
+    env.install(
+        *[write_package(packages, dist, entry_point, source) for dist, entry_point, source, *_ in CASES.values()]
+    )
     return env
 
 
@@ -147,7 +176,10 @@ def ran(venv, tmp_path_factory) -> dict[tuple[str, str], subprocess.CompletedPro
         calls[case, "needs it"] = (dist, needs_it)
     proc = venv.run("-c", DRIVER, json.dumps(list(calls.values())))
     assert proc.returncode == 0, proc.stderr
-    return {key: subprocess.CompletedProcess(argv, *result) for (key, (_, argv)), result in zip(calls.items(), json.loads(proc.stdout))}
+    return {
+        key: subprocess.CompletedProcess(argv, *result)
+        for (key, (_, argv)), result in zip(calls.items(), json.loads(proc.stdout))
+    }
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -167,7 +199,9 @@ def test_zoo_plugins_lists_the_broken_plugin_with_its_distribution_and_hook(ran,
 
 def test_a_plugins_other_hooks_still_register(ran):
     rows = json.loads(ran["register_cells raises", "json"].stdout)
-    assert {(r.get("kind"), r.get("name")): r.get("distribution") for r in rows}.get(("predictor", "calm")) == "zoo-boom-cells"
+    assert {(r.get("kind"), r.get("name")): r.get("distribution") for r in rows}.get(
+        ("predictor", "calm")
+    ) == "zoo-boom-cells"
 
 
 @pytest.mark.parametrize("case", [*CASES, "all"])
@@ -181,8 +215,13 @@ def test_commands_that_do_not_need_a_broken_plugin_work(ran, case):
 def test_what_needs_a_broken_plugin_fails_in_one_line_naming_its_distribution(ran, case):
     dist, entry_point, _, _, reason, cell = CASES[case]
     missing = f"model.cell: unknown cell '{cell}'" if cell else "No such command 'boom-cmd'"
-    assert_one_line_error(ran[case, "needs it"], 2, missing, f"plugins that failed to load: {entry_point} ({reason}",
-                          f") from {dist}; fix or uninstall it (pip uninstall {dist})")
+    assert_one_line_error(
+        ran[case, "needs it"],
+        2,
+        missing,
+        f"plugins that failed to load: {entry_point} ({reason}",
+        f") from {dist}; fix or uninstall it (pip uninstall {dist})",
+    )
 
 
 # -- in process -----------------------------------------------------------------
@@ -190,7 +229,9 @@ def test_what_needs_a_broken_plugin_fails_in_one_line_naming_its_distribution(ra
 
 def registry_of(**hooks) -> Registry:
     """A registry of one inline plugin ``p`` implementing ``hooks``."""
-    return Registry.from_plugins(types.SimpleNamespace(__name__="p", **{k: zoo.hookimpl(fn) for k, fn in hooks.items()}))
+    return Registry.from_plugins(
+        types.SimpleNamespace(__name__="p", **{k: zoo.hookimpl(fn) for k, fn in hooks.items()})
+    )
 
 
 class DictOptions:
@@ -203,19 +244,34 @@ class Bare:
     """A class with no Options at all."""
 
 
-@pytest.mark.parametrize("call, problem", [
-    (lambda register: register("", GRU), "register('', <class 'zoo_plugins.gru.GRU'>): the name must be a non-empty string"),
-    (lambda register: register("x", GRU, aliases="y"), "aliases must be a list or tuple of non-empty strings, got 'y'"),
-    (lambda register: register("x", GRU, aliases=[None]), "aliases must be a list or tuple of non-empty strings, got [None]"),
-    (lambda register: register("x", object()), "the component must be a class"),
-    (lambda register: register("x", DictOptions), "DictOptions.Options must be a dataclass"),
-    (lambda register: register("x", Bare), "Bare.Options must be a dataclass"),
-], ids=["empty name", "aliases a string", "alias None", "an instance", "Options a dict", "no Options"])
+@pytest.mark.parametrize(
+    "call, problem",
+    [
+        (
+            lambda register: register("", GRU),
+            "register('', <class 'zoo_plugins.gru.GRU'>): the name must be a non-empty string",
+        ),
+        (
+            lambda register: register("x", GRU, aliases="y"),
+            "aliases must be a list or tuple of non-empty strings, got 'y'",
+        ),
+        (
+            lambda register: register("x", GRU, aliases=[None]),
+            "aliases must be a list or tuple of non-empty strings, got [None]",
+        ),
+        (lambda register: register("x", object()), "the component must be a class"),
+        (lambda register: register("x", DictOptions), "DictOptions.Options must be a dataclass"),
+        (lambda register: register("x", Bare), "Bare.Options must be a dataclass"),
+    ],
+    ids=["empty name", "aliases a string", "alias None", "an instance", "Options a dict", "no Options"],
+)
 def test_register_refuses_what_is_not_a_component(call, problem):
     reg = registry_of(register_cells=call)
     assert reg.names("cell") == []
     assert [(b.name, b.hook) for b in reg.broken] == [("p", "register_cells")]
-    assert reg.broken[0].reason.startswith("register_cells called register(") and problem in reg.broken[0].reason, reg.broken[0].reason
+    assert reg.broken[0].reason.startswith("register_cells called register(") and problem in reg.broken[0].reason, (
+        reg.broken[0].reason
+    )
 
 
 def test_a_cell_must_subclass_cell():
@@ -228,10 +284,8 @@ def test_a_cell_must_subclass_cell():
 
 def test_a_refusal_the_plugin_catches_still_marks_the_hook_broken():
     def register_cells(register):
-        try:
+        with contextlib.suppress(PluginError):
             register(None, 42)
-        except PluginError:
-            pass
         register("fine", GRU)
 
     reg = registry_of(register_cells=register_cells)
@@ -245,10 +299,16 @@ def test_sys_exit_in_a_hook_is_caught_and_all_or_nothing():
 
     reg = registry_of(register_cells=register_cells, register_predictors=lambda: None)
     assert reg.names("cell") == []
-    assert [(b.name, b.hook, b.reason) for b in reg.broken] == [("p", "register_cells", "register_cells raised SystemExit: 3")]
-    with pytest.raises(PluginError, match=r"unknown cell 'first'.*p \(register_cells raised SystemExit: 3\); fix or uninstall it$"):
+    assert [(b.name, b.hook, b.reason) for b in reg.broken] == [
+        ("p", "register_cells", "register_cells raised SystemExit: 3")
+    ]
+    with pytest.raises(
+        PluginError, match=r"unknown cell 'first'.*p \(register_cells raised SystemExit: 3\); fix or uninstall it$"
+    ):
         reg.get("cell", "first")
-    assert "failed to load" not in str(pytest.raises(PluginError, reg.get, "predictor", "x").value), "a cells failure is no suspect"
+    assert "failed to load" not in str(pytest.raises(PluginError, reg.get, "predictor", "x").value), (
+        "a cells failure is no suspect"
+    )
 
 
 def test_a_failing_register_commands_leaves_the_cli_as_it_was():
@@ -269,10 +329,12 @@ def test_a_failing_register_commands_leaves_the_cli_as_it_was():
     reg.add_commands(cli)
     reg.add_commands(cli)  # main() may run more than once in one process: one record
     assert cli.commands == before
-    assert [(b.hook, b.reason) for b in reg.broken] == [("register_commands", "register_commands raised ValueError: no")]
+    assert [(b.hook, b.reason) for b in reg.broken] == [
+        ("register_commands", "register_commands raised ValueError: no")
+    ]
 
 
-MODULE = '''\
+MODULE = """\
 import zoo
 from zoo_plugins.gru import GRU
 
@@ -285,13 +347,17 @@ def register_cells(register):
 @zoo.hookimpl
 def {second}:
     pass
-'''
+"""
 
 
-@pytest.mark.parametrize("name, second, kept, reason", [
-    ("wrong_signature", "register_predictors(register, extra)", False, "PluginValidationError: Plugin "),
-    ("spaceship_too", "register_spaceships(register)", True, "unknown hook 'register_spaceships'"),
-], ids=["wrong signature", "unknown hook"])
+@pytest.mark.parametrize(
+    "name, second, kept, reason",
+    [
+        ("wrong_signature", "register_predictors(register, extra)", False, "PluginValidationError: Plugin "),
+        ("spaceship_too", "register_spaceships(register)", True, "unknown hook 'register_spaceships'"),
+    ],
+    ids=["wrong signature", "unknown hook"],
+)
 def test_load_registry_isolates_a_bad_hook(monkeypatch, tmp_path, name, second, kept, reason):
     """A signature pluggy refuses drops the whole module (pluggy may have added its other hooks first);
     an unknown hook is only reported, since nothing calls it, and the plugin's other hooks count."""
@@ -303,7 +369,9 @@ def test_load_registry_isolates_a_bad_hook(monkeypatch, tmp_path, name, second, 
 
     (tmp_path / f"{name}.py").write_text(MODULE.format(name=name, second=second))
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points([importlib.metadata.EntryPoint(name, name, "zoo")]))
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", fake_entry_points([importlib.metadata.EntryPoint(name, name, "zoo")])
+    )
     reg = load_registry()
     assert (name in reg.names("cell")) is kept
     assert [b.name for b in reg.broken] == [name] and reg.broken[0].reason.startswith(reason), reg.broken
@@ -312,11 +380,20 @@ def test_load_registry_isolates_a_bad_hook(monkeypatch, tmp_path, name, second, 
 # -- a Ctrl-C stop is a stop, not an error ----------------------------------------
 
 
-@pytest.mark.parametrize("raised, line", [
-    (Interrupted("stopped by SIGINT at epoch 1, batch 3 after writing a checkpoint; continue with  zoo run --resume runs/x"),
-     "stopped by SIGINT at epoch 1, batch 3 after writing a checkpoint; continue with  zoo run --resume runs/x"),
-    (KeyboardInterrupt(), "stopped by Ctrl-C"),
-], ids=["checkpointed", "second Ctrl-C"])
+@pytest.mark.parametrize(
+    "raised, line",
+    [
+        (
+            Interrupted(
+                "stopped by SIGINT at epoch 1, batch 3 after writing a checkpoint; "
+                "continue with  zoo run --resume runs/x"
+            ),
+            "stopped by SIGINT at epoch 1, batch 3 after writing a checkpoint; continue with  zoo run --resume runs/x",
+        ),
+        (KeyboardInterrupt(), "stopped by Ctrl-C"),
+    ],
+    ids=["checkpointed", "second Ctrl-C"],
+)
 def test_a_ctrl_c_stop_is_reported_as_a_stop(monkeypatch, capsys, raised, line):
     def stopped(*args, **kwargs):
         raise raised

@@ -36,14 +36,23 @@ class Venv:
         self.python = path / "bin" / "python"
         site = self.run("-c", "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip()
         parents = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
-        # addsitedir (not a bare path line) so that the parent's own .pth files, rnn-zoo's editable finder among them, run too
-        Path(site, "_parent_site_packages.pth").write_text("".join(f"import site; site.addsitedir({p!r})\n" for p in parents))
+        # addsitedir (not a bare path line) so that the parent's own .pth files, rnn-zoo's editable finder among them,
+        # run too
+        Path(site, "_parent_site_packages.pth").write_text(
+            "".join(f"import site; site.addsitedir({p!r})\n" for p in parents)
+        )
 
     def run(self, *args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """``python ARGS`` in this environment; ZOO_LOAD_PLUGINS only when given, one thread for the tiny models."""
         base = {k: v for k, v in os.environ.items() if k != "ZOO_LOAD_PLUGINS"}
-        return subprocess.run([str(self.python), *args], capture_output=True, text=True, cwd=cwd, timeout=300,
-                              env={**base, "OMP_NUM_THREADS": "1", **(env or {})})
+        return subprocess.run(
+            [str(self.python), *args],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+            timeout=300,
+            env={**base, "OMP_NUM_THREADS": "1", **(env or {})},
+        )
 
     def zoo(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
         """The ``zoo`` command of this environment."""
@@ -55,7 +64,9 @@ class Venv:
 
     def install(self, *projects: Path) -> None:
         """Editable installs without touching the network."""
-        self.pip("install", "--no-deps", "--no-build-isolation", "--no-index", *[a for p in projects for a in ("-e", str(p))])
+        self.pip(
+            "install", "--no-deps", "--no-build-isolation", "--no-index", *[a for p in projects for a in ("-e", str(p))]
+        )
 
 
 def write_package(root: Path, dist: str, entry_point: str, source: str) -> Path:
@@ -102,15 +113,20 @@ def tiny_recipe(folder: Path, cell: str) -> Path:
     corpus = folder / "corpus.txt"
     corpus.write_text("hello world, hello zoo\n" * 30, encoding="utf-8")
     recipe = folder / f"tiny_{cell}.yaml"
-    recipe.write_text(yaml.safe_dump({
-        "name": f"tiny_{cell}", "seed": 0,
-        "dataset": {"name": "text", "path": str(corpus)},
-        "sampler": {"name": "sequential", "batch_size": 4, "num_steps": 8},
-        "model": {"cell": cell, "impl": "scratch", "hidden_size": 8},
-        "backend": "torch",
-        "trainer": {"name": "bptt", "epochs": 1},
-        "predict": {"prefixes": ["hello"], "length": 5},
-    }))
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": f"tiny_{cell}",
+                "seed": 0,
+                "dataset": {"name": "text", "path": str(corpus)},
+                "sampler": {"name": "sequential", "batch_size": 4, "num_steps": 8},
+                "model": {"cell": cell, "impl": "scratch", "hidden_size": 8},
+                "backend": "torch",
+                "trainer": {"name": "bptt", "epochs": 1},
+                "predict": {"prefixes": ["hello"], "length": 5},
+            }
+        )
+    )
     return recipe
 
 
@@ -119,8 +135,11 @@ def venv(tmp_path_factory) -> Venv:
     """A fresh environment holding the example package (and, through the .pth, rnn-zoo and its dependencies)."""
     env = Venv(tmp_path_factory.mktemp("venv") / "env")
     env.install(EXAMPLE)
-    probe = env.run("-c", "import sys, importlib.metadata as m, zoo, zoo_mgu; "
-                          "print(sys.prefix, m.version('rnn-zoo'), m.distribution('zoo-mgu').read_text('direct_url.json'))")
+    probe = env.run(
+        "-c",
+        "import sys, importlib.metadata as m, zoo, zoo_mgu; "
+        "print(sys.prefix, m.version('rnn-zoo'), m.distribution('zoo-mgu').read_text('direct_url.json'))",
+    )
     assert probe.returncode == 0, probe.stderr
     assert probe.stdout.startswith(str(env.path)) and str(EXAMPLE.as_uri()) in probe.stdout, probe.stdout
     return env
@@ -130,7 +149,12 @@ def venv(tmp_path_factory) -> Venv:
 def packages(tmp_path_factory) -> Path:
     """Source folders of a broken package, two colliding ones, and one whose entry point is named like a built-in."""
     root = tmp_path_factory.mktemp("packages")
-    write_package(root, "zoo-broken", "shiny", 'raise ImportError("zoo_broken needs the shiny extra: pip install zoo-broken[shiny]")\n')
+    write_package(
+        root,
+        "zoo-broken",
+        "shiny",
+        'raise ImportError("zoo_broken needs the shiny extra: pip install zoo-broken[shiny]")\n',
+    )
     write_package(root, "zoo-twin-a", "twin_a", TWIN)
     write_package(root, "zoo-twin-b", "twin_b", TWIN)
     write_package(root, "zoo-shadow", "gru", TWIN.replace('"twin"', '"shadow"'))
@@ -185,8 +209,12 @@ def test_a_plugin_that_needs_no_torch_does_not_load_it():
 
 
 def test_the_example_package_imports_only_the_plugin_api():
-    seen = {(module, name) for path in sorted((EXAMPLE / "zoo_mgu").glob("*.py")) for module, name in _imports(path)
-            if module.split(".")[0] in ("zoo", "zoo_plugins")}
+    seen = {
+        (module, name)
+        for path in sorted((EXAMPLE / "zoo_mgu").glob("*.py"))
+        for module, name in _imports(path)
+        if module.split(".")[0] in ("zoo", "zoo_plugins")
+    }
     assert seen and {module for module, _ in seen} <= {"zoo.plugin", "zoo"}, seen
     assert {name for module, name in seen if module == "zoo"} <= {""}, "import zoo is only for @zoo.hookimpl"
 
@@ -201,7 +229,9 @@ def test_zoo_plugins_lists_the_example_with_its_distribution(venv):
     assert lines["mgu"].split()[1:] == ["plugin", "mgu", "[zoo-mgu]"], proc.stdout
     assert lines["beam"].split()[1:] == ["plugin", "beam", "[zoo-mgu]"], proc.stdout
     rows = json.loads(venv.zoo("plugins", "--json", "--verbose", "beam").stdout)
-    assert [(r["kind"], r["distribution"], [o["name"] for o in r["options"]]) for r in rows if "kind" in r] == [("predictor", "zoo-mgu", ["beam_width"])]
+    assert [(r["kind"], r["distribution"], [o["name"] for o in r["options"]]) for r in rows if "kind" in r] == [
+        ("predictor", "zoo-mgu", ["beam_width"])
+    ]
 
 
 VARIANTS = {
@@ -218,7 +248,8 @@ import zoo
 from zoo.errors import UsageError
 
 m = zoo.load(sys.argv[1])
-out = {"cell": m.recipe.model.core.cell, "predictor": type(m.predictor).__name__, "perplexity": m.perplexity("分开不分开")}
+out = {"cell": m.recipe.model.core.cell, "predictor": type(m.predictor).__name__,
+       "perplexity": m.perplexity("分开不分开")}
 try:
     out["generated"] = m.generate("分开", 10)
 except UsageError as exc:
@@ -268,7 +299,9 @@ def test_a_broken_package_is_listed_with_its_error_and_breaks_nothing_else(venv,
     assert ran.returncode == 0, ran.stderr
 
     unknown = venv.zoo("run", str(tiny_recipe(tmp_path, "shiny_cell")), "--out", str(tmp_path / "run2"), "-q")
-    assert_one_line_error(unknown, 2, "model.cell: unknown cell 'shiny_cell'", "plugins that failed to load: shiny (ImportError")
+    assert_one_line_error(
+        unknown, 2, "model.cell: unknown cell 'shiny_cell'", "plugins that failed to load: shiny (ImportError"
+    )
 
 
 # -- two packages claiming one name ------------------------------------------
@@ -276,7 +309,9 @@ def test_a_broken_package_is_listed_with_its_error_and_breaks_nothing_else(venv,
 
 def test_two_packages_registering_one_cell_name_fail_with_one_line_naming_both(venv, twins, tmp_path):
     proc = venv.zoo("run", str(tiny_recipe(tmp_path, "twin")), "--out", str(tmp_path / "run"), "-q")
-    assert_one_line_error(proc, 2, "cell 'twin' is registered twice", "plugin 'twin_a' [zoo-twin-a]", "plugin 'twin_b' [zoo-twin-b]")
+    assert_one_line_error(
+        proc, 2, "cell 'twin' is registered twice", "plugin 'twin_a' [zoo-twin-a]", "plugin 'twin_b' [zoo-twin-b]"
+    )
     assert not (tmp_path / "run" / "model.safetensors").exists()
     listed = venv.zoo("plugins")
     assert listed.returncode == 0 and "conflict: cell 'twin'" in listed.stdout, listed.stderr
@@ -292,7 +327,9 @@ def test_a_package_whose_entry_point_shares_a_builtin_name_still_loads(venv, pac
         venv.pip("uninstall", "--yes", "zoo-shadow")
     dists = {(r.get("kind"), r.get("name")): r.get("distribution") for r in rows}
     assert dists[("cell", "gru")] == "rnn-zoo", dists[("cell", "gru")]
-    assert dists.get(("cell", "shadow")) == "zoo-shadow" or any(r.get("distribution") == "zoo-shadow" for r in rows if "broken" in r)
+    assert dists.get(("cell", "shadow")) == "zoo-shadow" or any(
+        r.get("distribution") == "zoo-shadow" for r in rows if "broken" in r
+    )
 
 
 # -- ZOO_LOAD_PLUGINS ----------------------------------------------------------

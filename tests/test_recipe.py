@@ -50,10 +50,14 @@ def test_misspelt_cell_names_the_path_and_the_intended_word(registry):
 
 
 def test_every_problem_is_reported_at_once(registry):
-    data = apply_overrides(base(), {"trainer.lr": "fast", "model.hiden_size": 3, "sampler.batch_size": 0, "colour": "red"})
+    data = apply_overrides(
+        base(), {"trainer.lr": "fast", "model.hiden_size": 3, "sampler.batch_size": 0, "colour": "red"}
+    )
     problems = problems_of(data, registry)
     assert "trainer.lr: expected float, got 'fast'" in problems
-    assert any(p.startswith("model.hiden_size: unknown key 'hiden_size'; did you mean 'hidden_size'?") for p in problems)
+    assert any(
+        p.startswith("model.hiden_size: unknown key 'hiden_size'; did you mean 'hidden_size'?") for p in problems
+    )
     assert any(p.startswith("sampler.batch_size: must be at least 1") for p in problems)
     assert any(p.startswith("colour: unknown top-level key") for p in problems)
 
@@ -73,8 +77,9 @@ def test_missing_sections_and_names(registry):
 
 
 def test_overrides_parse_yaml_scalars_and_reject_malformed_pairs():
-    assert parse_overrides(["trainer.lr=0.001", "model.bidirectional=true", "predict.prefixes=[a, b]", "backend=torch"]) == {
-        "trainer.lr": 0.001, "model.bidirectional": True, "predict.prefixes": ["a", "b"], "backend": "torch"}
+    assert parse_overrides(
+        ["trainer.lr=0.001", "model.bidirectional=true", "predict.prefixes=[a, b]", "backend=torch"]
+    ) == {"trainer.lr": 0.001, "model.bidirectional": True, "predict.prefixes": ["a", "b"], "backend": "torch"}
     for bad in ["trainer.lr", "=3", "trainer..lr=1"]:
         with pytest.raises(UsageError, match="--set expects KEY=VALUE"):
             parse_overrides([bad])

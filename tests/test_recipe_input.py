@@ -1,4 +1,5 @@
-"""What a user types is read as meant, and what would hang or overflow is refused in one line (issue 13, items 4, 8, 12, 13, 14).
+"""What a user types is read as meant, and what would hang or overflow is refused in one line (issue 13, items 4, 8,
+12, 13, 14).
 
 Inputs that hung before the fix (a FIFO or ``/dev/zero`` as the corpus, 100,000 layers) run in one child
 process under a memory limit, each case behind an alarm, so that a regression fails instead of hanging the suite.
@@ -90,8 +91,10 @@ HANGS = {  # case: (--set overrides, or a file to read as the corpus; what the o
     "dev-zero": ("/dev/zero", ("dataset text", "/dev/zero is a character device", "not a regular file")),
     "layers-100000": (["model.hidden_size=256", "model.layers=100000"], ("model.layers", "at most 1024")),
     "layers-100000-hidden-1": (["model.hidden_size=1", "model.layers=100000"], ("model.layers", "at most 1024")),
-    "layers-beyond-memory": (["model.hidden_size=4000", "model.layers=1000"],
-                             ("model: not enough memory", "about 9.6e+10 parameters", "GiB", "choose a smaller model.layers")),
+    "layers-beyond-memory": (
+        ["model.hidden_size=4000", "model.layers=1000"],
+        ("model: not enough memory", "about 9.6e+10 parameters", "GiB", "choose a smaller model.layers"),
+    ),
 }
 
 
@@ -104,11 +107,15 @@ def hang_results(tmp_path_factory) -> dict[str, Any]:
     os.mkfifo(root / "fifo")
     cases = {}
     for name, (what, _) in HANGS.items():
-        path, sets = (str(root / what) if what == "fifo" else what, []) if isinstance(what, str) else (str(corpus), what)
+        path, sets = (
+            (str(root / what) if what == "fifo" else what, []) if isinstance(what, str) else (str(corpus), what)
+        )
         recipe = root / f"{name}.yaml"
         recipe.write_text(json.dumps({**BASE, "dataset": {"name": "text", "path": path}}), encoding="utf-8")
         cases[name] = ["run", str(recipe), "--out", str(root / "runs" / name), *[a for s in sets for a in ("--set", s)]]
-    proc = subprocess.run([sys.executable, "-c", DRIVER, json.dumps(cases)], capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(cases)], capture_output=True, text=True, timeout=240
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -131,13 +138,23 @@ def test_a_nul_byte_in_the_corpus_path_is_one_line():
         TextFile(TextOptions(path="corpus\x00.txt")).load(None)
 
 
-@pytest.mark.parametrize("sizes, key", [
-    ({"hidden_size": 10**6}, "model.hidden_size"),
-    ({"encoder": "embedding", "embedding_size": 10**10, "hidden_size": 16}, "model.embedding_size"),
-])
+@pytest.mark.parametrize(
+    "sizes, key",
+    [
+        ({"hidden_size": 10**6}, "model.hidden_size"),
+        ({"encoder": "embedding", "embedding_size": 10**10, "hidden_size": 16}, "model.embedding_size"),
+    ],
+)
 def test_a_model_beyond_memory_is_refused_naming_the_key_that_dominates(recipe, sizes, key):
-    code, errors = invoke(["run", str(recipe), "--out", str(recipe.parent / "run"), *[a for k, v in sizes.items()
-                                                                                        for a in ("--set", f"model.{k}={v}")]])
+    code, errors = invoke(
+        [
+            "run",
+            str(recipe),
+            "--out",
+            str(recipe.parent / "run"),
+            *[a for k, v in sizes.items() for a in ("--set", f"model.{k}={v}")],
+        ]
+    )
     assert code == 2 and len(errors) == 1, errors
     assert "parameters" in errors[0] and "GiB" in errors[0] and errors[0].endswith(f"choose a smaller {key}"), errors[0]
 
@@ -148,10 +165,28 @@ def test_a_model_beyond_memory_is_refused_naming_the_key_that_dominates(recipe, 
 @pytest.mark.parametrize("backend, lr", [("torch", "1.0e+6"), ("numpy", "1.0e+30")])
 def test_an_overflowing_loss_stops_the_run_in_one_line(recipe, backend, lr):
     out = recipe.parent / "run"
-    code, errors = invoke(["run", str(recipe), "--out", str(out), "--set", f"backend={backend}", "--set", f"trainer.lr={lr}",
-                           "--set", "trainer.clip_norm=null", "--set", "trainer.optimizer=sgd", "--set", "trainer.max_steps=null"])
+    code, errors = invoke(
+        [
+            "run",
+            str(recipe),
+            "--out",
+            str(out),
+            "--set",
+            f"backend={backend}",
+            "--set",
+            f"trainer.lr={lr}",
+            "--set",
+            "trainer.clip_norm=null",
+            "--set",
+            "trainer.optimizer=sgd",
+            "--set",
+            "trainer.max_steps=null",
+        ]
+    )
     assert code == 1 and len(errors) == 1, errors
-    assert "loss became" in errors[0] and "at epoch 1, batch" in errors[0] and "lower trainer.lr" in errors[0], errors[0]
+    assert "loss became" in errors[0] and "at epoch 1, batch" in errors[0] and "lower trainer.lr" in errors[0], errors[
+        0
+    ]
     assert not (out / "model.safetensors").exists()
 
 
@@ -195,7 +230,7 @@ def test_words_that_python_reads_as_floats_stay_strings():
     assert parse_overrides(["a=inf", "b=nan", "c=.inf"]) == {"a": "inf", "b": "nan", "c": float("inf")}
 
 
-# -- item 12: duplicate keys, predict.stop ------------------------------------------------------------------------------
+# -- item 12: duplicate keys, predict.stop -----------------------------------------------------------------------------
 
 
 def test_a_duplicate_key_is_refused_naming_it_and_both_lines(tmp_path):
@@ -219,7 +254,7 @@ def test_a_stop_that_is_not_one_token_names_predict_stop(recipe):
     assert errors[0].startswith("Error: predict.stop: 'ab' is not a token"), errors[0]
 
 
-# -- item 14: did-you-mean does not depend on what is installed -----------------------------------------------------------
+# -- item 14: did-you-mean does not depend on what is installed --------------------------------------------------------
 
 
 def test_a_transposition_beats_a_substitution():

@@ -40,7 +40,9 @@ def test_two_plugins_claiming_one_name_is_an_error_naming_both_when_used():
     reg = Registry.from_plugins(a, b)
     with pytest.raises(RecipeError) as err:
         reg.get("cell", "gru", where="model.cell")
-    assert str(err.value).startswith("model.cell: cell 'gru' is registered twice: by plugin 'plugin_a' and by plugin 'plugin_b'")
+    assert str(err.value).startswith(
+        "model.cell: cell 'gru' is registered twice: by plugin 'plugin_a' and by plugin 'plugin_b'"
+    )
     assert reg.get("cell", "other") is GRU  # the rest stays usable
 
 
@@ -61,7 +63,9 @@ def test_misspelt_hook_is_reported():
 def test_broken_plugins_are_named_in_lookup_errors():
     from zoo.registry import BrokenPlugin, new_plugin_manager
 
-    reg = Registry(new_plugin_manager(), broken=[BrokenPlugin("fancy", "zoo-fancy", "ImportError: no module named fancy_dep")])
+    reg = Registry(
+        new_plugin_manager(), broken=[BrokenPlugin("fancy", "zoo-fancy", "ImportError: no module named fancy_dep")]
+    )
     with pytest.raises(RecipeError, match="plugins that failed to load: fancy"):
         reg.get("cell", "fancy_cell", where="model.cell")
 
@@ -95,7 +99,9 @@ def test_a_plugin_that_fails_to_import_is_isolated_and_reported(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "entry_points", fake_entry_points([broken]))
     reg = load_registry()
     assert reg.get("cell", "gru") is GRU, "the built-ins still load"
-    assert [(b.name, b.reason) for b in reg.broken] == [("shiny", "ModuleNotFoundError: No module named 'zoo_no_such_module_xyz'")]
+    assert [(b.name, b.reason) for b in reg.broken] == [
+        ("shiny", "ModuleNotFoundError: No module named 'zoo_no_such_module_xyz'")
+    ]
 
 
 def test_zoo_load_plugins_empty_means_builtins_only(monkeypatch):
@@ -160,8 +166,11 @@ def protocol_problems(cls: type, protocol: type) -> list[str]:
     import inspect
     import typing
 
-    problems = [f"{cls.__name__}.{name} is missing" for name, hint in typing.get_type_hints(protocol).items()
-                if typing.get_origin(hint) is typing.ClassVar and not hasattr(cls, name)]
+    problems = [
+        f"{cls.__name__}.{name} is missing"
+        for name, hint in typing.get_type_hints(protocol).items()
+        if typing.get_origin(hint) is typing.ClassVar and not hasattr(cls, name)
+    ]
     for name, member in vars(protocol).items():
         if isinstance(member, property) and not hasattr(cls, name):
             problems.append(f"{cls.__name__}.{name} is missing")
@@ -179,22 +188,35 @@ def protocol_problems(cls: type, protocol: type) -> list[str]:
                 if not (var_keyword and p.kind is p.KEYWORD_ONLY):
                     problems.append(f"{cls.__name__}.{name}() has no parameter {pname!r}")
             elif q.kind is not p.kind and not (q.kind is q.POSITIONAL_OR_KEYWORD and p.kind is p.KEYWORD_ONLY):
-                problems.append(f"{cls.__name__}.{name}() takes {pname!r} as {q.kind.description}, "
-                                f"not {p.kind.description}")
+                problems.append(
+                    f"{cls.__name__}.{name}() takes {pname!r} as {q.kind.description}, not {p.kind.description}"
+                )
             elif p.default is not p.empty and q.default is q.empty:
                 problems.append(f"{cls.__name__}.{name}() gives {pname!r} no default")
-        required = [pname for pname, q in have.items()
-                    if q.default is q.empty and q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)]
-        problems += [f"{cls.__name__}.{name}() requires {pname!r}, which callers do not pass"
-                     for pname in required if pname not in want]
+        required = [
+            pname
+            for pname, q in have.items()
+            if q.default is q.empty and q.kind in (q.POSITIONAL_OR_KEYWORD, q.KEYWORD_ONLY)
+        ]
+        problems += [
+            f"{cls.__name__}.{name}() requires {pname!r}, which callers do not pass"
+            for pname in required
+            if pname not in want
+        ]
     return problems
 
 
 def _protocols():
     from zoo.plugin import Backend, Dataset, Predictor, Sampler, Schedule, Trainer
 
-    return {"dataset": Dataset, "sampler": Sampler, "backend": Backend, "trainer": Trainer, "schedule": Schedule,
-            "predictor": Predictor}
+    return {
+        "dataset": Dataset,
+        "sampler": Sampler,
+        "backend": Backend,
+        "trainer": Trainer,
+        "schedule": Schedule,
+        "predictor": Predictor,
+    }
 
 
 @pytest.mark.parametrize("kind", ["dataset", "sampler", "backend", "trainer", "schedule", "predictor"])
@@ -215,8 +237,19 @@ def test_the_signature_check_sees_what_isinstance_does_not():
         def generate(self, model, prefix):
             return prefix
 
-        def generate_batch(self, model, vocab, prefixes, num_tokens, *, strategy="greedy", temperature=1.0, top_k=None,
-                           generator=None, stop=None):
+        def generate_batch(
+            self,
+            model,
+            vocab,
+            prefixes,
+            num_tokens,
+            *,
+            strategy="greedy",
+            temperature=1.0,
+            top_k=None,
+            generator=None,
+            stop=None,
+        ):
             return prefixes
 
         def perplexity(self, model, vocab, text, base):
@@ -227,10 +260,15 @@ def test_the_signature_check_sees_what_isinstance_does_not():
 
     assert isinstance(Sloppy(), Predictor)
     assert protocol_problems(Sloppy, Predictor) == [
-        "Sloppy.generate() has no parameter 'vocab'", "Sloppy.generate() has no parameter 'num_tokens'",
-        "Sloppy.generate() has no parameter 'strategy'", "Sloppy.generate() has no parameter 'temperature'",
-        "Sloppy.generate() has no parameter 'top_k'", "Sloppy.generate() has no parameter 'generator'",
-        "Sloppy.generate() has no parameter 'stop'", "Sloppy.perplexity() requires 'base', which callers do not pass"]
+        "Sloppy.generate() has no parameter 'vocab'",
+        "Sloppy.generate() has no parameter 'num_tokens'",
+        "Sloppy.generate() has no parameter 'strategy'",
+        "Sloppy.generate() has no parameter 'temperature'",
+        "Sloppy.generate() has no parameter 'top_k'",
+        "Sloppy.generate() has no parameter 'generator'",
+        "Sloppy.generate() has no parameter 'stop'",
+        "Sloppy.perplexity() requires 'base', which callers do not pass",
+    ]
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])

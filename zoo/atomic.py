@@ -6,8 +6,9 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import IO, Callable, Collection, Iterator
+from typing import IO
 
 __all__ = ["atomic_path", "atomic_open", "write_text", "sweep_temporaries", "temporary_target"]
 
@@ -30,7 +31,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise _naming(exc, path)
+        raise _naming(exc, path)  # noqa: B904 - re-raises exc itself (made to name path), not a new error
     tmp = Path(name)
     try:
         try:
@@ -45,7 +46,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with contextlib.suppress(OSError):  # report why the write failed, not why its clean-up did
             tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _naming(exc, path)
+            raise _naming(exc, path)  # noqa: B904 - re-raises exc itself (made to name path), not a new error
         raise
 
 
@@ -62,9 +63,8 @@ def _naming(exc: OSError, path: Path) -> OSError:
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a file for writing that appears under ``path`` only once fully written."""
-    with atomic_path(path) as tmp:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
-            yield f
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        yield f
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

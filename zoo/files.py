@@ -10,12 +10,17 @@ from zoo.errors import UsageError
 
 __all__ = ["check_regular", "read_text"]
 
-_SPECIAL = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-            (stat.S_ISSOCK, "a socket"))
+_SPECIAL = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def check_regular(path: str | os.PathLike, what: str, fix: str) -> None:
-    """Refuse, in one line, a path that exists but is a FIFO, a device or a socket (from ``os.stat`` alone, never opened).
+    """Refuse, in one line, a path that exists but is a FIFO, a device or a socket (from ``os.stat`` alone, never
+    opened).
 
     A missing file, a directory or an unreadable one is left to the caller's own ``open``, which words it better.
 
@@ -41,11 +46,15 @@ def read_text(path: Path, what: str) -> str:
         check_regular(path, what, "name a text file")
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"{what}: file {path} not found; check the path (relative paths start at the current directory)") from None
+        raise UsageError(
+            f"{what}: file {path} not found; check the path (relative paths start at the current directory)"
+        ) from None
     except IsADirectoryError:
         raise UsageError(f"{what}: {path} is a directory, not a text file; name a file") from None
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{what}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8") from None
+        raise UsageError(
+            f"{what}: {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); convert it to UTF-8"
+        ) from None
     except OSError as exc:
         raise UsageError(f"{what}: cannot read {path} ({exc.strerror or exc}); check its permissions") from None
     except ValueError:  # a NUL byte in the name (UnicodeDecodeError, also a ValueError, is caught above)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -23,8 +24,21 @@ if TYPE_CHECKING:
     from zoo.recipe import Recipe
     from zoo.train.distributed import World
 
-__all__ = ["Corpus", "Dataset", "Sampler", "Backend", "Engine", "TrainSettings", "Trainer", "TrainContext", "Position",
-           "Session", "Schedule", "Inference", "Predictor"]
+__all__ = [
+    "Corpus",
+    "Dataset",
+    "Sampler",
+    "Backend",
+    "Engine",
+    "TrainSettings",
+    "Trainer",
+    "TrainContext",
+    "Position",
+    "Session",
+    "Schedule",
+    "Inference",
+    "Predictor",
+]
 
 
 @dataclasses.dataclass
@@ -159,11 +173,11 @@ class Engine(Protocol):
         """
         raise NotImplementedError
 
-    def state_dict(self) -> dict[str, "torch.Tensor"]:
+    def state_dict(self) -> dict[str, torch.Tensor]:
         """Everything the engine needs to continue exactly (weights, optimizer state), as named tensors."""
         ...
 
-    def load_state_dict(self, tensors: dict[str, "torch.Tensor"]) -> None:
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_dict` returned (also into the torch ``LanguageModel``)."""
         ...
 
@@ -183,20 +197,22 @@ class Backend(Protocol):
     distributed: ClassVar[bool] = False
 
     @property
-    def device(self) -> "torch.device":
+    def device(self) -> torch.device:
         """The torch device the ``LanguageModel`` (the weights' home) is placed on."""
         ...
 
     def check(self, model_options: Any = None, cell: Any = None) -> None:
-        """Raise :class:`~zoo.errors.UsageError` with one clear line when this backend cannot run here (or cannot run this model)."""
+        """Raise :class:`~zoo.errors.UsageError` with one clear line when this backend cannot run here (or cannot run
+        this model)."""
         ...
 
-    def engine(self, model: "LanguageModel", settings: TrainSettings, rng: np.random.Generator) -> Engine:
+    def engine(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator) -> Engine:
         """The training engine for ``model``; ``rng`` drives any randomness such as dropout masks."""
         ...
 
-    def inference(self, model: "LanguageModel") -> Any:
-        """Something callable like ``model`` (``(ids, state) -> (logits, state)`` on tensors) that computes on this backend."""
+    def inference(self, model: LanguageModel) -> Any:
+        """Something callable like ``model`` (``(ids, state) -> (logits, state)`` on tensors) that computes on this
+        backend."""
         ...
 
 
@@ -228,10 +244,10 @@ class Session(Protocol):
     """
 
     engine: Engine  # the backend's engine for the settings the session was opened with
-    schedule: "Schedule"  # the recipe's learning-rate schedule, its state restored
+    schedule: Schedule  # the recipe's learning-rate schedule, its state restored
     at: Position  # where training stands
     state: Any  # the trainer's own dataclass of JSON values, saved beside the position (None: nothing)
-    tensors: dict[str, "torch.Tensor"]  # the trainer's own tensors, saved with it (names outside engine., carry., rng.)
+    tensors: dict[str, torch.Tensor]  # the trainer's own tensors, saved with it (names outside engine., carry., rng.)
 
     def epochs(self) -> Iterator[int]:
         """The epochs still to train, from the one in progress: each begins with the sampler's generator and state as
@@ -299,14 +315,14 @@ class TrainContext:
     step (``trainer.keep: best``): that evaluation's metrics record, which the weights' metadata then carries.
     """
 
-    model: "LanguageModel"
+    model: LanguageModel
     corpus: Corpus
     sampler: Sampler
     backend: Backend
-    predictor: "Predictor"
-    recipe: "Recipe"
+    predictor: Predictor
+    recipe: Recipe
     rng: np.random.Generator
-    world: "World"
+    world: World
     session: Callable[..., Session]
     on_epoch: Callable[[dict[str, Any]], None]
     on_samples: Callable[[int, list[str]], None]
@@ -326,7 +342,7 @@ class Trainer(Protocol):
     Options: ClassVar[type]
     distributed: ClassVar[bool] = False
 
-    def check(self, corpus: Corpus, recipe: "Recipe") -> None:
+    def check(self, corpus: Corpus, recipe: Recipe) -> None:
         """Refuse in one line (a :class:`~zoo.errors.UsageError`) what this trainer cannot train, such as
         ``keep: best`` without a validation split. The runner calls it once the corpus is loaded and before the run
         directory is touched; by default it accepts everything."""
@@ -390,16 +406,16 @@ class Inference(Protocol):
     training: bool
 
     @property
-    def device(self) -> "torch.device":
+    def device(self) -> torch.device:
         """Where the ids given to it must live."""
         ...
 
     @property
-    def dtype(self) -> "torch.dtype":
+    def dtype(self) -> torch.dtype:
         """The weights' dtype."""
         ...
 
-    def __call__(self, ids: "torch.Tensor", state: tuple | None = None) -> tuple["torch.Tensor", tuple]:
+    def __call__(self, ids: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
         """``(N, T)`` int64 ids from ``state`` (``None``: zeros) to ``(logits (N, T, V), state)``, as the
         ``LanguageModel``."""
         ...
@@ -412,7 +428,7 @@ class Inference(Protocol):
         """Training mode on or off (a predictor restores what it found)."""
         ...
 
-    def step(self, ids: "torch.Tensor", state: tuple) -> tuple["torch.Tensor", tuple]:
+    def step(self, ids: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple]:
         """One generation step: ``(N,)`` ids from ``state`` to ``(logits (N, V), state)``.
 
         By default one call of length one; a model with a faster fused step (``LanguageModel.step``) overrides it.
@@ -446,7 +462,7 @@ class Predictor(Protocol):
         strategy: str = "greedy",
         temperature: float = 1.0,
         top_k: int | None = None,
-        generator: "torch.Generator | None" = None,
+        generator: torch.Generator | None = None,
         stop: str | None = None,
     ) -> str:
         """Warm up on ``prefix`` (empty: the all-zero input), then produce up to ``num_tokens`` more tokens.
@@ -467,15 +483,27 @@ class Predictor(Protocol):
         strategy: str = "greedy",
         temperature: float = 1.0,
         top_k: int | None = None,
-        generator: "torch.Generator | None" = None,
+        generator: torch.Generator | None = None,
         stop: str | None = None,
     ) -> list[str]:
         """Continue each of ``prefixes`` as :meth:`generate` does (``Model.generate`` of a list calls this).
 
         By default :meth:`generate` on each prefix in turn; a predictor that continues them as one batch overrides it.
         """
-        return [self.generate(model, vocab, prefix, num_tokens, strategy=strategy, temperature=temperature, top_k=top_k,
-                              generator=generator, stop=stop) for prefix in prefixes]
+        return [
+            self.generate(
+                model,
+                vocab,
+                prefix,
+                num_tokens,
+                strategy=strategy,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+                stop=stop,
+            )
+            for prefix in prefixes
+        ]
 
     def perplexity(self, model: Inference, vocab: Vocab, text: str) -> float:
         """exp of the mean cross-entropy of ``text[1:]`` given ``text[:-1]``, from a zero state."""

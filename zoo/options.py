@@ -158,7 +158,9 @@ def _group(tp: Any) -> type | None:
     return None
 
 
-def bind(options_cls: type, values: dict[str, Any], where: str, ignore: typing.Iterable[str] = ()) -> tuple[Any, list[str]]:
+def bind(
+    options_cls: type, values: dict[str, Any], where: str, ignore: typing.Iterable[str] = ()
+) -> tuple[Any, list[str]]:
     """Bind recipe values to an options dataclass, collecting every problem.
 
     :param options_cls: the component's ``Options`` dataclass.
@@ -191,7 +193,12 @@ def bind(options_cls: type, values: dict[str, Any], where: str, ignore: typing.I
             continue
         kwargs[key] = coerced
     for name, f in fields.items():
-        if name not in kwargs and name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        if (
+            name not in kwargs
+            and name not in values
+            and f.default is dataclasses.MISSING
+            and f.default_factory is dataclasses.MISSING
+        ):
             problems.append(f"{where}.{name}: required option is missing ({f.metadata.get('help', '')})")
     if problems:
         return None, problems
@@ -212,19 +219,32 @@ class ModelOptions:
     """The ``model`` section of a recipe (a cell adds its own keys beside these)."""
 
     cell: str = option(help="registered cell name, e.g. gru")
-    impl: Literal["nn", "scratch"] = option("nn", "nn: the torch.nn module; scratch: the cell's own equations on autograd")
+    impl: Literal["nn", "scratch"] = option(
+        "nn", "nn: the torch.nn module; scratch: the cell's own equations on autograd"
+    )
     hidden_size: int = option(256, "hidden units per layer and direction")
     layers: int = option(1, "stacked recurrent layers")
     bidirectional: bool = option(False, "run a second, reversed direction per layer")
     encoder: Literal["onehot", "embedding"] = option("onehot", "how tokens enter the first layer")
     embedding_size: int | None = option(None, "embedding width (encoder: embedding); default hidden_size")
     dropout: float = option(0.0, "dropout between stacked layers while training")
-    input_dropout: float = option(0.0, "dropout on the encoder's output (embedding rows, or whole one-hot tokens) while training; AWD-LSTM's dropouti")
-    output_dropout: float = option(0.0, "dropout on the last layer's output, before the decoder, while training; AWD-LSTM's dropout")
+    input_dropout: float = option(
+        0.0,
+        "dropout on the encoder's output (embedding rows, or whole one-hot tokens) while training; AWD-LSTM's dropouti",
+    )
+    output_dropout: float = option(
+        0.0, "dropout on the last layer's output, before the decoder, while training; AWD-LSTM's dropout"
+    )
     dtype: Literal["float32", "float64"] = option("float32", "floating point precision of the weights")
-    init: Literal["uniform", "normal"] = option("uniform", "uniform: ±1/sqrt(H) as torch.nn; normal: N(0, init_std) weights, zero biases, as d2l's scratch code")
+    init: Literal["uniform", "normal"] = option(
+        "uniform", "uniform: ±1/sqrt(H) as torch.nn; normal: N(0, init_std) weights, zero biases, as d2l's scratch code"
+    )
     init_std: float = option(0.01, "standard deviation for init: normal")
-    decoder: Literal["dense", "none"] = option("dense", "dense: a linear layer to the vocabulary; none: the hidden state is the logits (needs hidden_size × directions = vocabulary size)")
+    decoder: Literal["dense", "none"] = option(
+        "dense",
+        "dense: a linear layer to the vocabulary; none: the hidden state is the logits (needs hidden_size × directions "
+        "= vocabulary size)",
+    )
 
     def validate(self) -> list[str]:
         """Problems with values that have the right type but are out of range."""

@@ -16,7 +16,17 @@ from zoo.options import ModelOptions, bind, option, unknown
 from zoo.registry import Registry
 from zoo.yamlfile import DuplicateKeyError, load_yaml
 
-__all__ = ["TopLevel", "PredictOptions", "Section", "Recipe", "read_recipe", "parse_overrides", "apply_overrides", "resolve", "prepare"]
+__all__ = [
+    "TopLevel",
+    "PredictOptions",
+    "Section",
+    "Recipe",
+    "read_recipe",
+    "parse_overrides",
+    "apply_overrides",
+    "resolve",
+    "prepare",
+]
 
 
 @dataclasses.dataclass
@@ -27,13 +37,21 @@ class TopLevel:
     description: str = option("", "one line saying what the recipe trains or reproduces")
     seed: int = option(0, "seeds Python's, NumPy's and torch's generators (0 to 2**32 - 1)")
 
-    EXPECTED: ClassVar[dict[str, str]] = {"name": "a run name (letters, digits, _ or -)", "description": "a string",
-                                          "seed": "an integer from 0 to 2**32 - 1"}  # a problem with a key, in words
+    EXPECTED: ClassVar[dict[str, str]] = {
+        "name": "a run name (letters, digits, _ or -)",
+        "description": "a string",
+        "seed": "an integer from 0 to 2**32 - 1",
+    }  # a problem with a key, in words
 
     def validate(self) -> list[str]:
         """Problems with values that have the right type but are out of range."""
-        bad = {"name": not self.name.strip() or "/" in self.name or self.name.startswith("."), "seed": not 0 <= self.seed < 2**32}
-        return [f"{key}: expected {self.EXPECTED[key]}, got {getattr(self, key)!r}" for key, wrong in bad.items() if wrong]
+        bad = {
+            "name": not self.name.strip() or "/" in self.name or self.name.startswith("."),
+            "seed": not 0 <= self.seed < 2**32,
+        }
+        return [
+            f"{key}: expected {self.EXPECTED[key]}, got {getattr(self, key)!r}" for key, wrong in bad.items() if wrong
+        ]
 
 
 SECTIONS = ("dataset", "sampler", "model", "backend", "trainer", "schedule", "predict")
@@ -46,7 +64,9 @@ class PredictOptions:
     """The ``predict`` section of a recipe (a predictor adds its own keys beside these)."""
 
     name: str = option("default", "registered predictor")
-    prefixes: list[str] = option(help="texts to continue during and after training ('' starts from the all-zero input)", default_factory=list)
+    prefixes: list[str] = option(
+        help="texts to continue during and after training ('' starts from the all-zero input)", default_factory=list
+    )
     length: int = option(50, "tokens to generate after each prefix")
     every: int = option(0, "generate every N epochs (0: only after the last epoch)")
     strategy: Literal["greedy", "sample"] = option("greedy", "greedy: most likely token; sample: draw from the softmax")
@@ -128,12 +148,18 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(f"recipe file {path} not found; pass the path of a .yaml recipe, or a catalog name such as jay_gru "
-                         "(zoo recipes lists them)") from None
+        raise UsageError(
+            f"recipe file {path} not found; pass the path of a .yaml recipe, or a catalog name such as jay_gru "
+            "(zoo recipes lists them)"
+        ) from None
     except UnicodeDecodeError as exc:
-        raise UsageError(f"recipe {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+        raise UsageError(
+            f"recipe {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8"
+        ) from None
     except OSError as exc:
-        raise UsageError(f"cannot read recipe {path}: {exc.strerror or exc}; pass the path of a readable .yaml file") from None
+        raise UsageError(
+            f"cannot read recipe {path}: {exc.strerror or exc}; pass the path of a readable .yaml file"
+        ) from None
     try:
         data = load_yaml(text)
     except DuplicateKeyError as exc:
@@ -178,7 +204,9 @@ def apply_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[s
                 node[part] = {"name": node[part]}  # backend: auto -> {name: auto}
             node = node[part]
             if not isinstance(node, dict):
-                raise UsageError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping, cannot set a key inside it")
+                raise UsageError(
+                    f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping, cannot set a key inside it"
+                )
         node[parts[-1]] = value
     return recipe
 
@@ -224,11 +252,14 @@ def _bind_pair(core_cls: type, cls: Any, values: dict[str, Any], where: str, pro
 
 
 def _bind_top_level(data: dict[str, Any], problems: list[str]) -> TopLevel | None:
-    """Bind the recipe's own keys to :class:`TopLevel`; a missing, mistyped or out-of-range one is one problem saying what
-    it must hold (``seed: expected an integer from 0 to 2**32 - 1, got -1``)."""
+    """Bind the recipe's own keys to :class:`TopLevel`; a missing, mistyped or out-of-range one is one problem saying
+    what it must hold (``seed: expected an integer from 0 to 2**32 - 1, got -1``)."""
     top, found = bind(TopLevel, {k: v for k, v in data.items() if k in TopLevel.EXPECTED}, "")
-    problems.extend(f"{key}: expected {wanted}, got {data.get(key)!r}" for key, wanted in TopLevel.EXPECTED.items()
-                    if any(p.startswith(f".{key}:") for p in found))  # bind names the key as WHERE.KEY, WHERE being ""
+    problems.extend(
+        f"{key}: expected {wanted}, got {data.get(key)!r}"
+        for key, wanted in TopLevel.EXPECTED.items()
+        if any(p.startswith(f".{key}:") for p in found)
+    )  # bind names the key as WHERE.KEY, WHERE being ""
     return top
 
 
@@ -244,7 +275,13 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
     top = _bind_top_level(data, problems)
 
     sections: dict[str, Section] = {}
-    for key, kind in (("dataset", "dataset"), ("sampler", "sampler"), ("backend", "backend"), ("trainer", "trainer"), ("schedule", "schedule")):
+    for key, kind in (
+        ("dataset", "dataset"),
+        ("sampler", "sampler"),
+        ("backend", "backend"),
+        ("trainer", "trainer"),
+        ("schedule", "schedule"),
+    ):
         values = _section_values(data, key, problems)
         if values is None:
             continue
@@ -281,8 +318,14 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
     return Recipe(name=top.name, seed=top.seed, description=top.description, **sections)
 
 
-def prepare(source: str | Path | dict[str, Any], registry: Registry, overrides: dict[str, Any] | None = None, seed: int | None = None) -> Recipe:
-    """Read (if a path or a catalog name, see :func:`zoo.hub.catalog.recipe_file`), override, and resolve a recipe in one call."""
+def prepare(
+    source: str | Path | dict[str, Any],
+    registry: Registry,
+    overrides: dict[str, Any] | None = None,
+    seed: int | None = None,
+) -> Recipe:
+    """Read (if a path or a catalog name, see :func:`zoo.hub.catalog.recipe_file`), override, and resolve a recipe in
+    one call."""
     data = read_recipe(recipe_file(source)) if not isinstance(source, dict) else source
     if overrides:
         data = apply_overrides(data, overrides)

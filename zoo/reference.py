@@ -1,9 +1,9 @@
 """Every recipe key, from the components' ``Options`` dataclasses: what ``zoo plugins --verbose`` prints and the docs'
 "recipe keys" page shows, from one source.
 
-A recipe has top-level keys (``name``, ``description``, ``seed``) and one section per part of a run. Each section names a
-registered component (``model`` names a cell, ``predict`` a predictor) and holds the keys every component of that section
-shares (``name``, or the model's and predict's own options) beside the keys of the component it names.
+A recipe has top-level keys (``name``, ``description``, ``seed``) and one section per part of a run. Each section names
+a registered component (``model`` names a cell, ``predict`` a predictor) and holds the keys every component of that
+section shares (``name``, or the model's and predict's own options) beside the keys of the component it names.
 """
 
 from __future__ import annotations
@@ -19,13 +19,25 @@ from zoo.registry import Component, Registry, get_registry
 
 __all__ = ["Key", "Part", "Section", "recipe_sections", "recipe_keys", "key_line", "render_text", "render_markdown"]
 
-_KINDS = {"dataset": "dataset", "sampler": "sampler", "model": "cell", "backend": "backend", "trainer": "trainer",
-          "schedule": "schedule", "predict": "predictor"}  # recipe section -> the kind of component it names
-_HELP = {"": "the run itself", "dataset": "the corpus: where its text comes from, how it is split into tokens and held out",
-         "sampler": "how the token stream is cut into (X, Y) batches", "model": "the network: an encoder, a stack of one cell, a decoder",
-         "backend": "where arrays live and how gradients are had; backend: NAME is short for backend: {name: NAME}",
-         "trainer": "the training loop", "schedule": "the learning-rate schedule; schedule: NAME is short for schedule: {name: NAME}",
-         "predict": "the text generated during and after training"}
+_KINDS = {
+    "dataset": "dataset",
+    "sampler": "sampler",
+    "model": "cell",
+    "backend": "backend",
+    "trainer": "trainer",
+    "schedule": "schedule",
+    "predict": "predictor",
+}  # recipe section -> the kind of component it names
+_HELP = {
+    "": "the run itself",
+    "dataset": "the corpus: where its text comes from, how it is split into tokens and held out",
+    "sampler": "how the token stream is cut into (X, Y) batches",
+    "model": "the network: an encoder, a stack of one cell, a decoder",
+    "backend": "where arrays live and how gradients are had; backend: NAME is short for backend: {name: NAME}",
+    "trainer": "the training loop",
+    "schedule": "the learning-rate schedule; schedule: NAME is short for schedule: {name: NAME}",
+    "predict": "the text generated during and after training",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,14 +83,17 @@ def _keys(prefix: str, options_cls: type) -> list[Key]:
     out = []
     for o in describe(options_cls):
         out.append(Key(f"{prefix}{o.name}", o.type, o.default, o.help, o.required))
-        group = next((tp for tp in (hints[o.name], *typing.get_args(hints[o.name])) if dataclasses.is_dataclass(tp)), None)
+        group = next(
+            (tp for tp in (hints[o.name], *typing.get_args(hints[o.name])) if dataclasses.is_dataclass(tp)), None
+        )
         if group is not None:
             out += _keys(f"{prefix}{o.name}.", group)
     return out
 
 
 def _shared(section: str, registry: Registry) -> list[Key]:
-    """The keys every component of ``section`` takes: ``name`` (the model's ``cell``), and the model's and predict's options."""
+    """The keys every component of ``section`` takes: ``name`` (the model's ``cell``), and the model's and predict's
+    options."""
     if section == "model":
         return _keys("model.", ModelOptions)
     if section == "predict":
@@ -100,15 +115,19 @@ def recipe_sections(registry: Registry | None = None, pattern: str = "*") -> lis
     out = [Section("", None, _HELP[""], tuple(_keys("", TopLevel)))] if pattern == "*" else []
     for name in SECTIONS:
         kind = _KINDS[name]
-        parts = tuple(Part(c, () if c.alias_of else tuple(_keys(f"{name}.", c.obj.Options)))
-                      for c in registry.components(kind) if fnmatch.fnmatch(c.name, pattern))
+        parts = tuple(
+            Part(c, () if c.alias_of else tuple(_keys(f"{name}.", c.obj.Options)))
+            for c in registry.components(kind)
+            if fnmatch.fnmatch(c.name, pattern)
+        )
         if parts or pattern == "*":
             out.append(Section(name, kind, _HELP[name], tuple(_shared(name, registry)), parts))
     return out
 
 
 def recipe_keys(registry: Registry | None = None) -> list[str]:
-    """Every dotted key a recipe (or ``--set``) takes, sorted: ``seed``, ``model.hidden_size``, ``trainer.early_stop.patience``..."""
+    """Every dotted key a recipe (or ``--set``) takes, sorted: ``seed``, ``model.hidden_size``,
+    ``trainer.early_stop.patience``..."""
     sections = recipe_sections(registry)
     return sorted({k.path for s in sections for k in (*s.keys, *(k for p in s.parts for k in p.keys))})
 
@@ -119,7 +138,9 @@ def key_line(key: Key) -> str:
 
 
 def _origin(c: Component) -> str:
-    return f"plugin {c.plugin}" + (f" [{c.dist}]" if c.dist else "") + (f" (alias of {c.alias_of})" if c.alias_of else "")
+    return (
+        f"plugin {c.plugin}" + (f" [{c.dist}]" if c.dist else "") + (f" (alias of {c.alias_of})" if c.alias_of else "")
+    )
 
 
 def render_text(sections: list[Section]) -> str:
@@ -130,7 +151,11 @@ def render_text(sections: list[Section]) -> str:
         if not s.name:
             lines += ["top level:", *(f"      {key_line(k)}" for k in s.keys)]
             continue
-        lines += [f"{s.kind}s:", f"  section {s.name} (every {s.kind}): {s.help}", *(f"      {key_line(k)}" for k in s.keys)]
+        lines += [
+            f"{s.kind}s:",
+            f"  section {s.name} (every {s.kind}): {s.help}",
+            *(f"      {key_line(k)}" for k in s.keys),
+        ]
         for p in s.parts:
             lines.append(f"  {p.component.name:<18} {_origin(p.component)}")
             lines += [f"      {key_line(k)}" for k in p.keys]
@@ -138,7 +163,8 @@ def render_text(sections: list[Section]) -> str:
 
 
 def _markdown(text: str) -> str:
-    """``text`` shown as written in Markdown: outside its code spans, ``<unk>`` is no HTML tag and ``2**32`` no emphasis."""
+    """``text`` shown as written in Markdown: outside its code spans, ``<unk>`` is no HTML tag and ``2**32`` no
+    emphasis."""
     parts = text.split("`")
     for i in range(0, len(parts), 2):  # the even parts lie outside backticks
         parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*")
@@ -150,13 +176,22 @@ def _markdown_key(key: Key) -> str:
 
 
 def render_markdown(registry: Registry | None = None) -> str:
-    """The docs' "recipe keys" page: every section, its shared keys, then each component's own, with the type, default and
-    help ``zoo plugins --verbose`` prints."""
-    lines = ["# Recipe keys", "",
-             ("Generated from the components' `Options` dataclasses: `zoo plugins --verbose` prints the same keys, types, defaults "
-              "and help. Set any key on the command line with `--set KEY=VALUE`, e.g. `zoo run jay_gru --set trainer.lr=0.001`."), "",
-             ("A section names a registered component (`model` names a cell) and takes the keys every component of that section "
-              "shares, then the keys of the component it names.")]
+    """The docs' "recipe keys" page: every section, its shared keys, then each component's own, with the type, default
+    and help ``zoo plugins --verbose`` prints."""
+    lines = [
+        "# Recipe keys",
+        "",
+        (
+            "Generated from the components' `Options` dataclasses: `zoo plugins --verbose` prints the same keys, "
+            "types, defaults and help. Set any key on the command line with `--set KEY=VALUE`, e.g. "
+            "`zoo run jay_gru --set trainer.lr=0.001`."
+        ),
+        "",
+        (
+            "A section names a registered component (`model` names a cell) and takes the keys every component of that "
+            "section shares, then the keys of the component it names."
+        ),
+    ]
     for s in recipe_sections(registry):
         title = "Top level" if not s.name else f"`{s.name}`"
         lines += ["", f"## {title}", "", f"{s.help[0].upper()}{s.help[1:]}.", "", *map(_markdown_key, s.keys)]

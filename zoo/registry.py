@@ -9,8 +9,9 @@ import importlib.metadata
 import os
 import re
 import reprlib
+from collections.abc import Iterable
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
@@ -60,7 +61,8 @@ class BrokenPlugin:
     hook: str | None = None
 
     def could_provide(self, hook: str) -> bool:
-        """Whether this failure may be why something that ``hook`` (``register_cells``, ``register_commands``) adds is missing."""
+        """Whether this failure may be why something that ``hook`` (``register_cells``, ``register_commands``) adds is
+        missing."""
         return self.hook is None or self.hook == hook or self.hook not in _HOOKS
 
     @property
@@ -121,8 +123,12 @@ class Registry:
     plugins, as zoo's own register no commands, so that ``zoo --help`` starts quickly.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, broken: Iterable[BrokenPlugin] = (),
-                 origins: dict[str, tuple[str, str | None]] | None = None):
+    def __init__(
+        self,
+        pm: pluggy.PluginManager,
+        broken: Iterable[BrokenPlugin] = (),
+        origins: dict[str, tuple[str, str | None]] | None = None,
+    ):
         self._origins = origins or {}
         self._pending: _Installed | None = None
         self._broken: list[BrokenPlugin] = []
@@ -177,7 +183,7 @@ class Registry:
         return self._components
 
     @classmethod
-    def from_plugins(cls, *plugins: ModuleType | object) -> "Registry":
+    def from_plugins(cls, *plugins: ModuleType | object) -> Registry:
         """A registry of exactly these plugin objects (modules or instances), for tests."""
         pm = new_plugin_manager()
         for p in plugins:
@@ -201,7 +207,11 @@ class Registry:
 
         error = _call(impl, register=register)
         if refused or error:
-            self._failed(impl.plugin_name, hook_name, f"{hook_name} called {refused[0]}" if refused else f"{hook_name} raised {error}")
+            self._failed(
+                impl.plugin_name,
+                hook_name,
+                f"{hook_name} called {refused[0]}" if refused else f"{hook_name} raised {error}",
+            )
             return
         for new in pending:
             old = self._components.get((kind, new.name))
@@ -224,13 +234,18 @@ class Registry:
 
     def broken_note(self, hook: str) -> str:
         """``; plugins that failed to load: x (...) from zoo-x; fix or uninstall it (pip uninstall zoo-x)``, naming
-        the broken plugins that may have provided what ``hook`` adds, to append to an "unknown ..." message; or ``""``."""
+        the broken plugins that may have provided what ``hook`` adds, to append to an "unknown ..." message; or
+        ``""``."""
         suspects = [b for b in self.broken if b.could_provide(hook)]
         if not suspects:
             return ""
         dists = sorted({b.dist for b in suspects if b.dist})
-        return ("; plugins that failed to load: " + ", ".join(b.described for b in suspects)
-                + f"; fix or uninstall {'them' if len(suspects) > 1 else 'it'}" + (f" (pip uninstall {' '.join(dists)})" if dists else ""))
+        return (
+            "; plugins that failed to load: "
+            + ", ".join(b.described for b in suspects)
+            + f"; fix or uninstall {'them' if len(suspects) > 1 else 'it'}"
+            + (f" (pip uninstall {' '.join(dists)})" if dists else "")
+        )
 
     def add_commands(self, cli: Any) -> None:
         """Call each plugin's ``register_commands(cli)`` on the root ``click.Group``.
@@ -257,7 +272,9 @@ class Registry:
 
     def components(self, kind: str | None = None) -> list[Component]:
         """Every registered component, optionally of one kind, sorted by kind then name."""
-        return sorted((c for c in self._table.values() if kind in (None, c.kind)), key=lambda c: (KINDS.index(c.kind), c.name))
+        return sorted(
+            (c for c in self._table.values() if kind in (None, c.kind)), key=lambda c: (KINDS.index(c.kind), c.name)
+        )
 
     def get(self, kind: str, name: str, where: str | None = None) -> Any:
         """The class registered as (kind, name).
@@ -269,15 +286,20 @@ class Registry:
         """
         claims = self.conflicts.get((kind, name))
         if claims:
-            msg = (f"{kind} '{name}' is registered twice: by " + " and by ".join(c.origin for c in claims)
-                   + "; uninstall one, or load only one with ZOO_LOAD_PLUGINS=<distribution>")
+            msg = (
+                f"{kind} '{name}' is registered twice: by "
+                + " and by ".join(c.origin for c in claims)
+                + "; uninstall one, or load only one with ZOO_LOAD_PLUGINS=<distribution>"
+            )
             if where:
                 raise RecipeError([f"{where}: {msg}"])
             raise PluginError(msg)
         found = self._table.get((kind, name))
         if found is not None:
             return found.obj
-        msg = unknown(kind, name, self.names(kind), preferred=self.builtins(kind)) + self.broken_note(_HOOK_FOR_KIND[kind])
+        msg = unknown(kind, name, self.names(kind), preferred=self.builtins(kind)) + self.broken_note(
+            _HOOK_FOR_KIND[kind]
+        )
         if where:
             raise RecipeError([f"{where}: {msg}"])
         raise PluginError(msg)
@@ -297,8 +319,11 @@ def _call(impl: pluggy.HookImpl, **kwargs: Any) -> str | None:
 
 def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
     """The names of ``plugin``'s hook implementations that match no specification (a misspelt hook)."""
-    return sorted(hc.name for hc in pm.get_hookcallers(plugin) or ()
-                  if not hc.has_spec() and any(i.plugin is plugin and not i.optionalhook for i in hc.get_hookimpls()))
+    return sorted(
+        hc.name
+        for hc in pm.get_hookcallers(plugin) or ()
+        if not hc.has_spec() and any(i.plugin is plugin and not i.optionalhook for i in hc.get_hookimpls())
+    )
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -330,13 +355,17 @@ def _key(ep: importlib.metadata.EntryPoint) -> str:
 
 
 class _Installed:
-    """The ``zoo`` entry points that ``ZOO_LOAD_PLUGINS`` lets load, zoo's own first; each imported once, when needed."""
+    """The ``zoo`` entry points that ``ZOO_LOAD_PLUGINS`` lets load, zoo's own first; each imported once, when
+    needed."""
 
     def __init__(self) -> None:
         allowed = _allowed_dists()
         found = sorted(importlib.metadata.entry_points(group="zoo"), key=lambda e: (_dist(e) != BUILTIN_DIST, e.name))
-        self.entry_points = [ep for ep in found
-                             if allowed is None or _dist(ep) == BUILTIN_DIST or _normalized(_dist(ep) or "") in allowed]
+        self.entry_points = [
+            ep
+            for ep in found
+            if allowed is None or _dist(ep) == BUILTIN_DIST or _normalized(_dist(ep) or "") in allowed
+        ]
         self.origins = {_key(ep): (ep.name, _dist(ep)) for ep in self.entry_points}
         self._modules: dict[str, Any] = {}
         self._failures: dict[str, str] = {}
@@ -352,7 +381,8 @@ class _Installed:
         return self._modules.get(key)
 
     def plugin_manager(self, builtins: bool = True) -> tuple[pluggy.PluginManager, list[BrokenPlugin]]:
-        """A plugin manager with the plugins registered in order (zoo's own only if ``builtins``), and those that failed."""
+        """A plugin manager with the plugins registered in order (zoo's own only if ``builtins``), and those that
+        failed."""
         pm = new_plugin_manager()
         broken: list[BrokenPlugin] = []
         for ep in self.entry_points:

@@ -20,8 +20,9 @@ import functools
 import itertools
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -46,7 +47,10 @@ __all__ = ["check_cell", "check_dataset", "check_predictor"]
 
 VOCAB = Vocab(list(" abcdefg"))  # the tiny models' vocabulary: 8 character tokens
 HIDDEN, EMBEDDING = 3, 2
-CONFIGS = [dict(layers=k, bidirectional=b, encoder=e) for k, b, e in itertools.product((1, 2), (False, True), ("onehot", "embedding"))]
+CONFIGS = [
+    {"layers": k, "bidirectional": b, "encoder": e}
+    for k, b, e in itertools.product((1, 2), (False, True), ("onehot", "embedding"))
+]
 SHAPES = ((2, 5), (3, 1))  # (batch, steps)
 TOL = 1e-10  # float64: scratch vs nn, saved vs loaded
 NP_TOL = 1e-9  # float64: hand-written NumPy gradients vs autograd
@@ -58,19 +62,44 @@ NP_TOL = 1e-9  # float64: hand-written NumPy gradients vs autograd
 def _lookup(registry: Registry | None, kind: str, name: str) -> tuple[Registry, Any]:
     registry = registry or get_registry()
     if name not in registry.names(kind):
-        raise AssertionError(f"no {kind} registered as {name!r}; registered: {', '.join(registry.names(kind)) or '(none)'}")
+        raise AssertionError(
+            f"no {kind} registered as {name!r}; registered: {', '.join(registry.names(kind)) or '(none)'}"
+        )
     return registry, registry.get(kind, name)
 
 
-def _recipe(registry: Registry, cell: str, options: dict | None = None, *, impl: str = "scratch", layers: int = 1,
-            bidirectional: bool = False, encoder: str = "onehot", predict: dict | None = None) -> Recipe:
+def _recipe(
+    registry: Registry,
+    cell: str,
+    options: dict | None = None,
+    *,
+    impl: str = "scratch",
+    layers: int = 1,
+    bidirectional: bool = False,
+    encoder: str = "onehot",
+    predict: dict | None = None,
+) -> Recipe:
     """A resolved recipe for a tiny float64 model of ``cell`` (the dataset is never read)."""
-    model = {"cell": cell, "impl": impl, "hidden_size": HIDDEN, "layers": layers, "bidirectional": bidirectional,
-             "encoder": encoder, "dtype": "float64", **(options or {})}
+    model = {
+        "cell": cell,
+        "impl": impl,
+        "hidden_size": HIDDEN,
+        "layers": layers,
+        "bidirectional": bidirectional,
+        "encoder": encoder,
+        "dtype": "float64",
+        **(options or {}),
+    }
     if encoder == "embedding":
         model["embedding_size"] = EMBEDDING
-    data = {"name": "conformance", "seed": 0, "dataset": {"name": "text", "path": "unused.txt"}, "model": model,
-            "backend": "torch", "predict": predict or {"name": "default"}}
+    data = {
+        "name": "conformance",
+        "seed": 0,
+        "dataset": {"name": "text", "path": "unused.txt"},
+        "model": model,
+        "backend": "torch",
+        "predict": predict or {"name": "default"},
+    }
     try:
         return resolve(data, registry)
     except RecipeError as exc:
@@ -78,7 +107,8 @@ def _recipe(registry: Registry, cell: str, options: dict | None = None, *, impl:
 
 
 def _build(recipe: Recipe) -> LanguageModel:
-    """The recipe's model, its weights drawn after seeding torch with 0 (the public checks restore the caller's state)."""
+    """The recipe's model, its weights drawn after seeding torch with 0 (the public checks restore the caller's
+    state)."""
     torch.manual_seed(0)
     return build_model(recipe, len(VOCAB))
 
@@ -163,13 +193,22 @@ def _check_step(recipe: Recipe, where: str) -> None:
     g = torch.Generator().manual_seed(5)
     gx = torch.randn(n, cell.gates * h, generator=g, dtype=torch.float64)
     state = tuple(torch.randn(n, h, generator=g, dtype=torch.float64) for _ in range(cell.num_states))
-    w_hh, b_hh = torch.randn(cell.gates * h, h, generator=g, dtype=torch.float64), torch.randn(cell.gates * h, generator=g, dtype=torch.float64)
+    w_hh, b_hh = (
+        torch.randn(cell.gates * h, h, generator=g, dtype=torch.float64),
+        torch.randn(cell.gates * h, generator=g, dtype=torch.float64),
+    )
     out, new = cell.step(gx, state, w_hh, b_hh)
-    assert tuple(out.shape) == (n, h), f"{where}: step returned an output of shape {tuple(out.shape)}, expected (batch, hidden) = {(n, h)}"
-    assert isinstance(new, tuple) and len(new) == cell.num_states, \
-        f"{where}: step must return a state tuple of num_states={cell.num_states} tensors, got {type(new).__name__} of length {len(new)}"
+    assert tuple(out.shape) == (n, h), (
+        f"{where}: step returned an output of shape {tuple(out.shape)}, expected (batch, hidden) = {(n, h)}"
+    )
+    assert isinstance(new, tuple) and len(new) == cell.num_states, (
+        f"{where}: step must return a state tuple of num_states={cell.num_states} tensors, got {type(new).__name__} of "
+        f"length {len(new)}"
+    )
     for s in new:
-        assert tuple(s.shape) == (n, h), f"{where}: step returned a state tensor of shape {tuple(s.shape)}, expected (batch, hidden) = {(n, h)}"
+        assert tuple(s.shape) == (n, h), (
+            f"{where}: step returned a state tensor of shape {tuple(s.shape)}, expected (batch, hidden) = {(n, h)}"
+        )
 
 
 def _check_shapes(recipe: Recipe, where: str) -> None:
@@ -182,12 +221,18 @@ def _check_shapes(recipe: Recipe, where: str) -> None:
             state = None
             for _ in range(2):  # from zeros, then from the returned state
                 logits, state = model(_ids(n, t), state)
-                assert tuple(logits.shape) == (n, t, len(VOCAB)), f"{where}: logits have shape {tuple(logits.shape)}, expected {(n, t, len(VOCAB))}"
-                assert isinstance(state, tuple) and len(state) == model.cell.num_states, \
-                    f"{where}: the state must be a tuple of num_states={model.cell.num_states} tensors, got {state!r:.80}"
+                assert tuple(logits.shape) == (n, t, len(VOCAB)), (
+                    f"{where}: logits have shape {tuple(logits.shape)}, expected {(n, t, len(VOCAB))}"
+                )
+                assert isinstance(state, tuple) and len(state) == model.cell.num_states, (
+                    f"{where}: the state must be a tuple of num_states={model.cell.num_states} tensors, got "
+                    f"{state!r:.80}"
+                )
                 for s in state:
-                    assert tuple(s.shape) == (stacked, n, m.hidden_size), \
-                        f"{where}: a state tensor has shape {tuple(s.shape)}, expected (layers*directions, batch, hidden) = {(stacked, n, m.hidden_size)}"
+                    assert tuple(s.shape) == (stacked, n, m.hidden_size), (
+                        f"{where}: a state tensor has shape {tuple(s.shape)}, expected (layers*directions, batch, "
+                        f"hidden) = {(stacked, n, m.hidden_size)}"
+                    )
 
 
 def _check_chunked_state(recipe: Recipe, where: str) -> None:
@@ -198,7 +243,9 @@ def _check_chunked_state(recipe: Recipe, where: str) -> None:
         whole, final = model(ids, state)
         first, mid = model(ids[:, :4], state)
         second, end = model(ids[:, 4:], mid)
-    _close(torch.cat([first, second], dim=1), whole, f"{where}: logits of two chunks with the state carried vs one pass")
+    _close(
+        torch.cat([first, second], dim=1), whole, f"{where}: logits of two chunks with the state carried vs one pass"
+    )
     for a, b in zip(end, final):
         _close(a, b, f"{where}: final state of two chunks vs one pass")
 
@@ -208,8 +255,14 @@ def _check_round_trip(recipe: Recipe, registry: Registry, where: str) -> None:
     model = _build(recipe)
     ids = _ids(2, 5)
     with torch.no_grad(), tempfile.TemporaryDirectory() as tmp:
-        path = save_weights(Path(tmp) / "model.safetensors", model.state_dict(), vocab=VOCAB, recipe=recipe.to_dict(),
-                            metrics={}, versions=versions())
+        path = save_weights(
+            Path(tmp) / "model.safetensors",
+            model.state_dict(),
+            vocab=VOCAB,
+            recipe=recipe.to_dict(),
+            metrics={},
+            versions=versions(),
+        )
         loaded = load(path, registry=registry)
         assert loaded.vocab == VOCAB, f"{where}: the loaded vocabulary differs from the saved one"
         _close(loaded.module(ids)[0], model(ids)[0], f"{where}: logits after save_weights + zoo.load")
@@ -257,8 +310,15 @@ def _check_numpy_stack(recipe: Recipe, where: str) -> None:
     dirs = 2 if m.bidirectional else 1
     g = torch.Generator().manual_seed(4)
     ids_input = m.encoder == "onehot"
-    x = _ids(3, 4) if ids_input else torch.randn(3, 4, stack.input_size, generator=g, dtype=torch.float64, requires_grad=True)
-    state = tuple(torch.randn(m.layers * dirs, 3, m.hidden_size, generator=g, dtype=torch.float64) for _ in range(stack.cell.num_states))
+    x = (
+        _ids(3, 4)
+        if ids_input
+        else torch.randn(3, 4, stack.input_size, generator=g, dtype=torch.float64, requires_grad=True)
+    )
+    state = tuple(
+        torch.randn(m.layers * dirs, 3, m.hidden_size, generator=g, dtype=torch.float64)
+        for _ in range(stack.cell.num_states)
+    )
     w_out = torch.randn(3, 4, dirs * m.hidden_size, generator=g, dtype=torch.float64)
     w_state = tuple(torch.randn(s.shape, generator=g, dtype=torch.float64) for s in state)
     out, final = stack(x, state)
@@ -267,15 +327,29 @@ def _check_numpy_stack(recipe: Recipe, where: str) -> None:
     params = {k: v.detach().numpy() for k, v in stack.named_parameters()}
     x_np = x.numpy() if ids_input else x.detach().numpy()
     np_out, np_final, cache = stack_forward(stack.cell, params, x_np, tuple(s.numpy() for s in state), m.layers, dirs)
-    np.testing.assert_allclose(np_out, out.detach().numpy(), atol=TOL, rtol=0, err_msg=f"{where}: NumPy vs torch stack output")
+    np.testing.assert_allclose(
+        np_out, out.detach().numpy(), atol=TOL, rtol=0, err_msg=f"{where}: NumPy vs torch stack output"
+    )
     for a, b in zip(np_final, final):
-        np.testing.assert_allclose(a, b.detach().numpy(), atol=TOL, rtol=0, err_msg=f"{where}: NumPy vs torch final state")
-    grads, dx = stack_backward(stack.cell, params, cache, w_out.numpy(), tuple(w.numpy() for w in w_state), m.layers, dirs)
+        np.testing.assert_allclose(
+            a, b.detach().numpy(), atol=TOL, rtol=0, err_msg=f"{where}: NumPy vs torch final state"
+        )
+    grads, dx = stack_backward(
+        stack.cell, params, cache, w_out.numpy(), tuple(w.numpy() for w in w_state), m.layers, dirs
+    )
     assert set(grads) == set(params), f"{where}: NumPy gradients for {sorted(grads)}, expected {sorted(params)}"
     for pname, p in stack.named_parameters():
-        np.testing.assert_allclose(grads[pname], p.grad.numpy(), atol=NP_TOL, rtol=0, err_msg=f"{where}: NumPy backward_step gradient of {pname}")
+        np.testing.assert_allclose(
+            grads[pname],
+            p.grad.numpy(),
+            atol=NP_TOL,
+            rtol=0,
+            err_msg=f"{where}: NumPy backward_step gradient of {pname}",
+        )
     if not ids_input:
-        np.testing.assert_allclose(dx, x.grad.numpy(), atol=NP_TOL, rtol=0, err_msg=f"{where}: NumPy backward_step gradient of the input")
+        np.testing.assert_allclose(
+            dx, x.grad.numpy(), atol=NP_TOL, rtol=0, err_msg=f"{where}: NumPy backward_step gradient of the input"
+        )
 
 
 def _check_gradients(recipe: Recipe, where: str) -> None:
@@ -285,7 +359,7 @@ def _check_gradients(recipe: Recipe, where: str) -> None:
     ids = _ids(2, 3)
 
     def forward(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        logits, final = torch.func.functional_call(model, dict(zip(names, tensors)), (ids, tensors[len(names):]))
+        logits, final = torch.func.functional_call(model, dict(zip(names, tensors)), (ids, tensors[len(names) :]))
         return (logits, *final)
 
     inputs = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
@@ -300,7 +374,9 @@ def _check_gradients(recipe: Recipe, where: str) -> None:
 
 
 @_own_random_state
-def check_dataset(name: str, options: dict, data_dir: str | Path | None = None, *, registry: Registry | None = None) -> None:
+def check_dataset(
+    name: str, options: dict, data_dir: str | Path | None = None, *, registry: Registry | None = None
+) -> None:
     """Check the dataset registered as ``name`` with recipe ``options``, reading files from ``data_dir``.
 
     Two loads give identical ids (train, valid, test) and vocabulary; every id
@@ -342,8 +418,13 @@ def _check_vocab_round_trip(corpus: Corpus, where: str, size: int = 500) -> None
     try:
         again = corpus.vocab.encode(text)
     except UsageError as exc:
-        raise AssertionError(f"{where}: the decoded first {len(ids)} training tokens do not encode again: {exc}") from None
-    assert again == ids, f"{where}: encode(decode(ids)) differs from ids on the first {len(ids)} training tokens (decoded: {text[:60]!r})"
+        raise AssertionError(
+            f"{where}: the decoded first {len(ids)} training tokens do not encode again: {exc}"
+        ) from None
+    assert again == ids, (
+        f"{where}: encode(decode(ids)) differs from ids on the first {len(ids)} training tokens (decoded: "
+        f"{text[:60]!r})"
+    )
 
 
 # -- predictors ---------------------------------------------------------------
@@ -368,17 +449,23 @@ def check_predictor(name: str, options: dict | None = None, *, registry: Registr
     _check_generate_repeatable(predictor, model, where)
     _check_stop(predictor, model, where)
     _check_perplexity(predictor, model, where)
-    _expect_usage_error(lambda: predictor.generate(model, VOCAB, "xyz", 3), f"{where}: generate from a prefix with unknown characters")
+    _expect_usage_error(
+        lambda: predictor.generate(model, VOCAB, "xyz", 3), f"{where}: generate from a prefix with unknown characters"
+    )
     bidirectional = _build(_recipe(registry, "lstm", bidirectional=True, predict=predict))
-    _expect_usage_error(lambda: predictor.generate(bidirectional, VOCAB, "ab", 3), f"{where}: generate with a bidirectional model")
+    _expect_usage_error(
+        lambda: predictor.generate(bidirectional, VOCAB, "ab", 3), f"{where}: generate with a bidirectional model"
+    )
     _check_numpy_runner(predictor, model, registry, where)
 
 
 def _check_generate_output(predictor: Any, model: LanguageModel, where: str) -> None:
     for prefix, n in itertools.product(("ab", ""), (0, 1, 6)):
         out = predictor.generate(model, VOCAB, prefix, n)
-        assert isinstance(out, str) and out.startswith(prefix), f"{where}: generate({prefix!r}, {n}) returned {out!r}, which does not start with the prefix"
-        extra = VOCAB.split(out[len(prefix):])
+        assert isinstance(out, str) and out.startswith(prefix), (
+            f"{where}: generate({prefix!r}, {n}) returned {out!r}, which does not start with the prefix"
+        )
+        extra = VOCAB.split(out[len(prefix) :])
         assert len(extra) <= n, f"{where}: generate({prefix!r}, {n}) returned {len(extra)} new tokens: {out!r}"
         unknown = [t for t in extra if t not in VOCAB.index]
         assert not unknown, f"{where}: generate({prefix!r}, {n}) returned tokens outside the vocabulary: {unknown}"
@@ -388,9 +475,22 @@ def _check_generate_repeatable(predictor: Any, model: LanguageModel, where: str)
     greedy = [predictor.generate(model, VOCAB, "ab", 8) for _ in range(2)]
     assert greedy[0] == greedy[1], f"{where}: greedy generate is not deterministic: {greedy}"
     for top_k in (None, 3):
-        sampled = [predictor.generate(model, VOCAB, "ab", 8, strategy="sample", temperature=1.5, top_k=top_k,
-                                      generator=torch.Generator().manual_seed(7)) for _ in range(2)]
-        assert sampled[0] == sampled[1], f"{where}: sampling with top_k={top_k} and the same generator seed gave {sampled}"
+        sampled = [
+            predictor.generate(
+                model,
+                VOCAB,
+                "ab",
+                8,
+                strategy="sample",
+                temperature=1.5,
+                top_k=top_k,
+                generator=torch.Generator().manual_seed(7),
+            )
+            for _ in range(2)
+        ]
+        assert sampled[0] == sampled[1], (
+            f"{where}: sampling with top_k={top_k} and the same generator seed gave {sampled}"
+        )
 
 
 def _check_stop(predictor: Any, model: LanguageModel, where: str) -> None:
@@ -407,10 +507,16 @@ def _check_numpy_runner(predictor: Any, model: LanguageModel, registry: Registry
     try:
         on_numpy = predictor.generate(runner, VOCAB, "ab", 6)
     except Exception as exc:
-        raise AssertionError(f"{where}: generate fails on the numpy backend's model ({type(exc).__name__}: {exc}); {hint}") from exc
-    assert on_numpy == predictor.generate(model, VOCAB, "ab", 6), f"{where}: greedy generate differs on the numpy backend's model; {hint}"
+        raise AssertionError(
+            f"{where}: generate fails on the numpy backend's model ({type(exc).__name__}: {exc}); {hint}"
+        ) from exc
+    assert on_numpy == predictor.generate(model, VOCAB, "ab", 6), (
+        f"{where}: greedy generate differs on the numpy backend's model; {hint}"
+    )
 
 
 def _check_perplexity(predictor: Any, model: LanguageModel, where: str) -> None:
     value = predictor.perplexity(model, VOCAB, "abcab gf")
-    assert isinstance(value, float) and math.isfinite(value) and value >= 1.0, f"{where}: perplexity is {value!r}, expected a finite float >= 1"
+    assert isinstance(value, float) and math.isfinite(value) and value >= 1.0, (
+        f"{where}: perplexity is {value!r}, expected a finite float >= 1"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from zoo.errors import UsageError
 
@@ -40,8 +40,15 @@ class Vocab:
         self.unk = unk
 
     @classmethod
-    def build(cls, tokens: Iterable[str], level: str = "char", order: str = "sorted", unk: str | None = None,
-              min_count: int = 1, max_vocab: int | None = None) -> "Vocab":
+    def build(
+        cls,
+        tokens: Iterable[str],
+        level: str = "char",
+        order: str = "sorted",
+        unk: str | None = None,
+        min_count: int = 1,
+        max_vocab: int | None = None,
+    ) -> Vocab:
         """Build from a token stream: ``order="sorted"`` or ``"frequency"`` (ties broken by the token).
 
         With ``unk`` (e.g. ``"<unk>"``), the unknown token is id 0 (as in d2l's ``Vocab``) and the kept tokens
@@ -53,13 +60,19 @@ class Vocab:
         """
         counts = collections.Counter(tokens)
         if unk is None and (min_count != 1 or max_vocab is not None):
-            raise ValueError("Vocab: min_count and max_vocab need an unknown token (unk) to map the tokens they drop to")
+            raise ValueError(
+                "Vocab: min_count and max_vocab need an unknown token (unk) to map the tokens they drop to"
+            )
         if min_count < 1 or (max_vocab is not None and max_vocab < 2):
-            raise ValueError(f"Vocab: min_count must be at least 1 and max_vocab at least 2, got {min_count} and {max_vocab}")
+            raise ValueError(
+                f"Vocab: min_count must be at least 1 and max_vocab at least 2, got {min_count} and {max_vocab}"
+            )
         if unk is not None:
             counts.pop(unk, None)
             kept = sorted((t for t in counts if counts[t] >= min_count), key=lambda t: (-counts[t], t))
-            counts = collections.Counter({t: counts[t] for t in kept[: max_vocab - 1 if max_vocab is not None else None]})
+            counts = collections.Counter(
+                {t: counts[t] for t in kept[: max_vocab - 1 if max_vocab is not None else None]}
+            )
         if order == "sorted":
             ordered = sorted(counts)
         elif order == "frequency":
@@ -72,14 +85,19 @@ class Vocab:
         return len(self.tokens)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and (self.tokens, self.level, self.unk) == (other.tokens, other.level, other.unk)
+        return isinstance(other, Vocab) and (self.tokens, self.level, self.unk) == (
+            other.tokens,
+            other.level,
+            other.unk,
+        )
 
     def split(self, text: str) -> list[str]:
         """Split text into tokens: characters, or whitespace-separated words."""
         return list(text) if self.level == "char" else text.split()
 
-    def encode(self, text: str | Sequence[str], *, what: str = "text",
-               advice: str = "use only tokens from the training corpus") -> list[int]:
+    def encode(
+        self, text: str | Sequence[str], *, what: str = "text", advice: str = "use only tokens from the training corpus"
+    ) -> list[int]:
         """Map text (or a list of tokens) to ids; unknown tokens map to ``unk`` or raise one clear error.
 
         :param what: names the input in that error (``"text"``, ``"dataset valid split"``).

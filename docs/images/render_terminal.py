@@ -8,7 +8,8 @@ take two cells and need a font that has them.
 The pictures in this folder were made so (tmux 3.x, in a folder where ``recipes`` is the repository's)::
 
     tmux -u new-session -d -s zoo -x 118 -y 10            # progress.png: a run on a terminal
-    tmux send-keys -t zoo 'zoo run recipes/shakespeare_lstm.yaml --set trainer.epochs=3 --set model.hidden_size=128 --set trainer.eval_every=80' Enter
+    tmux send-keys -t zoo 'zoo run recipes/shakespeare_lstm.yaml --set trainer.epochs=3 --set model.hidden_size=128'
+    tmux send-keys -t zoo ' --set trainer.eval_every=80' Enter
     tmux capture-pane -t zoo -e -p > progress.txt          # while epoch 3 trains
     python docs/images/render_terminal.py progress.txt docs/images/progress.png --title "zoo run"
     cp runs/shakespeare_lstm/perplexity.png docs/images/perplexity.png
@@ -29,12 +30,33 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-FONTS = ("/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf", "/usr/share/fonts/TTF/DejaVuSansMono.ttf",
-         "/Library/Fonts/DejaVuSansMono.ttf", "C:/Windows/Fonts/consola.ttf")
+FONTS = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf",
+    "/usr/share/fonts/TTF/DejaVuSansMono.ttf",
+    "/Library/Fonts/DejaVuSansMono.ttf",
+    "C:/Windows/Fonts/consola.ttf",
+)
 BACKGROUND, FOREGROUND, CHROME = (30, 30, 30), (212, 212, 212), (60, 60, 60)
-# the 16 standard colours (VS Code's dark terminal theme): black, red, green, yellow, blue, magenta, cyan, white, then bright
-BASIC = [(0, 0, 0), (205, 49, 49), (13, 188, 121), (229, 229, 16), (36, 114, 200), (188, 63, 188), (17, 168, 205), (229, 229, 229),
-         (102, 102, 102), (241, 76, 76), (35, 209, 139), (245, 245, 67), (59, 142, 234), (214, 112, 214), (41, 184, 219), (255, 255, 255)]
+# the 16 standard colours (VS Code's dark terminal theme): black, red, green, yellow, blue, magenta, cyan, white,
+# then bright
+BASIC = [
+    (0, 0, 0),
+    (205, 49, 49),
+    (13, 188, 121),
+    (229, 229, 16),
+    (36, 114, 200),
+    (188, 63, 188),
+    (17, 168, 205),
+    (229, 229, 229),
+    (102, 102, 102),
+    (241, 76, 76),
+    (35, 209, 139),
+    (245, 245, 67),
+    (59, 142, 234),
+    (214, 112, 214),
+    (41, 184, 219),
+    (255, 255, 255),
+]
 SGR = re.compile(r"\x1b\[([0-9;]*)m")
 OTHER = re.compile(r"\x1b\[[0-9;?]*[A-Za-ln-z]|\x1b[()][0-9A-Za-z]")  # cursor and charset codes: not drawn
 
@@ -82,20 +104,21 @@ def apply(style: Style, params: str) -> Style:
             if codes[i + 1] == 5 and i + 2 < len(codes):
                 style, i = replace(style, **{key: palette(codes[i + 2])}), i + 2
             elif codes[i + 1] == 2 and i + 4 < len(codes):
-                style, i = replace(style, **{key: tuple(codes[i + 2:i + 5])}), i + 4
+                style, i = replace(style, **{key: tuple(codes[i + 2 : i + 5])}), i + 4
         i += 1
     return style
 
 
 def cells(text: str) -> list[list[tuple[str, Style]]]:
-    """The capture as rows of (character, style), trailing empty rows dropped; a wide character is followed by an empty cell."""
+    """The capture as rows of (character, style), trailing empty rows dropped; a wide character is followed by an
+    empty cell."""
     rows, style = [], Style()
     for line in text.expandtabs(8).split("\n"):
         row: list[tuple[str, Style]] = []
         line = OTHER.sub("", line.rstrip("\r"))
         at = 0
         for m in [*SGR.finditer(line), None]:
-            for ch in line[at:m.start() if m else len(line)]:
+            for ch in line[at : m.start() if m else len(line)]:
                 if unicodedata.combining(ch) or ch in "\x1b\r":
                     continue
                 row.append((ch, style))
@@ -109,7 +132,9 @@ def cells(text: str) -> list[list[tuple[str, Style]]]:
     return rows
 
 
-def render(text: str, title: str | None = None, font_path: str | None = None, size: int = 15, columns: int | None = None) -> Image.Image:
+def render(
+    text: str, title: str | None = None, font_path: str | None = None, size: int = 15, columns: int | None = None
+) -> Image.Image:
     """The capture ``text`` drawn as a dark terminal window (with ``title`` in its title bar), ``columns`` cells wide
     (default: its longest row)."""
     font = ImageFont.truetype(font_path or next((f for f in FONTS if Path(f).is_file()), FONTS[0]), size)
@@ -133,7 +158,10 @@ def render(text: str, title: str | None = None, font_path: str | None = None, si
                 fg, bg = bg or BACKGROUND, fg
             left = pad + x * cw
             if bg is not None:
-                draw.rectangle((left, top, left + cw * (2 if unicodedata.east_asian_width(ch or " ") in "WF" else 1), top + lh), fill=bg)
+                draw.rectangle(
+                    (left, top, left + cw * (2 if unicodedata.east_asian_width(ch or " ") in "WF" else 1), top + lh),
+                    fill=bg,
+                )
             if ch.strip():
                 draw.text((left, top + (lh - ascent - descent) / 2), ch, font=bold if st.bold else font, fill=fg)
     return img
@@ -148,8 +176,10 @@ def _bold(font_path: str | None, font: ImageFont.FreeTypeFont) -> ImageFont.Free
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``render_terminal.py CAPTURE OUT.png [--title T] [--font F] [--size N] [--columns N]``."""
-    ap = argparse.ArgumentParser(description="Render a terminal capture (tmux capture-pane -e -p) into a PNG.",
-                                 epilog="example: python docs/images/render_terminal.py progress.txt docs/images/progress.png --title 'zoo run'")
+    ap = argparse.ArgumentParser(
+        description="Render a terminal capture (tmux capture-pane -e -p) into a PNG.",
+        epilog="example: python docs/images/render_terminal.py progress.txt docs/images/progress.png --title 'zoo run'",
+    )
     ap.add_argument("capture", help="text with ANSI colour codes; - for stdin")
     ap.add_argument("out", help="the PNG to write")
     ap.add_argument("--title", default=None, help="draw a window title bar with this title")
@@ -161,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         image = render(text, args.title, args.font, args.size, args.columns)
     except OSError as exc:
-        print(f"render_terminal: cannot open the font {args.font or FONTS[0]} ({exc}); pass --font PATH to a monospace .ttf", file=sys.stderr)
+        print(
+            f"render_terminal: cannot open the font {args.font or FONTS[0]} ({exc}); "
+            "pass --font PATH to a monospace .ttf",
+            file=sys.stderr,
+        )
         return 2
     image.save(args.out)
     return 0

@@ -84,7 +84,9 @@ def _lost_peer(exc: Exception) -> bool:
     import torch.distributed
 
     return isinstance(exc, torch.distributed.DistNetworkError) or (
-        isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("Connection closed by peer", "Connection reset by peer")))
+        isinstance(exc, RuntimeError)
+        and any(s in str(exc) for s in ("Connection closed by peer", "Connection reset by peer"))
+    )
 
 
 def _fail(message: str, code: int, rank: int = 0, report: bool = True, stop: bool = False) -> None:
@@ -129,11 +131,21 @@ def main(argv: list[str] | None = None) -> None:
     except Reported as exc:
         sys.exit(exc.exit_code)
     except ZooError as exc:
-        _fail(str(exc), exc.exit_code, rank, rank == 0 or getattr(exc, "report_rank", None) == rank, stop=isinstance(exc, Interrupted))
+        _fail(
+            str(exc),
+            exc.exit_code,
+            rank,
+            rank == 0 or getattr(exc, "report_rank", None) == rank,
+            stop=isinstance(exc, Interrupted),
+        )
     except KeyboardInterrupt:
         _fail("stopped by Ctrl-C", 130, rank, rank == 0, stop=True)
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get("ZOO_DEBUG"):
             raise
-        _fail(f"internal error: {type(exc).__name__}: {exc} (set ZOO_DEBUG=1 for the traceback, and please report it)", 1, rank,
-              not _lost_peer(exc))
+        _fail(
+            f"internal error: {type(exc).__name__}: {exc} (set ZOO_DEBUG=1 for the traceback, and please report it)",
+            1,
+            rank,
+            not _lost_peer(exc),
+        )

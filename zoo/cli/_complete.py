@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import click
 from click.shell_completion import CompletionItem
@@ -21,16 +21,27 @@ from zoo.options import describe
 from zoo.reference import recipe_keys
 from zoo.registry import get_registry
 
-__all__ = ["catalog_names", "model_refs", "recipe_refs", "runs", "recipe_set_keys", "dataset_names", "dataset_keys", "backend_names"]
+__all__ = [
+    "catalog_names",
+    "model_refs",
+    "recipe_refs",
+    "runs",
+    "recipe_set_keys",
+    "dataset_names",
+    "dataset_keys",
+    "backend_names",
+]
 
 Callback = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
 
 
 def _quiet(fn: Callable[[click.Context, str], list[CompletionItem]]) -> Callback:
     """``fn`` as a click callback that offers nothing instead of raising."""
+
     @functools.wraps(fn)
     def callback(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
         return _safe(lambda: fn(ctx, incomplete))
+
     return callback
 
 
@@ -44,8 +55,11 @@ def _safe(source: Callable[[], list[CompletionItem]]) -> list[CompletionItem]:
 
 def _catalog(incomplete: str) -> list[CompletionItem]:
     """Catalog names starting with ``incomplete``, with their descriptions (zsh and fish show them)."""
-    return [CompletionItem(name, help=str(entry.get("description") or "") or None)
-            for name, entry in sorted(read_catalog().items()) if name.startswith(incomplete)]
+    return [
+        CompletionItem(name, help=str(entry.get("description") or "") or None)
+        for name, entry in sorted(read_catalog().items())
+        if name.startswith(incomplete)
+    ]
 
 
 def _in_state(run: Path, kind: str) -> bool:
@@ -82,7 +96,9 @@ def catalog_names(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
 @_quiet
 def model_refs(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
     """What loads as a model: catalog names, finished runs under ``runs/``, and files (``.safetensors``)."""
-    return _with_paths("file", incomplete, _safe(lambda: _catalog(incomplete)) + _safe(lambda: _runs(incomplete, "finished")))
+    return _with_paths(
+        "file", incomplete, _safe(lambda: _catalog(incomplete)) + _safe(lambda: _runs(incomplete, "finished"))
+    )
 
 
 @_quiet
@@ -97,9 +113,11 @@ def runs(kind: str = "any") -> Callback:
     :param kind: ``finished`` (weights saved), ``stopped`` (resumable), ``prunable`` (finished, with a checkpoint), or
         ``any`` of these.
     """
+
     @_quiet
     def callback(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         return _with_paths("dir", incomplete, _safe(lambda: _runs(incomplete, kind)))
+
     return callback
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,7 +25,9 @@ def _which(models: bool, data: bool) -> list[Cache]:
 
 def _selection(f: Callable[..., None]) -> Callable[..., None]:
     """The --models and --data flags both subcommands take."""
-    f = click.option("--data", is_flag=True, help="Only the corpora (files zoo data pull and the datasets downloaded).")(f)
+    f = click.option(
+        "--data", is_flag=True, help="Only the corpora (files zoo data pull and the datasets downloaded)."
+    )(f)
     return click.option("--models", is_flag=True, help="Only the weights (files zoo pull and zoo.load downloaded).")(f)
 
 
@@ -46,8 +49,12 @@ def cache_command() -> None:
 
 @cache_command.command("list", short_help="Show the cached files and their sizes.")
 @_selection
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list: one object per cache (cache, path, bytes, files: [{path, bytes}]).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON list: one object per cache (cache, path, bytes, files: [{path, bytes}]).",
+)
 def list_command(models: bool, data: bool, as_json: bool) -> None:
     """Show what the caches hold: each file and its size, and each cache's total.
 
@@ -58,11 +65,22 @@ def list_command(models: bool, data: bool, as_json: bool) -> None:
     """
     caches = _which(models, data)
     if as_json:
-        echo_json([{"cache": c.name, "path": str(c.root), "bytes": c.bytes, "files": [{"path": f.path, "bytes": f.bytes} for f in c.files]}
-                   for c in caches])
+        echo_json(
+            [
+                {
+                    "cache": c.name,
+                    "path": str(c.root),
+                    "bytes": c.bytes,
+                    "files": [{"path": f.path, "bytes": f.bytes} for f in c.files],
+                }
+                for c in caches
+            ]
+        )
         return
     for c in caches:
-        click.echo(f"{c.name} cache, {c.root}: " + (f"{_count(len(c.files))}, {human_size(c.bytes)}" if c.files else "empty"))
+        click.echo(
+            f"{c.name} cache, {c.root}: " + (f"{_count(len(c.files))}, {human_size(c.bytes)}" if c.files else "empty")
+        )
         for f in c.files:
             click.echo(f"  {human_size(f.bytes):>9}  {f.path}")
 

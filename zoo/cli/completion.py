@@ -11,8 +11,8 @@ COMPLETE_VAR = "_ZOO_COMPLETE"  # click's protocol: the script calls `_ZOO_COMPL
 
 
 def _patched(template: str, *edits: tuple[str, str]) -> str:
-    """``template`` with each ``(old, new)`` edit made once; unchanged (click's own script) when an ``old`` is missing, as
-    another version of click may word its script otherwise."""
+    """``template`` with each ``(old, new)`` edit made once; unchanged (click's own script) when an ``old`` is missing,
+    as another version of click may word its script otherwise."""
     if not all(old in template for old, _ in edits):
         return template
     for old, new in edits:
@@ -23,8 +23,10 @@ def _patched(template: str, *edits: tuple[str, str]) -> str:
 class _Bash(BashComplete):
     """click's bash script, except that a candidate ending in ``=`` (a ``--set`` key) is not followed by a space."""
 
-    source_template = _patched(BashComplete.source_template,
-                               ("COMPREPLY+=($value)", "COMPREPLY+=($value)\n            [[ $value == *= ]] && compopt -o nospace"))
+    source_template = _patched(
+        BashComplete.source_template,
+        ("COMPREPLY+=($value)", "COMPREPLY+=($value)\n            [[ $value == *= ]] && compopt -o nospace"),
+    )
 
 
 class _Zsh(ZshComplete):
@@ -33,10 +35,16 @@ class _Zsh(ZshComplete):
     source_template = _patched(
         ZshComplete.source_template,
         ("    local -a response\n", "    local -a response\n    local -a keys\n"),
-        ('                completions+=("$key")',
-         '                if [[ "$key" == *= ]]; then keys+=("$key"); else completions+=("$key"); fi'),
-        ('    if [ -n "$completions" ]; then',
-         "    if [ -n \"$keys\" ]; then\n        compadd -U -V unsorted -S '' -a keys\n    fi\n\n    if [ -n \"$completions\" ]; then"))
+        (
+            '                completions+=("$key")',
+            '                if [[ "$key" == *= ]]; then keys+=("$key"); else completions+=("$key"); fi',
+        ),
+        (
+            '    if [ -n "$completions" ]; then',
+            "    if [ -n \"$keys\" ]; then\n        compadd -U -V unsorted -S '' -a keys\n    fi\n\n"
+            '    if [ -n "$completions" ]; then',
+        ),
+    )
 
 
 SHELLS: dict[str, type[ShellComplete]] = {"bash": _Bash, "zsh": _Zsh, "fish": FishComplete}

@@ -23,12 +23,28 @@ def data_command() -> None:
 
 @data_command.command("pull", short_help="Fetch a dataset's corpus files into the cache.")
 @click.argument("name", shell_complete=dataset_names)
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", shell_complete=dataset_keys,
-              help="An option of the dataset, which otherwise keeps its defaults, e.g. --set level=word (repeatable).")
-@click.option("--refresh", is_flag=True,
-              help="Fetch again even when cached; the cached copy is replaced only once the new one passed its checks.")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
-              help="Folder searched first for the corpus files, whose verified copies are copied into the cache (default: $ZOO_DATA).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    shell_complete=dataset_keys,
+    help="An option of the dataset, which otherwise keeps its defaults, e.g. --set level=word (repeatable).",
+)
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Fetch again even when cached; the cached copy is replaced only once the new one passed its checks.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help=(
+        "Folder searched first for the corpus files, whose verified copies are copied into the cache "
+        "(default: $ZOO_DATA)."
+    ),
+)
 def data_pull_command(name: str, settings: tuple[str, ...], refresh: bool, data_dir: str | None) -> None:
     """Fetch the corpus files of dataset NAME into the cache ($XDG_CACHE_HOME/zoo), verified by their sha256, so that
     runs find them without the network; one line per file says where it is and how big.
@@ -51,9 +67,13 @@ def data_pull_command(name: str, settings: tuple[str, ...], refresh: bool, data_
 
 
 def _line(name: str, f: Pulled) -> str:
-    """``dinos: dinos.txt downloaded to /home/u/.cache/zoo/dinos.txt (19.9 kB)``, or copied, already cached, no address."""
+    """``dinos: dinos.txt downloaded to /home/u/.cache/zoo/dinos.txt (19.9 kB)``, or copied, already cached, no
+    address."""
     if f.path is None:
-        return f"{name}: {f.relpath}: nothing to download (it has no download address; zoo reads it from --data-dir or ZOO_DATA)"
+        return (
+            f"{name}: {f.relpath}: nothing to download (it has no download address; zoo reads it from --data-dir "
+            "or ZOO_DATA)"
+        )
     if f.downloaded:
         return f"{name}: {f.relpath} downloaded to {f.path} ({human_size(f.bytes)})"
     if f.copied_from is not None:

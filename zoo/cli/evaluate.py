@@ -14,24 +14,72 @@ from zoo.recipe import parse_overrides
 if TYPE_CHECKING:
     from zoo.nn.evaluate import Score
 
-_SPLITS = ("valid", "test", "train")  # zoo.hub.pretrained.SPLITS, which imports torch (tests/test_imports.py checks both agree)
+_SPLITS = (
+    "valid",
+    "test",
+    "train",
+)  # zoo.hub.pretrained.SPLITS, which imports torch (tests/test_imports.py checks both agree)
 
 
 @click.command("eval")
 @click.argument("ref", shell_complete=model_refs)
-@click.option("--split", type=click.Choice(_SPLITS), default=None,
-              help="Score this split of the corpus REF was trained on (train: the text it learnt from) or of --dataset's; "
-                   "default valid when no --text is given.")
-@click.option("--text", "texts", multiple=True, metavar="FILE",
-              help="Score a UTF-8 text file, split into tokens as REF's vocabulary splits text (repeatable).")
-@click.option("--dataset", default=None, metavar="NAME", shell_complete=dataset_names,
-              help="Score --split (default valid) of this dataset instead, its tokens mapped one by one to REF's vocabulary.")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", shell_complete=dataset_keys, help="An option of --dataset, which starts from its defaults (not REF's recipe), e.g. --set path=other.txt (repeatable).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Folder searched first for corpus files (default: $ZOO_DATA).")
-@click.option("--backend", default=None, shell_complete=backend_names, help="Run on another backend (torch, cuda, numpy, ...).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects (name, tokens, loss, bits, perplexity; null where not finite).")
-def eval_command(ref: str, split: str | None, texts: tuple[str, ...], dataset: str | None, settings: tuple[str, ...],
-                 data_dir: str | None, backend: str | None, as_json: bool) -> None:
+@click.option(
+    "--split",
+    type=click.Choice(_SPLITS),
+    default=None,
+    help="Score this split of the corpus REF was trained on (train: the text it learnt from) or of --dataset's; "
+    "default valid when no --text is given.",
+)
+@click.option(
+    "--text",
+    "texts",
+    multiple=True,
+    metavar="FILE",
+    help="Score a UTF-8 text file, split into tokens as REF's vocabulary splits text (repeatable).",
+)
+@click.option(
+    "--dataset",
+    default=None,
+    metavar="NAME",
+    shell_complete=dataset_names,
+    help="Score --split (default valid) of this dataset instead, its tokens mapped one by one to REF's vocabulary.",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    shell_complete=dataset_keys,
+    help=(
+        "An option of --dataset, which starts from its defaults (not REF's recipe), e.g. --set path=other.txt "
+        "(repeatable)."
+    ),
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder searched first for corpus files (default: $ZOO_DATA).",
+)
+@click.option(
+    "--backend", default=None, shell_complete=backend_names, help="Run on another backend (torch, cuda, numpy, ...)."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON list of objects (name, tokens, loss, bits, perplexity; null where not finite).",
+)
+def eval_command(
+    ref: str,
+    split: str | None,
+    texts: tuple[str, ...],
+    dataset: str | None,
+    settings: tuple[str, ...],
+    data_dir: str | None,
+    backend: str | None,
+    as_json: bool,
+) -> None:
     """Score REF (a catalog name, run directory, .safetensors file or URL) on text it predicts token by token:
     tokens scored, mean loss (nats per token), bits per token (per character at char level) and perplexity.
 
@@ -61,17 +109,32 @@ def eval_command(ref: str, split: str | None, texts: tuple[str, ...], dataset: s
         rows.append((f"{name}:{split}", model.evaluate(split=split, data_dir=data_dir, dataset=section)))
     rows += [(path, model.evaluate(path=path)) for path in texts]
     if as_json:
-        echo_json([{"name": name, "tokens": s.tokens, "loss": s.loss, "bits": s.bits, "perplexity": s.perplexity} for name, s in rows])
+        echo_json(
+            [
+                {"name": name, "tokens": s.tokens, "loss": s.loss, "bits": s.bits, "perplexity": s.perplexity}
+                for name, s in rows
+            ]
+        )
         return
     unit = "bits/char" if model.vocab.level == "char" else "bits/token"
-    click.echo(_table([("text", "tokens", "loss", unit, "perplexity"),
-                       *((name, f"{s.tokens:,}", f"{s.loss:.4f}", f"{s.bits:.4f}", f"{s.perplexity:.4f}") for name, s in rows)]))
-    click.echo(f"loss in nats per token; each text read from a zero state in up to {MAX_ROWS} contiguous rows, state carried "
-               "(the trainer's validation protocol)")
+    click.echo(
+        _table(
+            [
+                ("text", "tokens", "loss", unit, "perplexity"),
+                *((name, f"{s.tokens:,}", f"{s.loss:.4f}", f"{s.bits:.4f}", f"{s.perplexity:.4f}") for name, s in rows),
+            ]
+        )
+    )
+    click.echo(
+        f"loss in nats per token; each text read from a zero state in up to {MAX_ROWS} contiguous rows, state carried "
+        "(the trainer's validation protocol)"
+    )
 
 
 def _table(lines: list[tuple[str, ...]]) -> str:
     """Columns aligned: the first to the left, the numbers to the right."""
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
-                     for line in lines)
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
+        for line in lines
+    )

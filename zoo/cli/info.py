@@ -15,10 +15,20 @@ from zoo.errors import UsageError
 @click.command("info")
 @click.argument("ref", shell_complete=model_refs)
 @click.option("--json", "as_json", is_flag=True, help="Print the card as one JSON object.")
-@click.option("--markdown", "as_markdown", is_flag=True,
-              help="Print the card as a README in the layout of Hugging Face model cards (YAML front matter with the metrics).")
-@click.option("--write", "target", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help="Write the Markdown card to FILE (atomically) instead of printing it.")
+@click.option(
+    "--markdown",
+    "as_markdown",
+    is_flag=True,
+    help="Print the card as a README in the layout of Hugging Face model cards (YAML front matter with the metrics).",
+)
+@click.option(
+    "--write",
+    "target",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Write the Markdown card to FILE (atomically) instead of printing it.",
+)
 def info_command(ref: str, as_json: bool, as_markdown: bool, target: str | None) -> None:
     """Show the model card of REF: a catalog name, a run directory or a .safetensors file.
 
@@ -40,8 +50,10 @@ def info_command(ref: str, as_json: bool, as_markdown: bool, target: str | None)
     if as_json and (as_markdown or target is not None):
         raise UsageError("--json prints JSON; --markdown and --write give the Markdown card: choose one")
     if target is not None and (Path(target).parent / MARKER).is_file():
-        raise UsageError(f"{target} is inside a zoo run directory, which holds only the files a run writes (a later run there would "
-                         "refuse a stranger's file); write the card elsewhere")
+        raise UsageError(
+            f"{target} is inside a zoo run directory, which holds only the files a run writes (a later run there would "
+            "refuse a stranger's file); write the card elsewhere"
+        )
     card = model_card(ref)
     if as_json:
         echo_json(card.to_dict())
@@ -49,7 +61,9 @@ def info_command(ref: str, as_json: bool, as_markdown: bool, target: str | None)
         try:
             write_text(target, card_markdown(card))
         except OSError as exc:
-            raise UsageError(f"cannot write {target}: {exc.strerror or exc}; choose a path in a folder you may write to") from None
+            raise UsageError(
+                f"cannot write {target}: {exc.strerror or exc}; choose a path in a folder you may write to"
+            ) from None
         click.echo(f"wrote the model card of {card.name} to {target}")
     elif as_markdown:
         click.echo(card_markdown(card), nl=False)

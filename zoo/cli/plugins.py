@@ -22,9 +22,21 @@ def _version_of(dist: str | None) -> str | None:
 
 @click.command("plugins")
 @click.argument("pattern", default="*")
-@click.option("-v", "--verbose", is_flag=True,
-              help="Also print every recipe key: the top level, the keys each section shares, and each component's own (type, default, help).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON: one object per component and per broken plugin (and per section with -v).")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help=(
+        "Also print every recipe key: the top level, the keys each section shares, and each component's own "
+        "(type, default, help)."
+    ),
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON: one object per component and per broken plugin (and per section with -v).",
+)
 def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
     """List registered components (names matching PATTERN, e.g. 'gr*'); with -v, every recipe key they take.
 
@@ -39,16 +51,28 @@ def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
     if as_json:
         rows = []
         for c in comps:
-            row = {"kind": c.kind, "name": c.name, "plugin": c.plugin, "distribution": c.dist, "version": _version_of(c.dist)}
+            row = {
+                "kind": c.kind,
+                "name": c.name,
+                "plugin": c.plugin,
+                "distribution": c.dist,
+                "version": _version_of(c.dist),
+            }
             if c.alias_of:
                 row["alias_of"] = c.alias_of
             if verbose:
                 row["options"] = [o.__dict__ for o in describe(c.obj.Options)]
             rows.append(row)
         if verbose:
-            rows += [{"section": s.name, "help": s.help, "keys": [dataclasses.asdict(k) for k in s.keys]} for s in recipe_sections(reg, pattern)]
+            rows += [
+                {"section": s.name, "help": s.help, "keys": [dataclasses.asdict(k) for k in s.keys]}
+                for s in recipe_sections(reg, pattern)
+            ]
         rows += [{"broken": b.name, "distribution": b.dist, "hook": b.hook, "reason": b.reason} for b in reg.broken]
-        rows += [{"conflict": f"{kind} {name}", "claimed_by": [c.origin for c in claims]} for (kind, name), claims in reg.conflicts.items()]
+        rows += [
+            {"conflict": f"{kind} {name}", "claimed_by": [c.origin for c in claims]}
+            for (kind, name), claims in reg.conflicts.items()
+        ]
         echo_json(rows)
         return
     if not comps:
@@ -68,4 +92,8 @@ def plugins_command(pattern: str, verbose: bool, as_json: bool) -> None:
     for b in reg.broken:
         click.echo(f"broken plugin {b.name}" + (f" [{b.dist}]" if b.dist else "") + f": {b.reason}")
     for (kind, name), claims in reg.conflicts.items():
-        click.echo(f"conflict: {kind} '{name}' is registered by " + " and by ".join(c.origin for c in claims) + " (using it is an error)")
+        click.echo(
+            f"conflict: {kind} '{name}' is registered by "
+            + " and by ".join(c.origin for c in claims)
+            + " (using it is an error)"
+        )

@@ -9,7 +9,14 @@ from zoo.units import human_size
 
 
 @click.command("prune", short_help="Drop the checkpoints of finished runs.")
-@click.argument("run_dirs", metavar="RUN...", nargs=-1, required=True, type=click.Path(file_okay=False), shell_complete=runs("prunable"))
+@click.argument(
+    "run_dirs",
+    metavar="RUN...",
+    nargs=-1,
+    required=True,
+    type=click.Path(file_okay=False),
+    shell_complete=runs("prunable"),
+)
 def prune_command(run_dirs: tuple[str, ...]) -> None:
     """Drop the checkpoint (the checkpoint/ folder) of each finished RUN; its weights, metrics, samples and plot stay.
 
@@ -30,6 +37,10 @@ def prune_command(run_dirs: tuple[str, ...]) -> None:
     for run_dir in run_dirs:
         freed = prune(run_dir)
         total += freed
-        click.echo(f"{run_dir}: dropped its checkpoint, {human_size(freed)} freed" if freed else f"{run_dir}: no checkpoint to drop")
+        click.echo(
+            f"{run_dir}: dropped its checkpoint, {human_size(freed)} freed"
+            if freed
+            else f"{run_dir}: no checkpoint to drop"
+        )
     if len(run_dirs) > 1:
         click.echo(f"{human_size(total)} freed in all")

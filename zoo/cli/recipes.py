@@ -12,11 +12,24 @@ from zoo.hub.catalog_recipes import RecipeRow, copy_recipe, recipe_rows
 
 @click.command("recipes")
 @click.argument("dest", required=False, type=click.Path(), metavar="[DEST]")
-@click.option("--copy", "name", metavar="NAME", default=None, shell_complete=catalog_names,
-              help="Copy the recipe NAME to DEST (a folder or a file name; default: the current folder) to edit it.")
+@click.option(
+    "--copy",
+    "name",
+    metavar="NAME",
+    default=None,
+    shell_complete=catalog_names,
+    help="Copy the recipe NAME to DEST (a folder or a file name; default: the current folder) to edit it.",
+)
 @click.option("--force", is_flag=True, help="With --copy: replace a file already at DEST.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list: one object per recipe (name, recipe, cell, impl, layers, hidden_size, bidirectional, description).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help=(
+        "Print a JSON list: one object per recipe (name, recipe, cell, impl, layers, hidden_size, bidirectional, "
+        "description)."
+    ),
+)
 def recipes_command(dest: str | None, name: str | None, force: bool, as_json: bool) -> None:
     """List the recipes this installation carries (its catalog's), or copy one out to edit.
 
@@ -33,7 +46,10 @@ def recipes_command(dest: str | None, name: str | None, force: bool, as_json: bo
     """
     if name is None:
         if dest is not None or force:
-            raise UsageError(f"{'DEST' if dest is not None else '--force'} goes with --copy NAME (e.g. zoo recipes --copy jay_gru my_gru.yaml)")
+            raise UsageError(
+                f"{'DEST' if dest is not None else '--force'} goes with --copy NAME "
+                "(e.g. zoo recipes --copy jay_gru my_gru.yaml)"
+            )
         if as_json:
             echo_json([r.to_dict() for r in recipe_rows()])
         else:

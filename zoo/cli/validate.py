@@ -15,8 +15,14 @@ from zoo.registry import get_registry
 
 @click.command("validate")
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", shell_complete=recipe_set_keys,
-              help="Override a recipe value (repeatable).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    shell_complete=recipe_set_keys,
+    help="Override a recipe value (repeatable).",
+)
 @click.option("--show", is_flag=True, help="Print the resolved recipe, every default filled in.")
 def validate_command(recipe: str, overrides: tuple[str, ...], show: bool) -> None:
     """Report every problem in RECIPE at once; nothing is run.

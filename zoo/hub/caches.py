@@ -1,13 +1,15 @@
 """zoo's caches on disk, downloaded weights (``models``) and corpora (``data``): what they hold, and emptying them.
 
-Both live under :func:`zoo.hub.data.cache_dir` (``$XDG_CACHE_HOME/zoo``): the weights :mod:`zoo.hub.locate` downloads in its
-folder (:func:`zoo.hub.locate.models_dir`), the corpus files :func:`zoo.hub.data.fetch` downloads everywhere else. Only regular files are zoo's:
-a symbolic link is never followed (out of the cache or within it) nor removed, and a temporary file a download is
-writing right now (it holds a lock on it, see :func:`zoo.hub.download.sweep_download`) is left alone.
+Both live under :func:`zoo.hub.data.cache_dir` (``$XDG_CACHE_HOME/zoo``): the weights :mod:`zoo.hub.locate` downloads in
+its folder (:func:`zoo.hub.locate.models_dir`), the corpus files :func:`zoo.hub.data.fetch` downloads everywhere else.
+Only regular files are zoo's: a symbolic link is never followed (out of the cache or within it) nor removed, and a
+temporary file a download is writing right now (it holds a lock on it, see :func:`zoo.hub.download.sweep_download`) is
+left alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import stat
@@ -56,7 +58,8 @@ class Cleared:
 
 
 def cache_root(name: str) -> Path:
-    """The folder of the ``models`` cache (:func:`zoo.hub.locate.models_dir`) or of the ``data`` cache (``cache_dir()`` itself)."""
+    """The folder of the ``models`` cache (:func:`zoo.hub.locate.models_dir`) or of the ``data`` cache (``cache_dir()``
+    itself)."""
     return models_dir() if name == "models" else cache_dir()
 
 
@@ -115,8 +118,5 @@ def _remove_empty(root: Path, keep: Path | None) -> None:
         here = Path(folder)
         if here == root or (keep is not None and here.is_relative_to(keep)):
             continue
-        try:
+        with contextlib.suppress(OSError):  # not empty: a file kept, or one written meanwhile
             here.rmdir()
-        except OSError:
-            pass  # not empty: a file kept, or one written meanwhile
-

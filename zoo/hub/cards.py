@@ -1,4 +1,5 @@
-"""The catalog as a listing: ``zoo.list_models``, the ``zoo models`` table and JSON, and the README's Markdown tables."""
+"""The catalog as a listing: ``zoo.list_models``, the ``zoo models`` table and JSON, and the README's Markdown
+tables."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ from zoo.hub.locate import locate
 from zoo.hub.shape import cell_label, entry_shape
 from zoo.units import human_size
 
-__all__ = ["list_models", "rows", "records", "text_table", "markdown_table", "results_markdown", "rewrite", "MARKERS", "RESULTS_MARKERS"]
+__all__ = [
+    "list_models",
+    "rows",
+    "records",
+    "text_table",
+    "markdown_table",
+    "results_markdown",
+    "rewrite",
+    "MARKERS",
+    "RESULTS_MARKERS",
+]
 
 MARKERS = ("<!-- zoo models --markdown: begin -->", "<!-- zoo models --markdown: end -->")
 RESULTS_MARKERS = ("<!-- zoo models --results: begin -->", "<!-- zoo models --results: end -->")
@@ -25,8 +36,11 @@ def _metric(e: dict[str, Any]) -> str:
 def _held_out(m: dict[str, Any]) -> str:
     """``valid 5.123 nats (ppl 167.9) @ epoch 4`` (then the test split's), or ``train only`` where the catalog records
     no held-out figure."""
-    parts = [f"{split} {m[f'{split}_loss']:.3f} nats (ppl {m[f'{split}_perplexity']:#.4g})" for split in ("valid", "test")
-             if f"{split}_loss" in m and f"{split}_perplexity" in m]
+    parts = [
+        f"{split} {m[f'{split}_loss']:.3f} nats (ppl {m[f'{split}_perplexity']:#.4g})"
+        for split in ("valid", "test")
+        if f"{split}_loss" in m and f"{split}_perplexity" in m
+    ]
     if not parts:
         return "train only"
     at = f" @ epoch {m.get('epoch', '?')}" + (f", batch {m['kept_batch']}" if "kept_batch" in m else "")
@@ -48,7 +62,8 @@ def _source(e: dict[str, Any]) -> str | None:
 
 def _listed(pattern: str) -> Iterator[tuple[str, dict[str, Any], dict[str, Any], str]]:
     """The catalog entries whose names match ``pattern``, in catalog order: the name, the entry as written, its model
-    shape (:func:`~zoo.hub.shape.entry_shape`) and where its weights are here (:attr:`~zoo.hub.locate.Located.location`)."""
+    shape (:func:`~zoo.hub.shape.entry_shape`) and where its weights are here
+    (:attr:`~zoo.hub.locate.Located.location`)."""
     catalog, resolved = read_catalog(), entries()
     for name, raw in catalog.items():
         if fnmatch.fnmatch(name, pattern):
@@ -67,37 +82,63 @@ def list_models(pattern: str = "*") -> list[str]:
 def rows(pattern: str = "*") -> list[dict[str, str]]:
     """One row of text per catalogued model (in catalog order; names matching ``pattern``): name, cell, layers, params,
     metric (training), held_out, source (in the catalog), weights (here), size, dtype."""
-    return [{"name": name, "cell": cell_label(model), "layers": str(model["layers"]),
-             "params": f"{raw['params']:,}" if isinstance(raw.get("params"), int) else "-", "metric": _metric(raw),
-             "held_out": _held_out(raw.get("metrics") or {}), "source": _source(raw) or "-", "weights": where, "size": _size(raw),
-             "dtype": str((raw.get("weights") or {}).get("dtype", "float32"))}
-            for name, raw, model, where in _listed(pattern)]
+    return [
+        {
+            "name": name,
+            "cell": cell_label(model),
+            "layers": str(model["layers"]),
+            "params": f"{raw['params']:,}" if isinstance(raw.get("params"), int) else "-",
+            "metric": _metric(raw),
+            "held_out": _held_out(raw.get("metrics") or {}),
+            "source": _source(raw) or "-",
+            "weights": where,
+            "size": _size(raw),
+            "dtype": str((raw.get("weights") or {}).get("dtype", "float32")),
+        }
+        for name, raw, model, where in _listed(pattern)
+    ]
 
 
 def records(pattern: str = "*") -> list[dict[str, Any]]:
     """One JSON object per catalogued model matching ``pattern``, in catalog order (the ``zoo models --json`` schema):
     name, description, dataset, the model (cell, impl, layers, hidden_size, bidirectional, params), the training
-    perplexity and the epoch of the weights, the held-out figures (``null`` where the catalog records none), where
-    the weights are (``weights``: the word of :attr:`~zoo.hub.locate.Located.location`; ``source``: shipped, download or null),
-    their size, dtype and the recipe."""
+    perplexity and the epoch of the weights, the held-out figures (``null`` where the catalog records none), where the
+    weights are (``weights``: the word of :attr:`~zoo.hub.locate.Located.location`; ``source``: shipped, download or
+    null), their size, dtype and the recipe."""
     out = []
     for name, raw, model, where in _listed(pattern):
         m, w = raw.get("metrics") or {}, raw.get("weights") or {}
-        out.append({
-            "name": name, "description": raw.get("description"), "dataset": raw.get("dataset"),
-            **{key: model[key] for key in ("cell", "impl", "layers", "hidden_size", "bidirectional")}, "params": raw.get("params"),
-            "train_perplexity": m.get("perplexity"), "epoch": m.get("epoch"),
-            **{key: m.get(key) for key in ("valid_loss", "valid_perplexity", "test_loss", "test_perplexity")},
-            "weights": where, "source": _source(raw),
-            "size": w.get("size"), "dtype": w.get("dtype", "float32") if w else None, "recipe": raw.get("recipe"),
-        })
+        out.append(
+            {
+                "name": name,
+                "description": raw.get("description"),
+                "dataset": raw.get("dataset"),
+                **{key: model[key] for key in ("cell", "impl", "layers", "hidden_size", "bidirectional")},
+                "params": raw.get("params"),
+                "train_perplexity": m.get("perplexity"),
+                "epoch": m.get("epoch"),
+                **{key: m.get(key) for key in ("valid_loss", "valid_perplexity", "test_loss", "test_perplexity")},
+                "weights": where,
+                "source": _source(raw),
+                "size": w.get("size"),
+                "dtype": w.get("dtype", "float32") if w else None,
+                "recipe": raw.get("recipe"),
+            }
+        )
     return out
 
 
 def text_table(items: list[dict[str, str]]) -> str:
     """The rows as an aligned plain-text table."""
-    heads = {"name": "NAME", "cell": "CELL", "layers": "LAYERS", "params": "PARAMS", "metric": "TRAIN PPL",
-             "held_out": "HELD-OUT", "weights": "WEIGHTS"}
+    heads = {
+        "name": "NAME",
+        "cell": "CELL",
+        "layers": "LAYERS",
+        "params": "PARAMS",
+        "metric": "TRAIN PPL",
+        "held_out": "HELD-OUT",
+        "weights": "WEIGHTS",
+    }
     keys = list(heads)
     widths = {k: max(len(heads[k]), *(len(r[k]) for r in items)) if items else len(heads[k]) for k in keys}
     lines = ["  ".join(heads[k].ljust(widths[k]) for k in keys)]
@@ -107,17 +148,28 @@ def text_table(items: list[dict[str, str]]) -> str:
 
 def markdown_table(items: list[dict[str, str]]) -> str:
     """The rows as the README's Markdown table, between its markers; only the catalog decides its content."""
-    lines = [MARKERS[0], "| model | cell | layers | params | training perplexity | held-out (`zoo eval`) | weights | reproduce |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        MARKERS[0],
+        "| model | cell | layers | params | training perplexity | held-out (`zoo eval`) | weights | reproduce |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in items:
-        shipped = {"shipped": f"shipped, {r['size']}", "download": f"download, {r['size']}"}.get(r["source"], "train it")
-        how = f"`zoo run {r['name']}`" + (f" then `zoo ship {r['name']} runs/{r['name']} --dtype {r['dtype']}`" if r["source"] != "-" else "")
-        lines.append(f"| `{r['name']}` | {r['cell']} | {r['layers']} | {r['params']} | {r['metric']} | {r['held_out']} | {shipped} | {how} |")
+        shipped = {"shipped": f"shipped, {r['size']}", "download": f"download, {r['size']}"}.get(
+            r["source"], "train it"
+        )
+        how = f"`zoo run {r['name']}`" + (
+            f" then `zoo ship {r['name']} runs/{r['name']} --dtype {r['dtype']}`" if r["source"] != "-" else ""
+        )
+        lines.append(
+            f"| `{r['name']}` | {r['cell']} | {r['layers']} | {r['params']} | {r['metric']} | {r['held_out']} "
+            f"| {shipped} | {how} |"
+        )
     return "\n".join([*lines, MARKERS[1]])
 
 
 def _measured(metrics: dict[str, Any]) -> str:
-    """``1093 @1, 236.8 @2, 1.000 @40`` (four significant digits), then the smoothed loss and the label where recorded."""
+    """``1093 @1, 236.8 @2, 1.000 @40`` (four significant digits), then the smoothed loss and the label where
+    recorded."""
     at = {int(k): v for k, v in (metrics.get("perplexity_at") or {}).items()}
     if "epoch" in metrics and "perplexity" in metrics:
         at.setdefault(int(metrics["epoch"]), metrics["perplexity"])
@@ -134,10 +186,16 @@ def results_markdown(catalog: dict[str, dict[str, Any]] | None = None) -> str:
     training perplexities the catalog records by epoch and the held-out figures of its weights (``train only`` where
     none), then the samples each run generated after its last epoch."""
     catalog = read_catalog() if catalog is None else catalog
-    lines = [RESULTS_MARKERS[0], "| model | reference (seed document) | measured: training perplexity @ epoch | held-out (`zoo eval`) |",
-             "|---|---|---|---|"]
-    lines += [f"| `{name}` | {e.get('reference', '-')} | {_measured(e.get('metrics') or {})} | {_held_out(e.get('metrics') or {})} |"
-              for name, e in catalog.items()]
+    lines = [
+        RESULTS_MARKERS[0],
+        "| model | reference (seed document) | measured: training perplexity @ epoch | held-out (`zoo eval`) |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| `{name}` | {e.get('reference', '-')} | {_measured(e.get('metrics') or {})} "
+        f"| {_held_out(e.get('metrics') or {})} |"
+        for name, e in catalog.items()
+    ]
     sampled = [(name, line) for name, e in catalog.items() for line in e.get("samples", [])]
     if sampled:
         width = max(len(name) for name, _ in sampled)
@@ -155,6 +213,6 @@ def rewrite(text: str) -> tuple[str, list[str]]:
     for markers, render in ((MARKERS, lambda: markdown_table(rows())), (RESULTS_MARKERS, results_markdown)):
         start, end = text.find(markers[0]), text.find(markers[1])
         if start >= 0 and end > start:
-            text = text[:start] + render() + text[end + len(markers[1]):]
+            text = text[:start] + render() + text[end + len(markers[1]) :]
             done.append(markers[0])
     return text, done

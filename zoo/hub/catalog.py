@@ -27,8 +27,20 @@ from zoo.hub.download import is_sha256
 from zoo.options import unknown
 from zoo.yamlfile import load_yaml
 
-__all__ = ["catalog_folder", "catalog_path", "installed_from_wheel", "read_catalog", "entry", "entries", "recipe_files",
-           "recipe_file", "write_catalog", "HEADER", "CATALOG_PACKAGE", "DISTRIBUTION"]
+__all__ = [
+    "catalog_folder",
+    "catalog_path",
+    "installed_from_wheel",
+    "read_catalog",
+    "entry",
+    "entries",
+    "recipe_files",
+    "recipe_file",
+    "write_catalog",
+    "HEADER",
+    "CATALOG_PACKAGE",
+    "DISTRIBUTION",
+]
 
 CATALOG_PACKAGE = "zoo_catalog"  # the installed catalog: registry.yaml, recipes/*.yaml, weights/*.safetensors
 DISTRIBUTION = "rnn-zoo"
@@ -73,8 +85,10 @@ def catalog_path() -> Path:
         return Path(override)
     folder = catalog_folder()
     if folder is None:
-        raise UsageError(f"zoo's catalog (the {CATALOG_PACKAGE} package) is not installed; reinstall {DISTRIBUTION} "
-                         "(pip install rnn-zoo, or pip install -e . in a clone), or point ZOO_REGISTRY at a registry.yaml")
+        raise UsageError(
+            f"zoo's catalog (the {CATALOG_PACKAGE} package) is not installed; reinstall {DISTRIBUTION} "
+            "(pip install rnn-zoo, or pip install -e . in a clone), or point ZOO_REGISTRY at a registry.yaml"
+        )
     return folder / "registry.yaml"
 
 
@@ -118,22 +132,46 @@ def _strings(value: Any) -> bool:
 
 
 # What each key of an entry, of its ``metrics`` and of its ``weights`` must hold: (check, expected in words).
-_ENTRY = {"description": (str, "a string"), "recipe": (str, "a path"), "dataset": (str, "a string"), "cell": (str, "a string"),
-          "impl": (str, "a string"), "backend": (str, "a string"), "params": (_count, "a whole number"),
-          "reference": (str, "a string"), "samples": (_strings, "a list of strings")}
-_METRICS = {"perplexity": (lambda v: _number(v, True), "a positive number"), "epoch": (lambda v: _count(v) and v >= 1, "an epoch number"),
-            "perplexity_at": (lambda v: isinstance(v, dict) and all(_count(k) and k >= 1 and _number(x, True) for k, x in v.items()),
-                              "a mapping of epoch numbers to positive numbers"),
-            "steps": (_count, "a whole number"), "smoothed_loss": (_number, "a number"), "label": (str, "a string"),
-            "seconds": (lambda v: _number(v) and v >= 0, "a number of seconds"),
-            "valid_loss": (_nats, "a number of nats (0 or more)"), "valid_perplexity": (_perplexity, "a perplexity (1 or more)"),
-            "test_loss": (_nats, "a number of nats (0 or more)"), "test_perplexity": (_perplexity, "a perplexity (1 or more)"),
-            "valid_loss_at": (lambda v: isinstance(v, dict) and all(_count(k) and k >= 1 and _nats(x) for k, x in v.items()),
-                              "a mapping of epoch numbers to numbers of nats"),
-            "kept_batch": (lambda v: _count(v) and v >= 1, "a batch number")}
-_WEIGHTS = {"file": (str, "a path"), "url": (str, "a URL"), "sha256": (is_sha256, "64 lower-case hex digits"),
-            "size": (_count, "a size in bytes"), "dtype": (lambda v: v in ("float32", "float16"), "float32 or float16"),
-            "perplexity_check": (dict, "a mapping")}
+_ENTRY = {
+    "description": (str, "a string"),
+    "recipe": (str, "a path"),
+    "dataset": (str, "a string"),
+    "cell": (str, "a string"),
+    "impl": (str, "a string"),
+    "backend": (str, "a string"),
+    "params": (_count, "a whole number"),
+    "reference": (str, "a string"),
+    "samples": (_strings, "a list of strings"),
+}
+_METRICS = {
+    "perplexity": (lambda v: _number(v, True), "a positive number"),
+    "epoch": (lambda v: _count(v) and v >= 1, "an epoch number"),
+    "perplexity_at": (
+        lambda v: isinstance(v, dict) and all(_count(k) and k >= 1 and _number(x, True) for k, x in v.items()),
+        "a mapping of epoch numbers to positive numbers",
+    ),
+    "steps": (_count, "a whole number"),
+    "smoothed_loss": (_number, "a number"),
+    "label": (str, "a string"),
+    "seconds": (lambda v: _number(v) and v >= 0, "a number of seconds"),
+    "valid_loss": (_nats, "a number of nats (0 or more)"),
+    "valid_perplexity": (_perplexity, "a perplexity (1 or more)"),
+    "test_loss": (_nats, "a number of nats (0 or more)"),
+    "test_perplexity": (_perplexity, "a perplexity (1 or more)"),
+    "valid_loss_at": (
+        lambda v: isinstance(v, dict) and all(_count(k) and k >= 1 and _nats(x) for k, x in v.items()),
+        "a mapping of epoch numbers to numbers of nats",
+    ),
+    "kept_batch": (lambda v: _count(v) and v >= 1, "a batch number"),
+}
+_WEIGHTS = {
+    "file": (str, "a path"),
+    "url": (str, "a URL"),
+    "sha256": (is_sha256, "64 lower-case hex digits"),
+    "size": (_count, "a size in bytes"),
+    "dtype": (lambda v: v in ("float32", "float16"), "float32 or float16"),
+    "perplexity_check": (dict, "a mapping"),
+}
 
 
 def _check(where: str, values: dict[str, Any], schema: dict[str, tuple[Any, str]]) -> str | None:
@@ -155,8 +193,11 @@ def _problem(name: Any, e: Any) -> str | None:
         return f"{name}.metrics: expected a mapping, got {metrics!r}"
     if weights is not None and (not isinstance(weights, dict) or ("file" in weights) == ("url" in weights)):
         return f"{name}.weights: expected null or a mapping with a 'file' or a 'url', got {weights!r}"
-    return (_check(name, e, _ENTRY) or _check(f"{name}.metrics", metrics or {}, _METRICS)
-            or _check(f"{name}.weights", weights or {}, _WEIGHTS))
+    return (
+        _check(name, e, _ENTRY)
+        or _check(f"{name}.metrics", metrics or {}, _METRICS)
+        or _check(f"{name}.weights", weights or {}, _WEIGHTS)
+    )
 
 
 def read_catalog(path: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -233,12 +274,15 @@ def recipe_file(ref: str | Path) -> Path:
         return named[text]
     if path.exists():  # a folder or a device: the reader words it
         return path
-    raise UsageError(f"no recipe file {text!r} here, and {unknown('catalog name', text, named)}; "
-                     "pass a recipe file or a catalog name (zoo recipes lists them)")
+    raise UsageError(
+        f"no recipe file {text!r} here, and {unknown('catalog name', text, named)}; "
+        "pass a recipe file or a catalog name (zoo recipes lists them)"
+    )
 
 
 def write_catalog(models: dict[str, dict[str, Any]], path: Path | None = None) -> None:
-    """Rewrite the catalog file (atomically) with the standard header; an entry that would not read back is refused first."""
+    """Rewrite the catalog file (atomically) with the standard header; an entry that would not read back is refused
+    first."""
     for name, e in models.items():
         problem = _problem(name, e)
         if problem is not None:

@@ -1,4 +1,5 @@
-"""The recipes an installation carries (those of its catalog's entries): listed with their model's shape, copied out to edit."""
+"""The recipes an installation carries (those of its catalog's entries): listed with their model's shape, copied out to
+edit."""
 
 from __future__ import annotations
 
@@ -38,8 +39,16 @@ class RecipeRow:
 
     def to_dict(self) -> dict[str, Any]:
         """The row as ``zoo recipes --json`` prints it (the recipe file's path as text)."""
-        return {"name": self.name, "recipe": str(self.path), "cell": self.cell, "impl": self.impl, "layers": self.layers,
-                "hidden_size": self.hidden_size, "bidirectional": self.bidirectional, "description": self.description}
+        return {
+            "name": self.name,
+            "recipe": str(self.path),
+            "cell": self.cell,
+            "impl": self.impl,
+            "layers": self.layers,
+            "hidden_size": self.hidden_size,
+            "bidirectional": self.bidirectional,
+            "description": self.description,
+        }
 
 
 def _first_comment(path: Path, name: str) -> str:
@@ -51,7 +60,8 @@ def _first_comment(path: Path, name: str) -> str:
 
 
 def recipe_rows() -> list[RecipeRow]:
-    """The catalog's recipes in catalog order, each read (an unreadable one is one :class:`UsageError` line naming its entry).
+    """The catalog's recipes in catalog order, each read (an unreadable one is one :class:`UsageError` line naming its
+    entry).
 
     The description is the catalog entry's, else the recipe's first comment line; the model's shape is the recipe's
     (:func:`~zoo.hub.shape.model_shape`), the entry's ``cell`` where the recipe names none.
@@ -64,7 +74,18 @@ def recipe_rows() -> list[RecipeRow]:
             raise UsageError(f"catalog entry '{name}': {exc}") from None
         model = model_shape(recipe, catalog[name].get("cell"))
         description = catalog[name].get("description") or _first_comment(path, name)
-        rows.append(RecipeRow(name, path, model["cell"], model["impl"], model["layers"], model["hidden_size"], model["bidirectional"], description))
+        rows.append(
+            RecipeRow(
+                name,
+                path,
+                model["cell"],
+                model["impl"],
+                model["layers"],
+                model["hidden_size"],
+                model["bidirectional"],
+                description,
+            )
+        )
     return rows
 
 
@@ -97,5 +118,7 @@ def copy_recipe(name: str, dest: str | Path | None = None, force: bool = False) 
         with atomic_open(target, "wb") as f:
             f.write(data)
     except OSError as exc:
-        raise UsageError(f"cannot copy {name} to {target}: {exc.strerror or exc}; check the path and its permissions") from None
+        raise UsageError(
+            f"cannot copy {name} to {target}: {exc.strerror or exc}; check the path and its permissions"
+        ) from None
     return target

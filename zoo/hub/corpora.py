@@ -63,14 +63,21 @@ def _copy(name: str, source: Path, dest: Path, sha256: str) -> None:
                 h.update(chunk)
                 out.write(chunk)
             if h.hexdigest() != sha256:
-                raise UsageError(f"dataset '{name}': {source} has sha256 {h.hexdigest()}, expected {sha256}; refused, nothing "
-                                 f"cached: put the canonical {dest.name} there, or pull without --data-dir and ZOO_DATA to download it")
+                raise UsageError(
+                    f"dataset '{name}': {source} has sha256 {h.hexdigest()}, expected {sha256}; refused, nothing "
+                    f"cached: put the canonical {dest.name} there, or pull without --data-dir and ZOO_DATA to "
+                    "download it"
+                )
     except OSError as exc:
-        raise UsageError(f"dataset '{name}': cannot copy {source} into the cache at {dest} ({exc.strerror or exc}); check that it "
-                         "is readable and that XDG_CACHE_HOME names a writable folder with free space") from None
+        raise UsageError(
+            f"dataset '{name}': cannot copy {source} into the cache at {dest} ({exc.strerror or exc}); check that it "
+            "is readable and that XDG_CACHE_HOME names a writable folder with free space"
+        ) from None
 
 
-def _pull_file(name: str, relpath: str, url: str | None, sha256: str | None, folder: Path | None, refresh: bool) -> Pulled:
+def _pull_file(
+    name: str, relpath: str, url: str | None, sha256: str | None, folder: Path | None, refresh: bool
+) -> Pulled:
     """Make sure the cache holds one file a dataset fetches (when it has an address), verified; say how it got there."""
     if url is None:
         return Pulled(relpath, None)
@@ -81,9 +88,12 @@ def _pull_file(name: str, relpath: str, url: str | None, sha256: str | None, fol
     if local is not None and local.is_file() and sha256 is not None:  # only a copy that its sha256 vouches for
         _copy(name, local, cached, sha256)
         return Pulled(relpath, url, cached, cached.stat().st_size, copied_from=local)
-    advice = (f"put {relpath} in a folder and pass --data-dir FOLDER: zoo data pull then copies it into the cache" if sha256 else
-              f"{relpath} has no sha256, so zoo data pull cannot copy it from a folder: pass --data-dir (or set ZOO_DATA) "
-              "when you use it instead")
+    advice = (
+        f"put {relpath} in a folder and pass --data-dir FOLDER: zoo data pull then copies it into the cache"
+        if sha256
+        else f"{relpath} has no sha256, so zoo data pull cannot copy it from a folder: pass --data-dir "
+        "(or set ZOO_DATA) when you use it instead"
+    )
     try:
         download(url, cached, sha256, advice=advice)
     except UsageError as exc:
@@ -91,8 +101,13 @@ def _pull_file(name: str, relpath: str, url: str | None, sha256: str | None, fol
     return Pulled(relpath, url, cached, cached.stat().st_size, downloaded=True)
 
 
-def pull(name: str, settings: dict[str, Any] | None = None, refresh: bool = False, data_dir: str | os.PathLike | None = None,
-         registry: Registry | None = None) -> list[Pulled]:
+def pull(
+    name: str,
+    settings: dict[str, Any] | None = None,
+    refresh: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    registry: Registry | None = None,
+) -> list[Pulled]:
     """Load dataset ``name`` once and put every file it fetches that has a download address into the cache.
 
     A file that the data folder holds with the sha256 the dataset gives is copied from there; any other is downloaded.
@@ -122,8 +137,12 @@ def pull(name: str, settings: dict[str, Any] | None = None, refresh: bool = Fals
             cls(options).load(folder)
         except UsageError:
             last = pulled.get(fetched[-1]) if fetched else None  # None too when pulling the file itself failed
-            if last is not None and last.url is None and not _found(last.relpath, folder):  # the file the load failed on
-                raise UsageError(f"dataset '{name}': corpus file {last.relpath} has no download address, so there is nothing "
-                                 "to pull; keep it in a data folder and pass --data-dir (or set ZOO_DATA) when you use it") from None
+            if (
+                last is not None and last.url is None and not _found(last.relpath, folder)
+            ):  # the file the load failed on
+                raise UsageError(
+                    f"dataset '{name}': corpus file {last.relpath} has no download address, so there is nothing "
+                    "to pull; keep it in a data folder and pass --data-dir (or set ZOO_DATA) when you use it"
+                ) from None
             raise
     return list(pulled.values())

@@ -6,16 +6,19 @@ import contextlib
 import contextvars
 import hashlib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from zoo.errors import UsageError
 from zoo.hub.download import check_sha256, download, inside, sweep_download
 
 __all__ = ["cache_dir", "data_dir_from_env", "sha256_of", "fetch", "observing_fetches"]
 
-# Called with (relpath, url, sha256) at each fetch inside ``observing_fetches``: how ``zoo data pull`` learns what a dataset reads.
-_observer: contextvars.ContextVar[Callable[[str, str | None, str | None], None] | None] = contextvars.ContextVar("zoo_fetch_observer", default=None)
+# Called with (relpath, url, sha256) at each fetch inside ``observing_fetches``: how ``zoo data pull`` learns what a
+# dataset reads.
+_observer: contextvars.ContextVar[Callable[[str, str | None, str | None], None] | None] = contextvars.ContextVar(
+    "zoo_fetch_observer", default=None
+)
 
 
 def cache_dir() -> Path:
@@ -61,15 +64,17 @@ def fetch(relpath: str, url: str | None, sha256: str | None, data_dir: Path | No
         return cached
     if url is None:
         where = f"{folder}/{relpath}, " if folder else ""
-        raise UsageError(f"corpus file {relpath} not found (looked in {where}{cached}); "
-                         "pass --data-dir or set ZOO_DATA to a folder that holds it")
+        raise UsageError(
+            f"corpus file {relpath} not found (looked in {where}{cached}); "
+            "pass --data-dir or set ZOO_DATA to a folder that holds it"
+        )
     return download(url, cached, sha256)
 
 
 @contextlib.contextmanager
 def observing_fetches(observe: Callable[[str, str | None, str | None], None]) -> Iterator[None]:
-    """Call ``observe(relpath, url, sha256)`` at each :func:`fetch` made inside the block (in this thread or task), before
-    the file is looked for: a dataset names its files only as it loads, and this is how a caller learns them."""
+    """Call ``observe(relpath, url, sha256)`` at each :func:`fetch` made inside the block (in this thread or task),
+    before the file is looked for: a dataset names its files only as it loads, and this is how a caller learns them."""
     token = _observer.set(observe)
     try:
         yield

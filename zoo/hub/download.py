@@ -20,13 +20,23 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from zoo.atomic import atomic_path, temporary_target
 from zoo.errors import UsageError
 
-__all__ = ["is_sha256", "check_sha256", "inside", "download_timeout", "sweep_download", "download", "CORPUS_ADVICE", "TIMEOUT_ENV"]
+__all__ = [
+    "is_sha256",
+    "check_sha256",
+    "inside",
+    "download_timeout",
+    "sweep_download",
+    "download",
+    "CORPUS_ADVICE",
+    "TIMEOUT_ENV",
+]
 
 CORPUS_ADVICE = "put the file in a folder and pass --data-dir (or set ZOO_DATA)"
 TIMEOUT_ENV = "ZOO_DOWNLOAD_TIMEOUT"
@@ -48,7 +58,8 @@ def is_sha256(value: Any) -> bool:
 
 
 def check_sha256(value: Any, where: str) -> str:
-    """``value`` in lower case when it is a sha256 (exactly 64 hex digits); else :class:`UsageError` naming ``where``."""
+    """``value`` in lower case when it is a sha256 (exactly 64 hex digits); else :class:`UsageError` naming
+    ``where``."""
     if isinstance(value, str) and is_sha256(value.lower()):
         return value.lower()
     raise UsageError(_line(f"{where}: a sha256 must be exactly 64 hex digits, not {value!r}; fix it", 400))
@@ -73,7 +84,9 @@ def download_timeout() -> float:
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
-        raise UsageError(_line(f"{TIMEOUT_ENV}={value!r} is not a number of seconds above 0; set it to e.g. 300, or unset it"))
+        raise UsageError(
+            _line(f"{TIMEOUT_ENV}={value!r} is not a number of seconds above 0; set it to e.g. 300, or unset it")
+        )
     return seconds
 
 
@@ -115,7 +128,7 @@ class _Deadline:
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
 
-    def __enter__(self) -> "_Deadline":
+    def __enter__(self) -> _Deadline:
         self._timer.start()
         return self
 
@@ -143,10 +156,8 @@ class _Deadline:
 
 
 def _shut(sock: Any) -> None:
-    try:
+    with contextlib.suppress(OSError, ValueError):  # already closed
         sock.shutdown(2)  # socket.SHUT_RDWR: a blocked read returns at once
-    except (OSError, ValueError):
-        pass  # already closed
 
 
 class _Watching:
@@ -208,15 +219,22 @@ def _network(deadline: _Deadline, url: str, advice: str, step: Callable[[], Any]
 
 
 def _late(url: str, deadline: _Deadline) -> UsageError:
-    return UsageError(_line(f"download of {url} did not finish within {deadline.seconds:g} s ({TIMEOUT_ENV}); "
-                            f"try again, or set {TIMEOUT_ENV} to more seconds", 1000))
+    return UsageError(
+        _line(
+            f"download of {url} did not finish within {deadline.seconds:g} s ({TIMEOUT_ENV}); "
+            f"try again, or set {TIMEOUT_ENV} to more seconds",
+            1000,
+        )
+    )
 
 
 def _length(value: str | None, url: str) -> int | None:
     if value is None:
         return None
     if not value.strip().isdigit():
-        raise UsageError(_line(f"download of {url} announced an invalid Content-Length {value!r}; refused, nothing cached", 1000))
+        raise UsageError(
+            _line(f"download of {url} announced an invalid Content-Length {value!r}; refused, nothing cached", 1000)
+        )
     return int(value)
 
 
@@ -226,12 +244,17 @@ def _decoder(encoding: str | None, url: str) -> Any:
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(wbits=31)
     if encoding != "identity":
-        raise UsageError(_line(f"download of {url} came {encoding!r}-encoded, which zoo cannot decode; refused, nothing cached", 1000))
+        raise UsageError(
+            _line(
+                f"download of {url} came {encoding!r}-encoded, which zoo cannot decode; refused, nothing cached", 1000
+            )
+        )
     return None
 
 
 def _local_file(url: str) -> None:
-    """Refuse a ``file://`` URL that names something other than a regular file (a FIFO, a device): it could block forever."""
+    """Refuse a ``file://`` URL that names something other than a regular file (a FIFO, a device): it could block
+    forever."""
     if urllib.parse.urlsplit(url).scheme.lower() != "file":
         return
     path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
@@ -250,7 +273,9 @@ def _receive(url: str, tmp: Path, seconds: float, advice: str) -> str:
         resp = _network(deadline, url, advice, lambda: opener.open(url, timeout=min(_READ_TIMEOUT, seconds)))
         with resp, open(tmp, "wb") as out:
             fcntl.flock(out.fileno(), fcntl.LOCK_EX)  # tells sweep_download that this file is alive
-            chunked = "chunked" in (resp.headers.get("Transfer-Encoding") or "").lower()  # then Content-Length means nothing
+            chunked = (
+                "chunked" in (resp.headers.get("Transfer-Encoding") or "").lower()
+            )  # then Content-Length means nothing
             expected = None if chunked else _length(resp.headers.get("Content-Length"), url)
             decoder = _decoder(resp.headers.get("Content-Encoding"), url)
             size = 0
@@ -259,8 +284,13 @@ def _receive(url: str, tmp: Path, seconds: float, advice: str) -> str:
                 if deadline.passed():
                     raise _late(url, deadline)
                 if expected is not None and size > expected:
-                    raise UsageError(_line(f"download of {url} sent more than the {expected} bytes it announced; refused, "
-                                           "nothing cached", 1000))
+                    raise UsageError(
+                        _line(
+                            f"download of {url} sent more than the {expected} bytes it announced; refused, "
+                            "nothing cached",
+                            1000,
+                        )
+                    )
                 data = _decode(decoder, chunk, url)
                 h.update(data)
                 out.write(data)
@@ -282,8 +312,14 @@ def _decode(decoder: Any, chunk: bytes, url: str) -> bytes:
         raise UsageError(_line(f"download of {url} is not valid gzip ({exc}); refused, nothing cached", 1000)) from None
 
 
-def download(url: str, dest: Path, sha256: str | None, *, check: Callable[[Path], None] | None = None,
-             advice: str = CORPUS_ADVICE) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    sha256: str | None,
+    *,
+    check: Callable[[Path], None] | None = None,
+    advice: str = CORPUS_ADVICE,
+) -> Path:
     """Download ``url`` to ``dest`` atomically; nothing is left under ``dest`` unless the whole file arrived and passed.
 
     It passes when its length matches the Content-Length sent (a gzip-encoded body is decoded), its sha256 is
@@ -302,14 +338,24 @@ def download(url: str, dest: Path, sha256: str | None, *, check: Callable[[Path]
         with atomic_path(dest) as tmp:
             digest = _receive(url, tmp, seconds, advice)
             if sha256 is not None and digest != sha256:
-                raise UsageError(_line(f"download of {url} has sha256 {digest}, expected {sha256}; refused "
-                                       "(the file may have changed or been tampered with)", 1000))
+                raise UsageError(
+                    _line(
+                        f"download of {url} has sha256 {digest}, expected {sha256}; refused "
+                        "(the file may have changed or been tampered with)",
+                        1000,
+                    )
+                )
             if check is not None:
                 check(tmp)
     except OSError as exc:  # the network's errors are UsageError by now: this is the cache
         where = exc.filename or dest.parent
-        raise UsageError(_line(f"cannot write the download cache at {where} ({exc.strerror or exc}); "
-                               "set XDG_CACHE_HOME to a writable folder with free space", 1000)) from None
+        raise UsageError(
+            _line(
+                f"cannot write the download cache at {where} ({exc.strerror or exc}); "
+                "set XDG_CACHE_HOME to a writable folder with free space",
+                1000,
+            )
+        ) from None
     except UsageError:
         if made:
             with contextlib.suppress(OSError):

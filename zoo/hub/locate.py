@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from safetensors import SafetensorError, safe_open
 
@@ -27,8 +28,18 @@ from zoo.hub.download import check_sha256, download, inside, sweep_download
 from zoo.options import unknown
 from zoo.train import rundir
 
-__all__ = ["Location", "REFS", "Ref", "Located", "resolve", "locate", "weights_path", "pull", "cached_path",
-           "models_dir"]
+__all__ = [
+    "Location",
+    "REFS",
+    "Ref",
+    "Located",
+    "resolve",
+    "locate",
+    "weights_path",
+    "pull",
+    "cached_path",
+    "models_dir",
+]
 
 Location = Literal["shipped", "missing", "cache", "url", "run", "file", "none"]  # see Located
 REFS = "a catalog name (zoo models lists them), a run directory or a .safetensors file"
@@ -42,7 +53,9 @@ def _split_url(url: str) -> tuple[str, str | None]:
     if not hashed:
         return base, None
     if not fragment.startswith("sha256="):
-        raise UsageError(f"{url!r}: a URL's fragment must be #sha256=<64 hex digits>, not #{fragment[:80]!r}; fix the URL")
+        raise UsageError(
+            f"{url!r}: a URL's fragment must be #sha256=<64 hex digits>, not #{fragment[:80]!r}; fix the URL"
+        )
     return base, check_sha256(fragment.removeprefix("sha256="), f"the #sha256= of {base[:200]!r}")
 
 
@@ -90,23 +103,30 @@ def models_dir() -> Path:
 
 
 def cached_path(url: str, sha256: str | None) -> Path:
-    """Where the download of ``url`` lives in the cache (by its hash when known, else by its address), always inside it."""
+    """Where the download of ``url`` lives in the cache (by its hash when known, else by its address), always inside
+    it."""
     name = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
     if name in ("", ".", "..") or len(name.encode()) > 200 or "\x00" in name:
         name = "model.safetensors"  # the name is only for people reading the cache: any safe one will do
-    key = check_sha256(sha256, url)[:16] if sha256 is not None else "url-" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    key = (
+        check_sha256(sha256, url)[:16] if sha256 is not None else "url-" + hashlib.sha256(url.encode()).hexdigest()[:16]
+    )
     return inside(models_dir() / key / name, models_dir(), "the weights cache entry")
 
 
 def _safetensors(url: str) -> Callable[[Path], None]:
     """A check that a downloaded file parses as safetensors: header length, JSON header, offsets covering the file."""
+
     def check(path: Path) -> None:
         try:
             with safe_open(path, framework="numpy"):
                 pass
         except (SafetensorError, OSError) as exc:
             reason = " ".join(str(exc).split())
-            raise UsageError(f"download of {url} is not a safetensors file ({reason}); refused, nothing cached") from None
+            raise UsageError(
+                f"download of {url} is not a safetensors file ({reason}); refused, nothing cached"
+            ) from None
+
     return check
 
 
@@ -128,9 +148,14 @@ def _fetch(url: str, sha256: str | None, refresh: bool = False) -> Path:
 def _shipped(name: str, weights: dict[str, Any]) -> Path:
     path = Path(weights["file"])
     if not path.is_file():
-        raise UsageError(f"model '{name}': its shipped weights file {path} is missing; reinstall zoo or pull the project again")
+        raise UsageError(
+            f"model '{name}': its shipped weights file {path} is missing; reinstall zoo or pull the project again"
+        )
     if weights.get("sha256") and sha256_of(path) != check_sha256(weights["sha256"], f"model '{name}' in the catalog"):
-        raise UsageError(f"model '{name}': {path} does not match the sha256 in the catalog; it was altered, restore it from the project")
+        raise UsageError(
+            f"model '{name}': {path} does not match the sha256 in the catalog; it was altered, restore it from the "
+            "project"
+        )
     return path
 
 
@@ -157,11 +182,15 @@ def _catalogued(name: str, found: dict[str, Any], refresh: bool = False) -> Path
         return _shipped(name, found["weights"])
     if where.url is not None:  # cache or url
         sha256 = found["weights"].get("sha256")
-        return _fetch(where.url, None if sha256 is None else check_sha256(sha256, f"model '{name}' in the catalog"), refresh)
+        return _fetch(
+            where.url, None if sha256 is None else check_sha256(sha256, f"model '{name}' in the catalog"), refresh
+        )
     if where.path is not None:  # run
         return where.path
-    raise UsageError(f"model '{name}' has no weights here yet; train it with  zoo run {name}  "
-                     f"(it then loads from {rundir.default_dir(name)})")
+    raise UsageError(
+        f"model '{name}' has no weights here yet; train it with  zoo run {name}  "
+        f"(it then loads from {rundir.default_dir(name)})"
+    )
 
 
 def _run_weights(path: Path) -> Path:
@@ -170,14 +199,16 @@ def _run_weights(path: Path) -> Path:
     if found == "finished":
         return path / "model.safetensors"
     if found == "stopped":
-        raise UsageError(f"run directory {path} has not finished: it has a checkpoint but no model.safetensors yet; "
-                         f"finish it with  zoo run --resume {path}")
+        raise UsageError(
+            f"run directory {path} has not finished: it has a checkpoint but no model.safetensors yet; "
+            f"finish it with  zoo run --resume {path}"
+        )
     raise UsageError(f"run directory {path} has no model.safetensors; the run has not finished (or was not a zoo run)")
 
 
 def resolve(ref: str | Path) -> Ref:
-    """What ``ref`` names, tried in this order: a URL (``http(s)://`` or ``file://``), a folder (a run directory), a path
-    (a ``.safetensors`` name, an existing file, or text with a ``/``), a catalog name, and last a run trained here
+    """What ``ref`` names, tried in this order: a URL (``http(s)://`` or ``file://``), a folder (a run directory), a
+    path (a ``.safetensors`` name, an existing file, or text with a ``/``), a catalog name, and last a run trained here
     under a name the catalog lacks (``runs/NAME``). Reads no file and downloads nothing.
 
     :raises UsageError: for a path that is neither a folder nor a file, or a name neither catalogued nor trained here
@@ -191,7 +222,9 @@ def resolve(ref: str | Path) -> Ref:
         return Ref("run", text, path)
     if path.suffix == ".safetensors" or path.exists() or "/" in text or "\\" in text:
         if not path.is_file():
-            raise UsageError(f"{path}: {'not a regular file' if path.exists() else 'no such run directory or file'}; pass {REFS}")
+            raise UsageError(
+                f"{path}: {'not a regular file' if path.exists() else 'no such run directory or file'}; pass {REFS}"
+            )
         return Ref("file", text, path)
     found = entry(text)
     if found is not None:

@@ -1,9 +1,11 @@
-"""``zoo.load``: a trained model back from a catalog name, a run directory, a file or a URL; ``Model.evaluate`` scores it."""
+"""``zoo.load``: a trained model back from a catalog name, a run directory, a file or a URL; ``Model.evaluate`` scores
+it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +24,11 @@ from zoo.vocab import Vocab
 
 __all__ = ["SPLITS", "Model", "load", "weights_path"]
 
-SPLITS = ("valid", "test", "train")  # what evaluate(split=...) takes; train is the model's own training text, or another corpus's
+SPLITS = (
+    "valid",
+    "test",
+    "train",
+)  # what evaluate(split=...) takes; train is the model's own training text, or another corpus's
 
 
 class Model:
@@ -34,15 +40,34 @@ class Model:
     :ivar registry: the plugin registry its recipe was resolved with (``None``: the installed one).
     """
 
-    def __init__(self, module: LanguageModel, vocab: Vocab, recipe: Recipe, predictor: Any, path: Path | None = None, runner: Any = None,
-                 registry: Registry | None = None):
+    def __init__(
+        self,
+        module: LanguageModel,
+        vocab: Vocab,
+        recipe: Recipe,
+        predictor: Any,
+        path: Path | None = None,
+        runner: Any = None,
+        registry: Registry | None = None,
+    ):
         self.module, self.vocab, self.recipe, self.predictor, self.path = module, vocab, recipe, predictor, path
         self.registry = registry
-        self.runner = runner if runner is not None else module  # what computes: the module, or its twin on another backend
+        self.runner = (
+            runner if runner is not None else module
+        )  # what computes: the module, or its twin on another backend
         self.metrics: dict[str, Any] = {}
 
-    def generate(self, prefix: str | Sequence[str], num_tokens: int = 50, *, strategy: str = "greedy", temperature: float = 1.0,
-                 top_k: int | None = None, seed: int | None = None, stop: str | None = None) -> str | list[str]:
+    def generate(
+        self,
+        prefix: str | Sequence[str],
+        num_tokens: int = 50,
+        *,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+        stop: str | None = None,
+    ) -> str | list[str]:
         """Continue ``prefix`` by ``num_tokens`` tokens; returns the prefix and the continuation.
 
         :param prefix: one text, or a list of texts continued together as one batch (a list of results then).
@@ -50,12 +75,19 @@ class Model:
         :param temperature: softmax temperature for sampling (lower is more conservative).
         :param top_k: sample only among the k most likely tokens.
         :param seed: makes sampling reproducible (for the same prefixes).
-        :param stop: end early once this token is produced (e.g. ``"\\n"``); an empty prefix starts from the all-zero input.
+        :param stop: end early once this token is produced (e.g. ``"\\n"``); an empty prefix starts from the all-zero
+            input.
         :raises UsageError: (the default predictor) when the model's outputs are NaN (NaN weights) or a temperature
             so small that the tempered probabilities are not finite: one line saying which.
         """
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        options = {"strategy": strategy, "temperature": temperature, "top_k": top_k, "generator": generator, "stop": stop}
+        options = {
+            "strategy": strategy,
+            "temperature": temperature,
+            "top_k": top_k,
+            "generator": generator,
+            "stop": stop,
+        }
         with prediction_scope(self.runner):
             if isinstance(prefix, str):
                 return self.predictor.generate(self.runner, self.vocab, prefix, num_tokens, **options)
@@ -70,10 +102,17 @@ class Model:
         with prediction_scope(self.runner):
             return self.predictor.perplexity(self.runner, self.vocab, text)
 
-    def evaluate(self, text: str | None = None, path: str | Path | None = None, split: str | None = None,
-                 data_dir: str | Path | None = None, *, dataset: str | dict[str, Any] | None = None) -> Score:
-        """Score a text, a text file or a corpus split as the trainer scores its validation split (:mod:`zoo.nn.evaluate`):
-        read from a zero state in contiguous rows with the state carried, no dropout.
+    def evaluate(
+        self,
+        text: str | None = None,
+        path: str | Path | None = None,
+        split: str | None = None,
+        data_dir: str | Path | None = None,
+        *,
+        dataset: str | dict[str, Any] | None = None,
+    ) -> Score:
+        """Score a text, a text file or a corpus split as the trainer scores its validation split
+        (:mod:`zoo.nn.evaluate`): read from a zero state in contiguous rows with the state carried, no dropout.
 
         Give exactly one of ``text``, ``path`` and ``split``. A text or file is split into tokens by the vocabulary
         (characters, or whitespace-separated words); a token it has never seen maps to ``<unk>`` when the
@@ -84,21 +123,30 @@ class Model:
         :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
         :param dataset: score ``split`` of this dataset instead: a name, or a recipe's dataset section
             (``{"name": "text", "path": "other.txt"}``); its tokens are mapped one by one to the model's vocabulary.
-        :returns: a :class:`~zoo.nn.evaluate.Score`: tokens scored, mean loss in nats per token, ``bits``, ``perplexity``.
+        :returns: a :class:`~zoo.nn.evaluate.Score`: tokens scored, mean loss in nats per token, ``bits``,
+            ``perplexity``.
         :raises UsageError: one line: for a labelling or bidirectional model, a missing corpus or split, unknown
             tokens without ``<unk>``, or fewer than two tokens.
         """
         given = [name for name, value in (("text", text), ("path", path), ("split", split)) if value is not None]
         if len(given) != 1:
-            raise UsageError(f"evaluate takes exactly one of text, path and split, got {', '.join(given) if given else 'none'}")
+            raise UsageError(
+                f"evaluate takes exactly one of text, path and split, got {', '.join(given) if given else 'none'}"
+            )
         if dataset is not None and split is None:
-            raise UsageError("evaluate: dataset names the corpus whose split to score; give split too (valid, test or train)")
+            raise UsageError(
+                "evaluate: dataset names the corpus whose split to score; give split too (valid, test or train)"
+            )
         self._check_scorable()
         if split is not None:
             ids, what = self._split_ids(split, data_dir, dataset)
         else:
             what = "text" if text is not None else f"text file {path}"
-            ids = self.vocab.encode(text if text is not None else read_text(Path(path), "text to score"), what=what, advice=self._unk_advice())
+            ids = self.vocab.encode(
+                text if text is not None else read_text(Path(path), "text to score"),
+                what=what,
+                advice=self._unk_advice(),
+            )
         if len(ids) < 2:
             raise UsageError(f"{what} has {len(ids)} token(s); scoring needs at least 2 (one read, one predicted)")
         self.runner.eval()
@@ -109,17 +157,25 @@ class Model:
         """Refuse, in one line, a model that has no honest next-token loss."""
         name = f"model '{self.recipe.name}'"
         if self.task == "labelling":
-            raise UsageError(f"{name} labels sequences (trained on pairs) and has no next-token loss to score; label text with zoo predict")
+            raise UsageError(
+                f"{name} labels sequences (trained on pairs) and has no next-token loss to score; label text with "
+                "zoo predict"
+            )
         if self.recipe.model.core.bidirectional:
-            raise UsageError(f"{name} is bidirectional: its output at each position has read the tokens after it, so a next-token "
-                             "loss would not be honest; evaluate a unidirectional model")
+            raise UsageError(
+                f"{name} is bidirectional: its output at each position has read the tokens after it, so a next-token "
+                "loss would not be honest; evaluate a unidirectional model"
+            )
 
     def _unk_advice(self) -> str:
         """The end of the line that names tokens the vocabulary has never seen."""
         return f"model '{self.recipe.name}' has no '<unk>' to map them to: remove them, or train with dataset.unk: true"
 
-    def _split_ids(self, split: str, data_dir: str | Path | None, dataset: str | dict[str, Any] | None) -> tuple[Any, str]:
-        """The ids of ``split`` of the model's own corpus (or of ``dataset``, mapped to the model's vocabulary), and its name."""
+    def _split_ids(
+        self, split: str, data_dir: str | Path | None, dataset: str | dict[str, Any] | None
+    ) -> tuple[Any, str]:
+        """The ids of ``split`` of the model's own corpus (or of ``dataset``, mapped to the model's vocabulary), and its
+        name."""
         if split not in SPLITS:
             raise UsageError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         name = f"model '{self.recipe.name}'"
@@ -128,25 +184,37 @@ class Model:
             needs = f"scoring the {split} split of {name} needs the corpus it was trained on, dataset '{section.name}'"
         else:
             values = {"name": dataset} if isinstance(dataset, str) else dict(dataset)
-            section = resolve({**self.recipe.to_dict(), "dataset": values}, self.registry or get_registry()).dataset  # as a recipe's
+            section = resolve(
+                {**self.recipe.to_dict(), "dataset": values}, self.registry or get_registry()
+            ).dataset  # as a recipe's
             needs = f"scoring the {split} split of dataset '{section.name}'"
         try:
             corpus = section.build().load(Path(data_dir) if data_dir is not None else None)
         except UsageError as exc:
             raise UsageError(f"{needs}: {exc}") from None
         if corpus.task != "next_token":
-            raise UsageError(f"dataset '{section.name}' is a labelling corpus (pairs) with no next-token stream to score; "
-                             "name a language-model dataset")
+            raise UsageError(
+                f"dataset '{section.name}' is a labelling corpus (pairs) with no next-token stream to score; "
+                "name a language-model dataset"
+            )
         if dataset is None and corpus.vocab != self.vocab:
-            raise UsageError(f"dataset '{section.name}' no longer gives the vocabulary {name} was trained with ({len(corpus.vocab)} "
-                             f"tokens against {len(self.vocab)}): its corpus changed since training; restore it, or score a text file")
+            raise UsageError(
+                f"dataset '{section.name}' no longer gives the vocabulary {name} was trained with "
+                f"({len(corpus.vocab)} tokens against {len(self.vocab)}): its corpus changed since training; "
+                "restore it, or score a text file"
+            )
         ids = getattr(corpus, split)
         if ids is None and dataset is None:
-            raise UsageError(f"{name} was trained without a {split} split (dataset '{section.name}' holds none out); train with "
-                             f"dataset.{split}_fraction (or dataset.{split}_path for a text dataset) to hold one out, or score a text file")
+            raise UsageError(
+                f"{name} was trained without a {split} split (dataset '{section.name}' holds none out); train with "
+                f"dataset.{split}_fraction (or dataset.{split}_path for a text dataset) to hold one out, or score a "
+                "text file"
+            )
         if ids is None:
-            raise UsageError(f"dataset '{section.name}' has no {split} split with these options; set its {split}_fraction (e.g. "
-                             f"--set {split}_fraction=0.1) or, for a text dataset, {split}_path, or score its train split")
+            raise UsageError(
+                f"dataset '{section.name}' has no {split} split with these options; set its {split}_fraction (e.g. "
+                f"--set {split}_fraction=0.1) or, for a text dataset, {split}_path, or score its train split"
+            )
         what = f"dataset '{section.name}' {split} split"
         return (ids if dataset is None else self._remap(ids, corpus.vocab, what)), what
 
@@ -154,8 +222,10 @@ class Model:
         """``ids`` of ``source``'s tokens as ids of the model's vocabulary, token by token (decoding and splitting text
         again would change word-level tokens)."""
         if source.level != self.vocab.level:
-            raise UsageError(f"{what}: its tokens are {source.level}s and model '{self.recipe.name}' reads {self.vocab.level}s; "
-                             f"choose a {self.vocab.level}-level dataset (e.g. --set level={self.vocab.level})")
+            raise UsageError(
+                f"{what}: its tokens are {source.level}s and model '{self.recipe.name}' reads {self.vocab.level}s; "
+                f"choose a {self.vocab.level}-level dataset (e.g. --set level={self.vocab.level})"
+            )
         data = np.asarray(ids, dtype=np.int64)
         used = np.unique(data)
         table = np.full(len(source), -1, dtype=np.int64)
@@ -174,7 +244,10 @@ class Model:
 
     def __repr__(self) -> str:
         m = self.recipe.model.core
-        return f"Model({self.recipe.name!r}: {m.cell}/{m.impl}, hidden {m.hidden_size}, layers {m.layers}, vocab {len(self.vocab)})"
+        return (
+            f"Model({self.recipe.name!r}: {m.cell}/{m.impl}, hidden {m.hidden_size}, layers {m.layers}, "
+            f"vocab {len(self.vocab)})"
+        )
 
 
 def _names(names: list[str]) -> str:
@@ -187,19 +260,26 @@ def _check_layout(wf: WeightsFile, r: Recipe, vocab_size: int) -> None:
     core, altered = r.model.core, "the file is not a zoo model or was altered: re-download or re-train it"
     needed = tensor_count(core)
     if needed != len(wf.layout):
-        raise UsageError(f"{wf.path}: holds {len(wf.layout)} tensors, the recipe in its metadata needs {needed} (layers {core.layers}, "
-                         f"bidirectional {str(core.bidirectional).lower()}, encoder {core.encoder}, decoder {core.decoder}); {altered}")
+        raise UsageError(
+            f"{wf.path}: holds {len(wf.layout)} tensors, the recipe in its metadata needs {needed} "
+            f"(layers {core.layers}, bidirectional {str(core.bidirectional).lower()}, encoder {core.encoder}, "
+            f"decoder {core.decoder}); {altered}"
+        )
     expected = dict(parameter_shapes(core, r.model.cls.gates, vocab_size))  # as many as the file holds
     missing, extra = sorted(set(expected) - set(wf.layout)), sorted(set(wf.layout) - set(expected))
     if missing or extra:
-        raise UsageError(f"{wf.path}: tensors do not fit the recipe in its metadata (missing {_names(missing)}, unexpected "
-                         f"{_names(extra)}); {altered}")
+        raise UsageError(
+            f"{wf.path}: tensors do not fit the recipe in its metadata (missing {_names(missing)}, unexpected "
+            f"{_names(extra)}); {altered}"
+        )
     for name in sorted(wf.layout):
         shape = wf.layout[name][1]
         if shape != expected[name]:
-            raise UsageError(f"{wf.path}: tensor {name} has shape {shape}, the recipe needs {expected[name]} (with the {vocab_size} "
-                             "tokens of the vocabulary in its metadata); the weights do not belong to this recipe or vocabulary: "
-                             "re-download or re-train them")
+            raise UsageError(
+                f"{wf.path}: tensor {name} has shape {shape}, the recipe needs {expected[name]} (with the {vocab_size} "
+                "tokens of the vocabulary in its metadata); the weights do not belong to this recipe or vocabulary: "
+                "re-download or re-train them"
+            )
 
 
 def load(ref: str | Path, *, backend: str | None = None, registry: Registry | None = None) -> Model:

@@ -1,5 +1,5 @@
-"""A recipe's model shape as the listings show it: its ``model`` section with :class:`~zoo.nn.model.ModelOptions`' defaults
-filled in, and its short label (``gru/nn bidirectional``)."""
+"""A recipe's model shape as the listings show it: its ``model`` section with :class:`~zoo.nn.model.ModelOptions`'
+defaults filled in, and its short label (``gru/nn bidirectional``)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,16 @@ from zoo.recipe import read_recipe
 
 __all__ = ["MODEL_DEFAULTS", "model_shape", "entry_shape", "cell_label"]
 
-MODEL_DEFAULTS = {o.name: o.default for o in describe(ModelOptions) if not o.required}  # what a recipe that leaves a key out gets
+MODEL_DEFAULTS = {
+    o.name: o.default for o in describe(ModelOptions) if not o.required
+}  # what a recipe that leaves a key out gets
 
 
 def model_shape(recipe: Mapping[str, Any] | None, cell: str | None = None) -> dict[str, Any]:
     """The ``model`` section of ``recipe`` (as written or resolved) over :data:`MODEL_DEFAULTS`.
 
-    :param cell: the cell to show when the recipe names none (a catalog entry's own ``cell``); else ``cell`` is ``None``.
+    :param cell: the cell to show when the recipe names none (a catalog entry's own ``cell``); else ``cell`` is
+        ``None``.
     """
     section = recipe.get("model") if isinstance(recipe, Mapping) else None
     return {**MODEL_DEFAULTS, "cell": cell, **(section if isinstance(section, Mapping) else {})}

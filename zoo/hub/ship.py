@@ -39,8 +39,9 @@ def _perplexities(run_dir: Path, shipped: Path, data_dir: str | Path | None) -> 
 
 
 def _held_out(weights: Path, data_dir: str | Path | None) -> dict[str, float]:
-    """``valid_loss``/``valid_perplexity`` (and ``test_*``) of the model at ``weights``, scored by :meth:`zoo.Model.evaluate`
-    as ``zoo eval`` scores them, for each split its corpus holds (none for a model that has no next-token loss)."""
+    """``valid_loss``/``valid_perplexity`` (and ``test_*``) of the model at ``weights``, scored by
+    :meth:`zoo.Model.evaluate` as ``zoo eval`` scores them, for each split its corpus holds (none for a model that has
+    no next-token loss)."""
     from zoo.hub.pretrained import load
 
     model = load(weights)
@@ -57,7 +58,9 @@ def _held_out(weights: Path, data_dir: str | Path | None) -> dict[str, float]:
     return figures
 
 
-def _measured(before: dict[str, Any], records: list[dict[str, Any]], final: dict[str, Any], held_out: dict[str, float]) -> dict[str, Any]:
+def _measured(
+    before: dict[str, Any], records: list[dict[str, Any]], final: dict[str, Any], held_out: dict[str, float]
+) -> dict[str, Any]:
     """An entry's ``metrics`` from a run's epoch records, its saved weights' record (``final``) and their held-out
     figures: the training perplexity of the epoch the weights come from (with ``keep: best`` not always the last;
     ``kept_batch`` when they were taken within it), the perplexities (and validation losses) at the epochs the catalog
@@ -65,11 +68,19 @@ def _measured(before: dict[str, Any], records: list[dict[str, Any]], final: dict
     history = {m["epoch"]: m for m in records}
     last = records[-1]
     kept = final["epoch"] if final.get("epoch") in history else last["epoch"]
-    epochs = [e for e in sorted(set(before.get("perplexity_at", {})) | set(VERIFY_EPOCHS) | {kept, last["epoch"]}) if e in history]
-    measured = {"perplexity": round(history[kept]["perplexity"], 4), "epoch": kept,
-                "perplexity_at": {e: round(history[e]["perplexity"], 4) for e in epochs},
-                **{k: round(last[k], 4) for k in ("smoothed_loss", "steps") if k in last},
-                "seconds": round(sum(m.get("seconds", 0.0) for m in records), 1), **held_out}
+    epochs = [
+        e
+        for e in sorted(set(before.get("perplexity_at", {})) | set(VERIFY_EPOCHS) | {kept, last["epoch"]})
+        if e in history
+    ]
+    measured = {
+        "perplexity": round(history[kept]["perplexity"], 4),
+        "epoch": kept,
+        "perplexity_at": {e: round(history[e]["perplexity"], 4) for e in epochs},
+        **{k: round(last[k], 4) for k in ("smoothed_loss", "steps") if k in last},
+        "seconds": round(sum(m.get("seconds", 0.0) for m in records), 1),
+        **held_out,
+    }
     valid_at = {e: round(history[e]["valid_loss"], DIGITS) for e in epochs if "valid_loss" in history[e]}
     if valid_at:
         measured["valid_loss_at"] = valid_at
@@ -78,8 +89,14 @@ def _measured(before: dict[str, Any], records: list[dict[str, Any]], final: dict
     return {**{k: v for k, v in before.items() if k not in HELD_OUT_KEYS}, **measured}
 
 
-def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only: bool = False,
-         data_dir: str | Path | None = None) -> dict[str, Any]:
+def ship(
+    name: str,
+    run_dir: str | Path,
+    dtype: str = "float32",
+    *,
+    metrics_only: bool = False,
+    data_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Copy ``run_dir``'s weights to ``weights/NAME.safetensors`` beside the catalog and record them in its entry.
 
     The entry's ``metrics`` (perplexities by epoch, training seconds) and ``samples`` (the last epoch's
@@ -97,8 +114,10 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     """
     path = catalog_path()
     if installed_from_wheel(path):
-        raise UsageError(f"zoo ship writes the catalog, and {path} is the one installed with the rnn-zoo wheel; copy its folder "
-                         f"(cp -r {path.parent} my-catalog) and point ZOO_REGISTRY at my-catalog/registry.yaml")
+        raise UsageError(
+            f"zoo ship writes the catalog, and {path} is the one installed with the rnn-zoo wheel; copy its folder "
+            f"(cp -r {path.parent} my-catalog) and point ZOO_REGISTRY at my-catalog/registry.yaml"
+        )
     models = read_catalog()
     if name not in models:
         raise UsageError(f"{unknown('model', name, models)}; add an entry to {catalog_path()} first")
@@ -110,7 +129,10 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     run_dir = Path(run_dir)
     wf = read_weights(run_dir / "model.safetensors")
     if wf.recipe.get("name") != name:
-        raise UsageError(f"{run_dir} is a run of recipe '{wf.recipe.get('name')}', not '{name}'; ship the run of  zoo run {models[name].get('recipe')}")
+        raise UsageError(
+            f"{run_dir} is a run of recipe '{wf.recipe.get('name')}', not '{name}'; ship the run of  "
+            f"zoo run {models[name].get('recipe')}"
+        )
     records = rundir.read_history(run_dir)
     if not records:
         raise UsageError(f"{run_dir / 'metrics.jsonl'} records no finished epoch (or is missing); ship a finished run")
@@ -129,21 +151,38 @@ def ship(name: str, run_dir: str | Path, dtype: str = "float32", *, metrics_only
     return entry
 
 
-def _ship_weights(name: str, run_dir: Path, wf: Any, tensors: dict[str, torch.Tensor], dtype: str,
-                  data_dir: str | Path | None) -> tuple[dict[str, Any], dict[str, float]]:
+def _ship_weights(
+    name: str, run_dir: Path, wf: Any, tensors: dict[str, torch.Tensor], dtype: str, data_dir: str | Path | None
+) -> tuple[dict[str, Any], dict[str, float]]:
     """Write ``weights/NAME.safetensors`` (replaced only once the new copy passes its check); its catalog ``weights``
     and the new copy's held-out figures."""
-    versions = {k.removeprefix("zoo.").removesuffix("_version"): v for k, v in wf.metadata.items() if k.endswith("_version")}
+    versions = {
+        k.removeprefix("zoo.").removesuffix("_version"): v for k, v in wf.metadata.items() if k.endswith("_version")
+    }
     out = catalog_path().parent / "weights" / f"{name}.safetensors"
-    candidate = out.with_name(f".{name}.candidate.safetensors")  # the shipped file is replaced only once this one passes
+    candidate = out.with_name(
+        f".{name}.candidate.safetensors"
+    )  # the shipped file is replaced only once this one passes
     try:
         save_weights(candidate, tensors, vocab=wf.vocab, recipe=wf.recipe, metrics=wf.metrics, versions=versions)
         check = _perplexities(run_dir, candidate, data_dir) if dtype != "float32" else None
         if check is not None and abs(check[1] / check[0] - 1) > TOLERANCE:
-            raise UsageError(f"{dtype} moves the perplexity of {name} from {check[0]:.4f} to {check[1]:.4f} (more than 1%); ship it as float32")
-        weights = {"file": f"weights/{name}.safetensors", "sha256": sha256_of(candidate), "size": candidate.stat().st_size, "dtype": dtype}
+            raise UsageError(
+                f"{dtype} moves the perplexity of {name} from {check[0]:.4f} to {check[1]:.4f} (more than 1%); "
+                "ship it as float32"
+            )
+        weights = {
+            "file": f"weights/{name}.safetensors",
+            "sha256": sha256_of(candidate),
+            "size": candidate.stat().st_size,
+            "dtype": dtype,
+        }
         if check is not None:
-            weights["perplexity_check"] = {"float32": round(check[0], 4), dtype: round(check[1], 4), "text": "first 2,000 training tokens"}
+            weights["perplexity_check"] = {
+                "float32": round(check[0], 4),
+                dtype: round(check[1], 4),
+                "text": "first 2,000 training tokens",
+            }
         held_out = _held_out(candidate, data_dir)
         os.replace(candidate, out)  # then the catalog at once: the window where they disagree is these two renames
     finally:

@@ -1,12 +1,14 @@
-"""``zoo verify``: re-run catalogued recipes and compare their perplexities (and validation losses) with the catalog's."""
+"""``zoo verify``: re-run catalogued recipes and compare their perplexities (and validation losses) with the
+catalog's."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from zoo.errors import UsageError
 from zoo.hub.catalog import entry, read_catalog
@@ -91,8 +93,14 @@ def _entry(name: str, models: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir: str | Path | None = None,
-           progress: bool = False) -> Verdict:
+def verify(
+    name: str,
+    epochs: int | None = None,
+    *,
+    rtol: float = 0.01,
+    data_dir: str | Path | None = None,
+    progress: bool = False,
+) -> Verdict:
     """Train ``name``'s recipe for ``epochs`` (default: all of them) in a temporary folder and compare
     every epoch the catalog records up to there: perplexities, and validation losses where it records them.
 
@@ -102,12 +110,22 @@ def verify(name: str, epochs: int | None = None, *, rtol: float = 0.01, data_dir
     at = recorded(found)
     epoch = epochs if epochs is not None else (found.get("metrics") or {}).get("epoch")
     if epoch is None:
-        raise UsageError(f"the catalog records no final epoch for '{name}'; pass --epochs with one of {sorted(at) or 'none'}")
+        raise UsageError(
+            f"the catalog records no final epoch for '{name}'; pass --epochs with one of {sorted(at) or 'none'}"
+        )
     if epoch not in at:
-        raise UsageError(f"the catalog records no perplexity of '{name}' at epoch {epoch}; use --epochs with one of {sorted(at) or 'none'}")
+        raise UsageError(
+            f"the catalog records no perplexity of '{name}' at epoch {epoch}; use --epochs with one of "
+            f"{sorted(at) or 'none'}"
+        )
     with tempfile.TemporaryDirectory(prefix=f"zoo-verify-{name}-") as tmp:
-        result = run(found["recipe"], {"trainer.stop_after": epoch, "predict.every": 0}, out=Path(tmp) / name, data_dir=data_dir,
-                     progress=progress)
+        result = run(
+            found["recipe"],
+            {"trainer.stop_after": epoch, "predict.every": 0},
+            out=Path(tmp) / name,
+            data_dir=data_dir,
+            progress=progress,
+        )
     trained = {m["epoch"]: m for m in result.metrics if "loss" in m}  # epoch records, not mid-epoch evaluations
 
     def checks(expected: dict[int, float], key: str) -> list[Check]:
@@ -131,8 +149,15 @@ def plan(name: str, found: dict[str, Any], epochs: int | None, budget: float | N
     return full
 
 
-def verify_all(epochs: int | None = None, *, budget: float | None = None, rtol: float = 0.01, data_dir: str | Path | None = None,
-               progress: bool = False, report: Callable[[Verdict], None] = lambda v: None) -> list[Verdict]:
+def verify_all(
+    epochs: int | None = None,
+    *,
+    budget: float | None = None,
+    rtol: float = 0.01,
+    data_dir: str | Path | None = None,
+    progress: bool = False,
+    report: Callable[[Verdict], None] = lambda v: None,
+) -> list[Verdict]:
     """Verify every catalog entry, in catalog order; ``report`` is called after each.
 
     :param epochs: train each for this many epochs (each must record it); default its full count.
@@ -142,7 +167,9 @@ def verify_all(epochs: int | None = None, *, budget: float | None = None, rtol: 
     models = read_catalog()
     verdicts = []
     for name in models:
-        v = verify(name, plan(name, _entry(name, models), epochs, budget), rtol=rtol, data_dir=data_dir, progress=progress)
+        v = verify(
+            name, plan(name, _entry(name, models), epochs, budget), rtol=rtol, data_dir=data_dir, progress=progress
+        )
         report(v)
         verdicts.append(v)
     return verdicts

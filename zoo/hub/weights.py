@@ -50,14 +50,20 @@ class WeightsFile:
 
     def _json(self, key: str, expected: type, what: str) -> Any:
         if key not in self.metadata:
-            raise UsageError(f"{self.path}: metadata has no '{key}'; this file was not written by zoo (pass a zoo model file)")
+            raise UsageError(
+                f"{self.path}: metadata has no '{key}'; this file was not written by zoo (pass a zoo model file)"
+            )
         try:
             value = json.loads(self.metadata[key])
         except json.JSONDecodeError:
-            raise UsageError(f"{self.path}: metadata '{key}' is not valid JSON; the file is corrupt, re-download or re-train it") from None
+            raise UsageError(
+                f"{self.path}: metadata '{key}' is not valid JSON; the file is corrupt, re-download or re-train it"
+            ) from None
         if not isinstance(value, expected):
-            raise UsageError(f"{self.path}: metadata '{key}' should be {what}, got {_kind(value)}; "
-                             "the file is corrupt or was altered: re-download or re-train it")
+            raise UsageError(
+                f"{self.path}: metadata '{key}' should be {what}, got {_kind(value)}; "
+                "the file is corrupt or was altered: re-download or re-train it"
+            )
         return value
 
     @property
@@ -71,14 +77,18 @@ class WeightsFile:
         token when the metadata names one (``zoo.vocab_unk``, which must be among the tokens)."""
         tokens = self._json("zoo.vocab", list, "a JSON array of the tokens")
         if not tokens:
-            raise UsageError(f"{self.path}: metadata 'zoo.vocab' holds no tokens; the file is corrupt or was altered: "
-                             "re-download or re-train it")
+            raise UsageError(
+                f"{self.path}: metadata 'zoo.vocab' holds no tokens; the file is corrupt or was altered: "
+                "re-download or re-train it"
+            )
         level = self.metadata.get("zoo.vocab_level", "char")
         try:  # zoo.vocab_unk is absent from files written without an unknown token, and from those older than it
             return Vocab(tokens, level=level, unk=self.metadata.get("zoo.vocab_unk"))
         except (ValueError, TypeError) as exc:
-            raise UsageError(f"{self.path}: metadata 'zoo.vocab' is invalid ({exc}); the file is corrupt or was altered: "
-                             "re-download or re-train it") from None
+            raise UsageError(
+                f"{self.path}: metadata 'zoo.vocab' is invalid ({exc}); the file is corrupt or was altered: "
+                "re-download or re-train it"
+            ) from None
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -90,13 +100,22 @@ def _kind(value: Any) -> str:
     """How a JSON value reads in an error: its JSON type and a short excerpt."""
     if value is None:
         return "null"
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
+    names = {
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
     shown = printable(json.dumps(value, ensure_ascii=False))
     return f"{names[type(value)]} {shown[:40]}{'...' if len(shown) > 40 else ''}"
 
 
 def _unreadable(path: Path, exc: Exception) -> str:
-    return f"{path} is not a readable safetensors file ({exc}); it may be truncated or corrupt: re-download or re-train it"
+    return (
+        f"{path} is not a readable safetensors file ({exc}); it may be truncated or corrupt: re-download or re-train it"
+    )
 
 
 def _canonical(blob: bytes) -> bytes:
@@ -115,7 +134,15 @@ def _canonical(blob: bytes) -> bytes:
     return struct.pack("<Q", len(text)) + text + blob[8 + n :]
 
 
-def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], *, vocab: Vocab, recipe: dict[str, Any], metrics: dict[str, Any], versions: dict[str, str]) -> Path:
+def save_weights(
+    path: str | Path,
+    state_dict: dict[str, torch.Tensor],
+    *,
+    vocab: Vocab,
+    recipe: dict[str, Any],
+    metrics: dict[str, Any],
+    versions: dict[str, str],
+) -> Path:
     """Write weights and metadata to ``path`` atomically.
 
     The metadata holds nothing that changes between two identical runs (no
@@ -126,7 +153,9 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], *, vocab
         "format": "pt",
         "zoo.vocab": vocab.to_json(),
         "zoo.vocab_level": vocab.level,
-        **({"zoo.vocab_unk": vocab.unk} if vocab.unk is not None else {}),  # absent without one: such files stay byte-equal
+        **(
+            {"zoo.vocab_unk": vocab.unk} if vocab.unk is not None else {}
+        ),  # absent without one: such files stay byte-equal
         "zoo.recipe": json.dumps(recipe, ensure_ascii=False, sort_keys=True),
         "zoo.metrics": json.dumps(metrics, sort_keys=True),
         "zoo.seed": str(recipe.get("seed", "")),
@@ -152,11 +181,17 @@ def read_weights(path: str | Path) -> WeightsFile:
     try:
         with safe_open(str(path), framework="pt") as f:
             metadata = f.metadata() or {}
-            layout = {name: (f.get_slice(name).get_dtype(), tuple(f.get_slice(name).get_shape())) for name in f.keys()}
+            layout = {
+                name: (f.get_slice(name).get_dtype(), tuple(f.get_slice(name).get_shape()))
+                # safe_open is neither iterable nor a container: keys() is the only way to list its tensors
+                for name in f.keys()  # noqa: SIM118
+            }
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise UsageError(_unreadable(path, exc)) from None
     for name, (dtype, _) in sorted(layout.items()):
         if dtype not in FLOAT_DTYPES:
-            raise UsageError(f"{path}: tensor {name} holds {dtype} values; zoo weights are floating point "
-                             f"({', '.join(FLOAT_DTYPES)}): the file is not a zoo model or was altered, re-download or re-train it")
+            raise UsageError(
+                f"{path}: tensor {name} holds {dtype} values; zoo weights are floating point "
+                f"({', '.join(FLOAT_DTYPES)}): the file is not a zoo model or was altered, re-download or re-train it"
+            )
     return WeightsFile(path, metadata, layout)

@@ -101,18 +101,21 @@ class Cell:
         overrides both."""
         return cls.forward_step is not Cell.forward_step and cls.backward_step is not Cell.backward_step
 
-    def forward_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
-                     bias_hh: Array) -> tuple[Array, tuple[Array, ...], Any]:
+    def forward_step(
+        self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], Any]:
         """Advance one time step: ``(h (N, H), new_state, cache)``; see the class docstring."""
         raise NotImplementedError(f"cell {type(self).__name__} writes neither forward_step nor step")
 
-    def backward_step(self, dh: Array, dstate: tuple[Array, ...], cache: Any,
-                      weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+    def backward_step(
+        self, dh: Array, dstate: tuple[Array, ...], cache: Any, weight_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], Array]:
         """Gradients of one step: ``(dgx (N, G·H), dstate_prev, dgh (N, G·H))``; see the class docstring."""
         raise NotImplementedError(f"cell {type(self).__name__} writes no backward_step; autograd differentiates it")
 
-    def step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
-             bias_hh: Array) -> tuple[Array, tuple[Array, ...]]:
+    def step(
+        self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array
+    ) -> tuple[Array, tuple[Array, ...]]:
         """Advance one time step without a cache: ``(h (N, H), new_state)``, by default from :meth:`forward_step`."""
         h, new_state, _ = self.forward_step(gx, state, weight_hh, bias_hh)
         return h, new_state

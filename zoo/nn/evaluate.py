@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,8 +63,8 @@ def rows(pairs: int) -> int:
 
 
 def score(runner: Any, ids: Sequence[int] | np.ndarray, vocab_size: int) -> Score:
-    """Score ``ids`` with ``runner`` (a :class:`~zoo.nn.model.LanguageModel`, or what a backend's ``inference`` returns):
-    see the module's protocol.
+    """Score ``ids`` with ``runner`` (a :class:`~zoo.nn.model.LanguageModel`, or what a backend's ``inference``
+    returns): see the module's protocol.
 
     :param runner: callable as ``runner(ids (N, T) int64 tensor, state or None) -> (logits (N, T, V), state)``,
         already in inference mode (the caller sets ``eval()``).
@@ -89,6 +90,8 @@ def score(runner: Any, ids: Sequence[int] | np.ndarray, vocab_size: int) -> Scor
         for j in range(0, length, columns):
             logits, state = runner(X[:, j : j + columns], state)
             y = Y[:, j : j + columns]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(), y.reshape(-1), ignore_index=_IGNORE, reduction="sum")
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).double(), y.reshape(-1), ignore_index=_IGNORE, reduction="sum"
+            )
             total += loss.item()
     return Score(pairs, total / pairs)

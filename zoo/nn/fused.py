@@ -23,8 +23,15 @@ class _Recurrence(torch.autograd.Function):
     outputs ``(out (N, T, H), *final state)``."""
 
     @staticmethod
-    def forward(ctx: Any, cell: Cell, reverse: bool, gx: torch.Tensor, w_hh: torch.Tensor, b_hh: torch.Tensor,
-                *state: torch.Tensor) -> tuple:
+    def forward(
+        ctx: Any,
+        cell: Cell,
+        reverse: bool,
+        gx: torch.Tensor,
+        w_hh: torch.Tensor,
+        b_hh: torch.Tensor,
+        *state: torch.Tensor,
+    ) -> tuple:
         out, final, ctx.trace = loop.forward(cell, gx, state, w_hh, b_hh, reverse, trace=True)
         ctx.cell = cell
         ctx.save_for_backward(w_hh)
@@ -37,8 +44,9 @@ class _Recurrence(torch.autograd.Function):
         return (None, None, dgx, dw_hh, db_hh, *dstate)
 
 
-def recurrence(cell: Cell, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor,
-               reverse: bool) -> tuple[torch.Tensor, State]:
+def recurrence(
+    cell: Cell, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor, reverse: bool
+) -> tuple[torch.Tensor, State]:
     """Run one direction of one layer: ``(out (N, T, H), final state)``, differentiable as a whole."""
     if not torch.is_grad_enabled():  # inference: no node, no per-step caches kept
         out, final, _ = loop.forward(cell, gx, state, w_hh, b_hh, reverse)

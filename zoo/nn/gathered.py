@@ -47,8 +47,16 @@ class GatheredInput:
         self.width = rnn.weight_ih_l0.shape[0]  # G*H
         self._cache: dict[tuple, dict[str, torch.Tensor]] = {}
         extra = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
-        self.shadow = type(rnn)(self.directions * self.width, rnn.hidden_size, num_layers=rnn.num_layers, batch_first=True,
-                                bidirectional=rnn.bidirectional, dropout=rnn.dropout, device="meta", **extra)
+        self.shadow = type(rnn)(
+            self.directions * self.width,
+            rnn.hidden_size,
+            num_layers=rnn.num_layers,
+            batch_first=True,
+            bidirectional=rnn.bidirectional,
+            dropout=rnn.dropout,
+            device="meta",
+            **extra,
+        )
 
     def _identities(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
         """Layer 0's input weights and biases for the shadow: direction d reads its own block of the input.
@@ -69,14 +77,18 @@ class GatheredInput:
             out[f"weight_ih_l0{suffix}"], out[f"bias_ih_l0{suffix}"] = weight, zero
         return out
 
-    def __call__(self, ids: torch.Tensor, hx: torch.Tensor | tuple[torch.Tensor, ...] | None, scale: torch.Tensor | None = None) -> tuple:
+    def __call__(
+        self, ids: torch.Tensor, hx: torch.Tensor | tuple[torch.Tensor, ...] | None, scale: torch.Tensor | None = None
+    ) -> tuple:
         """``rnn(one_hot(ids) * scale, hx)``, computed from gathered rows; ids of -1 (no input) give zero vectors.
 
         :param scale: (N, T, 1) factors per token (input dropout: 0 or 1/(1-p)), or ``None`` for ones.
         """
         rnn = self.rnn
-        blocks = [gather_rows(getattr(rnn, f"weight_ih_l0{s}").t(), ids, scale) + getattr(rnn, f"bias_ih_l0{s}")
-                  for s in ["", "_reverse"][: self.directions]]
+        blocks = [
+            gather_rows(getattr(rnn, f"weight_ih_l0{s}").t(), ids, scale) + getattr(rnn, f"bias_ih_l0{s}")
+            for s in ["", "_reverse"][: self.directions]
+        ]
         gx = torch.cat(blocks, dim=2) if len(blocks) > 1 else blocks[0]  # (N, T, D*G*H)
         params = dict(rnn.named_parameters()) | self._identities(gx)
         self.shadow.train(rnn.training)

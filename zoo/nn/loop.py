@@ -32,8 +32,15 @@ def _order(length: int, reverse: bool) -> range:
     return range(length - 1, -1, -1) if reverse else range(length)
 
 
-def forward(cell: Cell, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array, reverse: bool = False,
-            trace: bool = False) -> tuple[Array, tuple[Array, ...], Trace | None]:
+def forward(
+    cell: Cell,
+    gx: Array,
+    state: tuple[Array, ...],
+    weight_hh: Array,
+    bias_hh: Array,
+    reverse: bool = False,
+    trace: bool = False,
+) -> tuple[Array, tuple[Array, ...], Trace | None]:
     """Run one direction of one layer over a sequence.
 
     :param gx: (N, T, G*H) input projections ``x @ weight_ih.T + bias_ih``.
@@ -62,8 +69,9 @@ def forward(cell: Cell, gx: Array, state: tuple[Array, ...], weight_hh: Array, b
     return out, tuple(state), Trace(caches, hprev_all, reverse)
 
 
-def backward(cell: Cell, trace: Trace, dout: Array, dstate: Sequence[Array | None] | None,
-             weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array, Array]:
+def backward(
+    cell: Cell, trace: Trace, dout: Array, dstate: Sequence[Array | None] | None, weight_hh: Array
+) -> tuple[Array, tuple[Array, ...], Array, Array]:
     """Backpropagation through the steps of :func:`forward`, in reverse, through ``cell.backward_step``.
 
     :param dout: (N, T, H) loss gradient reaching the outputs.
@@ -83,8 +91,13 @@ def backward(cell: Cell, trace: Trace, dout: Array, dstate: Sequence[Array | Non
     return dgx, tuple(ds), flat.T @ trace.hprev.reshape(-1, hidden), flat.sum(0)
 
 
-def step_layers(cell: Cell, weights: Sequence[tuple[Array, Array, Array, Array]], ids: Array, x: Array | None,
-                state: tuple[Array, ...]) -> tuple[Array, tuple[Array, ...]]:
+def step_layers(
+    cell: Cell,
+    weights: Sequence[tuple[Array, Array, Array, Array]],
+    ids: Array,
+    x: Array | None,
+    state: tuple[Array, ...],
+) -> tuple[Array, tuple[Array, ...]]:
     """One time step through every layer of a unidirectional stack, keeping nothing: generation's step.
 
     :param weights: per layer, ``(weight_ih, weight_hh, bias_ih, bias_hh)``.

@@ -55,17 +55,25 @@ class LanguageModel(nn.Module):
             if cell.nn_class is None:
                 raise ValueError(f"cell {type(cell).__name__} has no torch.nn implementation; use impl: scratch")
             self.rnn = cell.nn_class(
-                input_size, options.hidden_size, num_layers=options.layers, batch_first=True,
-                bidirectional=options.bidirectional, dropout=options.dropout if options.layers > 1 else 0.0,
+                input_size,
+                options.hidden_size,
+                num_layers=options.layers,
+                batch_first=True,
+                bidirectional=options.bidirectional,
+                dropout=options.dropout if options.layers > 1 else 0.0,
                 **cell.nn_kwargs(),
             )
             if options.encoder == "onehot" and worthwhile(self.rnn, vocab_size):
                 self._gathered = GatheredInput(self.rnn)  # on CPU: layer 0's one-hot product as a row gather
         else:
-            self.rnn = CellStack(cell, input_size, options.hidden_size, options.layers, options.bidirectional, options.dropout)
+            self.rnn = CellStack(
+                cell, input_size, options.hidden_size, options.layers, options.bidirectional, options.dropout
+            )
         if options.decoder == "none" and directions * options.hidden_size != vocab_size:
-            raise UsageError(f"model.decoder: none uses the hidden state as the logits, so hidden_size × directions "
-                             f"({directions * options.hidden_size}) must equal the vocabulary size ({vocab_size})")
+            raise UsageError(
+                f"model.decoder: none uses the hidden state as the logits, so hidden_size × directions "
+                f"({directions * options.hidden_size}) must equal the vocabulary size ({vocab_size})"
+            )
         self.dense = nn.Linear(directions * options.hidden_size, vocab_size) if options.decoder == "dense" else None
         if options.init == "normal":
             for name, p in self.named_parameters():
@@ -103,8 +111,10 @@ class LanguageModel(nn.Module):
         """
         x = self.embedding.weight[ids] if self.embedding is not None else None  # (N, E)
         rnn = self.rnn
-        weights = [tuple(getattr(rnn, f"{w}_l{k}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-                   for k in range(self.options.layers)]
+        weights = [
+            tuple(getattr(rnn, f"{w}_l{k}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            for k in range(self.options.layers)
+        ]
         h, state = step_layers(self.cell, weights, ids, x, state)
         return (torch.addmm(self.dense.bias, h, self.dense.weight.t()) if self.dense is not None else h), state
 
@@ -126,7 +136,9 @@ class LanguageModel(nn.Module):
                 x = F.dropout(x, o.input_dropout, training=True)
         else:
             if o.input_dropout and self.training:
-                scale = F.dropout(torch.ones(ids.shape + (1,), dtype=self.dtype, device=ids.device), o.input_dropout, training=True)  # (N, T, 1)
+                scale = F.dropout(
+                    torch.ones(ids.shape + (1,), dtype=self.dtype, device=ids.device), o.input_dropout, training=True
+                )  # (N, T, 1)
             if scratch or gathered:
                 x = ids  # the scratch stack and GatheredInput gather rows of weight_ih_l0
             else:  # one-hot; NO_INPUT (-1) matches no column, giving the all-zero vector
@@ -142,6 +154,8 @@ class LanguageModel(nn.Module):
         else:
             out, state = rnn(x, state)
             state = tuple(state)
-        if o.output_dropout and self.training:  # contiguous: masks laid out (N, T, D*H) whatever the rnn's strides (nn's are (T, N))
+        if (
+            o.output_dropout and self.training
+        ):  # contiguous: masks laid out (N, T, D*H) whatever the rnn's strides (nn's are (T, N))
             out = F.dropout(out.contiguous(), o.output_dropout, training=True)
         return (self.dense(out) if self.dense is not None else out), state  # (N, T, V)

@@ -48,8 +48,9 @@ class NumpyLanguageModel:
         o = self.options
         return zero_state(self.cell, o.layers, self.directions, batch_size, o.hidden_size, self.dtype)
 
-    def forward(self, ids: np.ndarray, state: NpState | None = None,
-                rng: np.random.Generator | None = None) -> tuple[np.ndarray, NpState, tuple]:
+    def forward(
+        self, ids: np.ndarray, state: NpState | None = None, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, NpState, tuple]:
         """Logits (N, T, V) for int ids (N, T); ``rng`` turns on dropout (training), its masks drawn in the order
         input, between layers, output.
 
@@ -64,8 +65,17 @@ class NumpyLanguageModel:
             width = self.params["embedding.weight"].shape[1] if embedded else 1
             in_mask = dropout_mask(rng, ids.shape + (width,), o.input_dropout, self.dtype)
         x = gather_rows(self.params["embedding.weight"], ids, in_mask) if embedded else ids  # (N, T, E) or ids
-        out, state, cache = stack_forward(self.cell, self._stack_params(), x, state, o.layers, self.directions,
-                                          o.dropout, rng, None if embedded else in_mask)
+        out, state, cache = stack_forward(
+            self.cell,
+            self._stack_params(),
+            x,
+            state,
+            o.layers,
+            self.directions,
+            o.dropout,
+            rng,
+            None if embedded else in_mask,
+        )
         if o.output_dropout and rng is not None:
             out_mask = dropout_mask(rng, out.shape, o.output_dropout, self.dtype)
             out = out * out_mask  # what the decoder sees
@@ -77,14 +87,21 @@ class NumpyLanguageModel:
         """One time step for generation (no caches kept): logits (N, V) for ids (N,), unidirectional models only."""
         p = self.params
         x = p["embedding.weight"][ids] if "embedding.weight" in p else None  # (N, E)
-        weights = [tuple(p[f"rnn.{w}_l{k}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-                   for k in range(self.options.layers)]
+        weights = [
+            tuple(p[f"rnn.{w}_l{k}"] for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            for k in range(self.options.layers)
+        ]
         h, state = step_layers(self.cell, weights, ids, x, state)
         return (h @ p["dense.weight"].T + p["dense.bias"] if "dense.weight" in p else h), state
 
-    def loss_and_grads(self, ids: np.ndarray, targets: np.ndarray, state: NpState | None = None,
-                       rng: np.random.Generator | None = None,
-                       scale: float = 1.0) -> tuple[float, dict[str, np.ndarray], NpState]:
+    def loss_and_grads(
+        self,
+        ids: np.ndarray,
+        targets: np.ndarray,
+        state: NpState | None = None,
+        rng: np.random.Generator | None = None,
+        scale: float = 1.0,
+    ) -> tuple[float, dict[str, np.ndarray], NpState]:
         """Mean cross-entropy over every position, the gradients of ``scale`` × it by weight name, and the final
         state."""
         logits, new_state, (_, out, cache, in_mask, out_mask) = self.forward(ids, state, rng)
@@ -107,8 +124,9 @@ class NumpyLanguageModel:
             dout = dlogits
         if out_mask is not None:
             dout = dout * out_mask
-        stack_grads, dx = stack_backward(self.cell, self._stack_params(), cache, dout, None, self.options.layers,
-                                         self.directions)
+        stack_grads, dx = stack_backward(
+            self.cell, self._stack_params(), cache, dout, None, self.options.layers, self.directions
+        )
         grads.update({f"rnn.{k}": v for k, v in stack_grads.items()})
         if "embedding.weight" in self.params:
             demb = np.zeros_like(self.params["embedding.weight"])

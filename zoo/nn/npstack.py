@@ -70,9 +70,17 @@ def _names(k: int, d: int) -> tuple[str, str, str, str]:
     return f"weight_ih_l{k}{s}", f"weight_hh_l{k}{s}", f"bias_ih_l{k}{s}", f"bias_hh_l{k}{s}"
 
 
-def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, state: NpState, layers: int,
-                  directions: int, dropout: float = 0.0, rng: np.random.Generator | None = None,
-                  scale: np.ndarray | None = None) -> tuple[np.ndarray, NpState, StackCache]:
+def stack_forward(
+    cell: Cell,
+    params: dict[str, np.ndarray],
+    x: np.ndarray,
+    state: NpState,
+    layers: int,
+    directions: int,
+    dropout: float = 0.0,
+    rng: np.random.Generator | None = None,
+    scale: np.ndarray | None = None,
+) -> tuple[np.ndarray, NpState, StackCache]:
     """Run the stack over a batch.
 
     :param params: the stack's weights by torch name (no ``rnn.`` prefix).
@@ -108,9 +116,15 @@ def stack_forward(cell: Cell, params: dict[str, np.ndarray], x: np.ndarray, stat
     return layer_in, new_state, cache
 
 
-def stack_backward(cell: Cell, params: dict[str, np.ndarray], cache: StackCache, dout: np.ndarray,
-                   dstate: NpState | None, layers: int,
-                   directions: int) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+def stack_backward(
+    cell: Cell,
+    params: dict[str, np.ndarray],
+    cache: StackCache,
+    dout: np.ndarray,
+    dstate: NpState | None,
+    layers: int,
+    directions: int,
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
     """Gradients of the stack's weights (and of a float input) given the output's and final state's gradients.
 
     :param dout: (N, T, D*H) gradient of the loss with respect to the output.

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["check_unidirectional", "choose", "generate_batch", "perplexity", "label"]
 
 _LOG_MAX_FLOAT = math.log(sys.float_info.max)  # math.exp of a larger loss overflows
-NOT_FINITE = ("generate: the model's outputs are not finite (NaN or infinite weights, as a diverged training run "
-              "leaves?), so no token can be chosen; re-train the model or load other weights")
+NOT_FINITE = (
+    "generate: the model's outputs are not finite (NaN or infinite weights, as a diverged training run "
+    "leaves?), so no token can be chosen; re-train the model or load other weights"
+)
 
 
 def check_unidirectional(model: Inference) -> None:
@@ -35,12 +37,15 @@ def check_unidirectional(model: Inference) -> None:
     :raises UsageError: when ``model.options.bidirectional``.
     """
     if model.options.bidirectional:
-        raise UsageError("generate: this model is bidirectional, so it read each next token while training and cannot "
-                         "generate; use label() for sequence labelling, or train a unidirectional model")
+        raise UsageError(
+            "generate: this model is bidirectional, so it read each next token while training and cannot "
+            "generate; use label() for sequence labelling, or train a unidirectional model"
+        )
 
 
-def choose(logits: torch.Tensor, strategy: str, temperature: float, top_k: int | None,
-           generator: torch.Generator | None) -> torch.Tensor:
+def choose(
+    logits: torch.Tensor, strategy: str, temperature: float, top_k: int | None, generator: torch.Generator | None
+) -> torch.Tensor:
     """Pick the next token id per row of (N, V) logits: argmax, or a draw from the tempered softmax.
 
     :raises UsageError: when NaN logits leave nothing to choose from, or the tempered probabilities are not finite.
@@ -59,16 +64,27 @@ def choose(logits: torch.Tensor, strategy: str, temperature: float, top_k: int |
     if not bool(probs.isfinite().all()):  # torch.multinomial would fail with an internal error
         if not bool(logits.float().isfinite().all()):
             raise UsageError(NOT_FINITE)
-        raise UsageError(f"generate: temperature {temperature:g} is too small for this model's outputs (logits / "
-                         "temperature overflow, so the probabilities are not finite); use a larger temperature, or "
-                         "strategy greedy")
+        raise UsageError(
+            f"generate: temperature {temperature:g} is too small for this model's outputs (logits / "
+            "temperature overflow, so the probabilities are not finite); use a larger temperature, or "
+            "strategy greedy"
+        )
     return torch.multinomial(probs.cpu(), 1, generator=generator).squeeze(-1).to(logits.device)
 
 
 @torch.no_grad()
-def generate_batch(model: Inference, vocab: Vocab, prefixes: list[str], num_tokens: int, *, strategy: str = "greedy",
-                   temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                   stop: str | None = None) -> list[str]:
+def generate_batch(
+    model: Inference,
+    vocab: Vocab,
+    prefixes: list[str],
+    num_tokens: int,
+    *,
+    strategy: str = "greedy",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    stop: str | None = None,
+) -> list[str]:
     """Continue every prefix at once, in the d2l manner without re-reading a prefix for each new token: each prefix
     warms up in one pass (prefixes of one length together), then every new token of every prefix is one batched
     :meth:`~zoo.interfaces.Inference.step` from the carried state.

@@ -7,7 +7,8 @@ checked against a recipe, and a recipe's size estimated, without building the mo
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["parameter_shapes", "parameter_count", "tensor_count"]
 
@@ -43,7 +44,11 @@ def parameter_shapes(core: Any, gates: int, vocab_size: int) -> Iterator[tuple[s
 
 def tensor_count(core: Any) -> int:
     """How many tensors :func:`parameter_shapes` yields, in constant time (for huge ``layers``)."""
-    return (core.encoder == "embedding") + 4 * core.layers * (2 if core.bidirectional else 1) + 2 * (core.decoder == "dense")
+    return (
+        (core.encoder == "embedding")
+        + 4 * core.layers * (2 if core.bidirectional else 1)
+        + 2 * (core.decoder == "dense")
+    )
 
 
 def parameter_count(core: Any, gates: int, vocab_size: int) -> int:

@@ -63,8 +63,16 @@ class CellStack(nn.Module):
         * **state**: the final state, same layout as the input state.
     """
 
-    def __init__(self, cell: Cell, input_size: int, hidden_size: int, layers: int = 1, bidirectional: bool = False,
-                 dropout: float = 0.0, fused: bool = True):
+    def __init__(
+        self,
+        cell: Cell,
+        input_size: int,
+        hidden_size: int,
+        layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        fused: bool = True,
+    ):
         super().__init__()
         self.cell = cell
         self.fused = fused and cell.has_backward_step()  # else autograd records cell.step, the literal reference
@@ -91,15 +99,17 @@ class CellStack(nn.Module):
         suffix = "_reverse" if d else ""
         return tuple(getattr(self, f"{w}_l{k}{suffix}") for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
-    def _direction(self, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor,
-                   reverse: bool) -> tuple[torch.Tensor, State]:
+    def _direction(
+        self, gx: torch.Tensor, state: State, w_hh: torch.Tensor, b_hh: torch.Tensor, reverse: bool
+    ) -> tuple[torch.Tensor, State]:
         if self.fused:
             return recurrence(self.cell, gx, state, w_hh, b_hh, reverse)
         out, final, _ = loop.forward(self.cell, gx, state, w_hh, b_hh, reverse)  # (N, T, H)
         return out, final
 
-    def forward(self, x: torch.Tensor, state: State | None = None,
-                scale: torch.Tensor | None = None) -> tuple[torch.Tensor, State]:
+    def forward(
+        self, x: torch.Tensor, state: State | None = None, scale: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, State]:
         n = x.shape[0]
         if state is None:
             p = self.weight_hh_l0

@@ -28,7 +28,11 @@ def keep_freed_memory() -> bool:
     Does nothing (``False``) off Linux/glibc, or when the user already chose settings through
     ``MALLOC_*`` or ``GLIBC_TUNABLES`` environment variables.
     """
-    if not sys.platform.startswith("linux") or "GLIBC_TUNABLES" in os.environ or any(k.startswith("MALLOC_") for k in os.environ):
+    if (
+        not sys.platform.startswith("linux")
+        or "GLIBC_TUNABLES" in os.environ
+        or any(k.startswith("MALLOC_") for k in os.environ)
+    ):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

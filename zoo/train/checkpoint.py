@@ -15,8 +15,9 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
@@ -80,23 +81,32 @@ class CheckpointStore:
         return (self.dir / self.POINTER).is_file()
 
     def damaged(self, why: str) -> UsageError:
-        """The one line that refuses this run's checkpoint: ``why`` names the exact problem (control characters escaped)."""
+        """The one line that refuses this run's checkpoint: ``why`` names the exact problem (control characters
+        escaped)."""
         run = self.dir.parent
-        return UsageError(f"checkpoint in {run} is damaged ({printable(why)}); start again with --overwrite:  "
-                          f"zoo run {run / 'recipe.yaml'} --out {run} --overwrite")
+        return UsageError(
+            f"checkpoint in {run} is damaged ({printable(why)}); start again with --overwrite:  "
+            f"zoo run {run / 'recipe.yaml'} --out {run} --overwrite"
+        )
 
     def _pointer(self) -> dict[str, Any]:
         try:
             pointer = json.loads((self.dir / self.POINTER).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise self.damaged(f"{self.POINTER} is unreadable: {exc}") from None
-        if not isinstance(pointer, dict) or pointer.get("format") != FORMAT or not {"seq", "tensors", "sha256", "state"} <= set(pointer):
+        if (
+            not isinstance(pointer, dict)
+            or pointer.get("format") != FORMAT
+            or not {"seq", "tensors", "sha256", "state"} <= set(pointer)
+        ):
             raise self.damaged(f"{self.POINTER} is not a zoo checkpoint of format {FORMAT}")
         seq = pointer["seq"]
         if type(seq) is not int or seq < 1:
             raise self.damaged(f"seq must be a whole number ≥ 1, got {show(seq)}")
         if pointer["tensors"] != _tensor_name(seq):  # a plain name in checkpoint/, never a path elsewhere
-            raise self.damaged(f"tensors must be {_tensor_name(seq)!r}, the file of checkpoint {seq}, got {show(pointer['tensors'])}")
+            raise self.damaged(
+                f"tensors must be {_tensor_name(seq)!r}, the file of checkpoint {seq}, got {show(pointer['tensors'])}"
+            )
         if not is_sha256(pointer["sha256"]):
             raise self.damaged(f"sha256 must be 64 hexadecimal digits, got {show(pointer['sha256'])}")
         if not isinstance(pointer["state"], dict):
@@ -112,7 +122,13 @@ class CheckpointStore:
         blob = _tensor_bytes(checkpoint.tensors)
         with atomic_path(self.dir / name) as tmp:
             tmp.write_bytes(blob)
-        pointer = {"format": FORMAT, "seq": seq, "tensors": name, "sha256": hashlib.sha256(blob).hexdigest(), "state": checkpoint.state}
+        pointer = {
+            "format": FORMAT,
+            "seq": seq,
+            "tensors": name,
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "state": checkpoint.state,
+        }
         write_text(self.dir / self.POINTER, json.dumps(pointer, ensure_ascii=False))
         self._seq = seq
         for stale in self.dir.glob("state-*.safetensors"):
@@ -128,7 +144,9 @@ class CheckpointStore:
         except OSError as exc:
             raise self.damaged(f"cannot read {path.name}: {exc.strerror}") from None
         if hashlib.sha256(blob).hexdigest() != pointer["sha256"]:
-            raise self.damaged(f"{path.name} does not match the sha256 recorded in {self.POINTER}; it was truncated or altered")
+            raise self.damaged(
+                f"{path.name} does not match the sha256 recorded in {self.POINTER}; it was truncated or altered"
+            )
         try:
             tensors = load(blob)
         except (SafetensorError, ValueError, RuntimeError) as exc:
@@ -137,7 +155,8 @@ class CheckpointStore:
 
     @classmethod
     def owns(cls, name: str) -> bool:
-        """Whether ``name`` in ``checkpoint/`` is one a store writes: the JSON pointer or a ``state-<seq>.safetensors``."""
+        """Whether ``name`` in ``checkpoint/`` is one a store writes: the JSON pointer or a
+        ``state-<seq>.safetensors``."""
         seq = name.removeprefix("state-").removesuffix(".safetensors")
         return name == cls.POINTER or (name == f"state-{seq}.safetensors" and seq.isascii() and seq.isdigit())
 
@@ -168,8 +187,14 @@ class Checkpoints:
     :param writes: whether :meth:`save` writes (rank 0 of a distributed run) or only checks (the others).
     """
 
-    def __init__(self, store: CheckpointStore, collect: Callable[[], Checkpoint], resumed: Checkpoint | None = None,
-                 stop: Callable[[], str | None] = lambda: None, writes: bool = True):
+    def __init__(
+        self,
+        store: CheckpointStore,
+        collect: Callable[[], Checkpoint],
+        resumed: Checkpoint | None = None,
+        stop: Callable[[], str | None] = lambda: None,
+        writes: bool = True,
+    ):
         self.store, self._collect, self.resumed, self._stop, self.writes = store, collect, resumed, stop, writes
 
     @property
@@ -184,8 +209,10 @@ class Checkpoints:
         """
         for name, t in tensors.items():
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                raise RunError(f"{name} became non-finite at {where}; lower trainer.lr or set trainer.clip_norm and run again "
-                               f"(the last good checkpoint in {self.store.dir} is untouched)")
+                raise RunError(
+                    f"{name} became non-finite at {where}; lower trainer.lr or set trainer.clip_norm and run again "
+                    f"(the last good checkpoint in {self.store.dir} is untouched)"
+                )
         run = self._collect()  # on every process: collecting may gather from all of them
         if not self.writes:
             return

@@ -68,13 +68,17 @@ def records(value: Any, key: str) -> list[dict[str, Any]]:
     return value
 
 
-def check_tensor(tensors: dict[str, torch.Tensor], name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+def check_tensor(
+    tensors: dict[str, torch.Tensor], name: str, shape: tuple[int, ...], dtype: torch.dtype
+) -> torch.Tensor:
     """The tensor ``name``, if it is there with this shape and dtype, else :class:`Damage` saying what differs."""
     t = tensors.get(name)
     if t is None:
         raise Damage(f"the tensor {name} is missing")
     if t.dtype != dtype:
-        raise Damage(f"the tensor {name} is {str(t.dtype).removeprefix('torch.')}, expected {str(dtype).removeprefix('torch.')}")
+        raise Damage(
+            f"the tensor {name} is {str(t.dtype).removeprefix('torch.')}, expected {str(dtype).removeprefix('torch.')}"
+        )
     if tuple(t.shape) != tuple(shape):
         raise Damage(f"the tensor {name} has shape {tuple(t.shape)}, but the recipe's model needs {tuple(shape)}")
     return t
@@ -83,7 +87,8 @@ def check_tensor(tensors: dict[str, torch.Tensor], name: str, shape: tuple[int, 
 def check_run_state(state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     """The runner's part of a checkpoint (``state["run"]`` and the ``rng.*`` tensors), as the runner wrote it.
 
-    The recipe is only checked to be a mapping here: resolving it needs the registry (see :func:`zoo.train.runner.resume`).
+    The recipe is only checked to be a mapping here: resolving it needs the registry (see
+    :func:`zoo.train.runner.resume`).
     """
     run = state.get("run")
     if not isinstance(run, dict):

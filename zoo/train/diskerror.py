@@ -27,8 +27,10 @@ _PLACE = {
 _FAILURE = {
     errno.ENOSPC: ("the disk is full", "free space on it"),
     errno.EDQUOT: ("the disk quota is exhausted", "free space or raise the quota"),
-    errno.EFBIG: ("the file is larger than the file system (or ulimit -f) allows",
-                  "pass --out a folder on a file system without that limit, or lower model.hidden_size"),
+    errno.EFBIG: (
+        "the file is larger than the file system (or ulimit -f) allows",
+        "pass --out a folder on a file system without that limit, or lower model.hidden_size",
+    ),
     errno.EIO: ("an input/output error (a failing disk?)", "check the disk"),
 }
 
@@ -43,8 +45,9 @@ def disk_error(exc: OSError, run_dir: Path, started: bool = False) -> RunError |
         return UsageError(line) if exc.errno in _PLACE else RunError(f"{line}, then run again")
     store = CheckpointStore(run_dir)
     if store.exists():
-        return RunError(f"{line}, then continue with  zoo run --resume {run_dir}  "
-                        f"(its last checkpoint, in {store.dir}, is intact)")
+        return RunError(
+            f"{line}, then continue with  zoo run --resume {run_dir}  (its last checkpoint, in {store.dir}, is intact)"
+        )
     again = f" with  zoo run {run_dir / 'recipe.yaml'} --out {run_dir} " if (run_dir / "recipe.yaml").is_file() else ""
     return RunError(f"{line}, then start the run again{again} (it had written no checkpoint yet)")
 

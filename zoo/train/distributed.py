@@ -21,7 +21,8 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -102,7 +103,11 @@ class World:
             return data
         size = torch.tensor([len(data) if data is not None else 0], dtype=torch.int64)
         dist.broadcast(size, 0)
-        buf = torch.frombuffer(bytearray(data), dtype=torch.uint8) if data is not None else torch.empty(int(size), dtype=torch.uint8)
+        buf = (
+            torch.frombuffer(bytearray(data), dtype=torch.uint8)
+            if data is not None
+            else torch.empty(int(size), dtype=torch.uint8)
+        )
         dist.broadcast(buf, 0)
         return buf.numpy().tobytes()
 
@@ -142,11 +147,10 @@ class World:
 
 
 def _die_with_parent() -> None:
-    """Linux: be killed when the launcher dies (its workers run in sessions of their own, out of the terminal's reach)."""
-    try:
+    """Linux: be killed when the launcher dies (its workers run in sessions of their own, out of the terminal's
+    reach)."""
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
 
 
 def env_rank() -> int:
@@ -155,7 +159,8 @@ def env_rank() -> int:
 
 
 def join() -> World:
-    """This process's :class:`World`: a lone process, or a member of the group ``torchrun`` described in the environment."""
+    """This process's :class:`World`: a lone process, or a member of the group ``torchrun`` described in the
+    environment."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
         return World()
@@ -172,8 +177,13 @@ def join() -> World:
     try:
         dist.init_process_group("cpu:gloo,cuda:nccl" if cuda else "gloo")
     except (RuntimeError, ValueError) as exc:
-        raise _own(UsageError(f"cannot join the distributed run (rank {rank} of {size}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
-                              f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {' '.join(str(exc).split())}"), rank) from None
+        raise _own(
+            UsageError(
+                f"cannot join the distributed run (rank {rank} of {size}, MASTER_ADDR={os.environ.get('MASTER_ADDR')}, "
+                f"MASTER_PORT={os.environ.get('MASTER_PORT')}): {' '.join(str(exc).split())}"
+            ),
+            rank,
+        ) from None
     return World(rank, size, owns_group=True)
 
 
@@ -208,18 +218,26 @@ def check_distributable(backend: Any, sampler: Any, recipe: Any, size: int) -> N
     if size <= 1:
         return
     if not recipe.trainer.cls.distributed:
-        raise UsageError(f"trainer: {recipe.trainer.name} does not run distributed (--nproc or torchrun); "
-                         "use trainer: bptt, or train on one process")
+        raise UsageError(
+            f"trainer: {recipe.trainer.name} does not run distributed (--nproc or torchrun); "
+            "use trainer: bptt, or train on one process"
+        )
     if not backend.distributed:
-        raise UsageError(f"backend: {recipe.backend.name} does not run distributed (--nproc or torchrun); "
-                         "use backend: torch (gloo, CPU) or cuda (NCCL), or train on one process")
+        raise UsageError(
+            f"backend: {recipe.backend.name} does not run distributed (--nproc or torchrun); "
+            "use backend: torch (gloo, CPU) or cuda (NCCL), or train on one process"
+        )
     if not sampler.shards_by_rows:
-        raise UsageError(f"sampler: {recipe.sampler.name} cannot split its minibatches across processes; "
-                         "use sampler: sequential or random, or train on one process")
+        raise UsageError(
+            f"sampler: {recipe.sampler.name} cannot split its minibatches across processes; "
+            "use sampler: sequential or random, or train on one process"
+        )
     batch = sampler.options.batch_size
     if batch % size:
-        raise UsageError(f"sampler.batch_size: {batch} rows cannot be split evenly across {size} processes; "
-                         f"choose a multiple of {size}")
+        raise UsageError(
+            f"sampler.batch_size: {batch} rows cannot be split evenly across {size} processes; "
+            f"choose a multiple of {size}"
+        )
 
 
 class ShardedSampler:

@@ -32,10 +32,14 @@ class InterruptGuard:
             raise KeyboardInterrupt
         self.requested = signal.Signals(signum).name
         if not self.quiet:
-            print(f"\n{self.requested} received: stopping after this batch and writing a checkpoint "
-                  "(press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+            print(
+                f"\n{self.requested} received: stopping after this batch and writing a checkpoint "
+                "(press Ctrl-C again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
 
-    def __enter__(self) -> "InterruptGuard":
+    def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():
             self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self

@@ -33,7 +33,9 @@ def launch(nproc: int, args: list[str], run_dir: str) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    for name in list(logging.root.manager.loggerDict):  # the agent's warnings ("Sending process ... SIGINT"): the workers speak for themselves
+    for name in list(
+        logging.root.manager.loggerDict
+    ):  # the agent's warnings ("Sending process ... SIGINT"): the workers speak for themselves
         if name.startswith("torch.distributed"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
 
@@ -41,8 +43,16 @@ def launch(nproc: int, args: list[str], run_dir: str) -> None:
     if "OMP_NUM_THREADS" not in os.environ:  # share the cores instead of every worker spinning on all of them
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // nproc))
     os.environ.update(env)
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"zoo-{uuid.uuid4().hex[:8]}",
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, shutdown_timeout=SHUTDOWN_SECONDS)
+    config = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=nproc,
+        run_id=f"zoo-{uuid.uuid4().hex[:8]}",
+        rdzv_backend="c10d",
+        rdzv_endpoint="localhost:0",
+        max_restarts=0,
+        shutdown_timeout=SHUTDOWN_SECONDS,
+    )
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "zoo", "run", *args)
     except SignalException:  # the workers stopped at an agreed batch, and rank 0 said where to continue
@@ -59,6 +69,7 @@ def _failure(failures: dict, run_dir: str, nproc: int) -> Exception:
     failure exits 1, below a usage error's 2). The agent ends the survivors of a failure with
     SIGTERM (a SIGTERM from anyone else makes a worker checkpoint and exit 130): those come last.
     """
+
     def order(item: tuple) -> tuple:
         rank, failure = item
         code = failure.exitcode
@@ -68,5 +79,7 @@ def _failure(failures: dict, run_dir: str, nproc: int) -> Exception:
     rank, first = min(failures.items(), key=order)
     if first.exitcode > 0:
         return Reported(first.exitcode, f"worker rank {rank} failed")
-    return RunError(f"worker rank {rank} was killed by {signal.Signals(-first.exitcode).name}; if the run had written a checkpoint, "
-                    f"continue with  zoo run --resume {run_dir} --nproc {nproc}")
+    return RunError(
+        f"worker rank {rank} was killed by {signal.Signals(-first.exitcode).name}; if the run had written a "
+        f"checkpoint, continue with  zoo run --resume {run_dir} --nproc {nproc}"
+    )

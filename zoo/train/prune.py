@@ -1,4 +1,5 @@
-"""Dropping the checkpoints of finished runs: a checkpoint is what exact resume needs, and a finished run resumes no more.
+"""Dropping the checkpoints of finished runs: a checkpoint is what exact resume needs, and a finished run resumes no
+more.
 
 A run has finished when its ``model.safetensors`` is there (:func:`zoo.train.rundir.state`). Its ``checkpoint/`` folder
 (optimizer moments, generator states: often larger than the weights) is then only kept in case; :func:`prune`
@@ -37,8 +38,10 @@ def check(run_dir: str | Path) -> None:
     try:
         run.refuse_strangers()
     except UsageError:
-        raise UsageError(f"{run.path} is not a zoo run directory (it holds files zoo did not make); zoo prune drops "
-                         "only the checkpoints of zoo runs") from None
+        raise UsageError(
+            f"{run.path} is not a zoo run directory (it holds files zoo did not make); zoo prune drops "
+            "only the checkpoints of zoo runs"
+        ) from None
     holder = run.lock.holder()
     if holder is not None:
         raise UsageError(f"{run.path} is being written by a run (pid {holder}); prune it once that run has finished")
@@ -49,14 +52,17 @@ def _finished(run: RunDir) -> None:
     """Refuse a run that has not finished (its checkpoint is its resume), or a folder that holds no run."""
     found = run.state()
     if found == "stopped":
-        raise UsageError(f"the run in {run.path} has not finished: its checkpoint is what  zoo run --resume "
-                         f"{run.path}  continues from; finish it first (or delete the folder to drop the run)")
+        raise UsageError(
+            f"the run in {run.path} has not finished: its checkpoint is what  zoo run --resume "
+            f"{run.path}  continues from; finish it first (or delete the folder to drop the run)"
+        )
     if found == "none":
         raise UsageError(f"{run.path} holds no finished run (no model.safetensors); nothing to prune")
 
 
 def prune(run_dir: str | Path) -> int:
-    """Drop the checkpoint of the finished run in ``run_dir`` (holding its lock); returns the bytes freed (0: none left).
+    """Drop the checkpoint of the finished run in ``run_dir`` (holding its lock); returns the bytes freed (0: none
+    left).
 
     :raises UsageError: as :func:`check` does.
     """

@@ -11,10 +11,14 @@ import torch
 
 __all__ = ["capture_rng", "check_rng", "restore_rng"]
 
-_CUDA = re.compile(r"rng\.cuda\.[0-9]+")  # one GPU's state; rng.cuda.ranks is a distributed run's, restored by the runner
+_CUDA = re.compile(
+    r"rng\.cuda\.[0-9]+"
+)  # one GPU's state; rng.cuda.ranks is a distributed run's, restored by the runner
 
 
-def capture_rng(generators: dict[str, np.random.Generator], all_devices: bool = True) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def capture_rng(
+    generators: dict[str, np.random.Generator], all_devices: bool = True
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The states of Python's, NumPy's, torch's (CPU and CUDA) and the named NumPy generators.
 
     :param all_devices: every GPU's generator (else none: a process of a distributed run saves its own
@@ -39,7 +43,8 @@ def _word_list(value: Any, size: int, bits: int) -> bool:
 
 
 def check_rng(meta: Any, tensors: dict[str, torch.Tensor], names: list[str]) -> None:
-    """Raise ``ValueError`` naming the first part of ``meta`` and ``tensors`` that :func:`restore_rng` could not put back.
+    """Raise ``ValueError`` naming the first part of ``meta`` and ``tensors`` that :func:`restore_rng` could not put
+    back.
 
     Each state is tried on a throwaway generator of its kind, so nothing global changes here.
     """
@@ -48,8 +53,16 @@ def check_rng(meta: Any, tensors: dict[str, torch.Tensor], names: list[str]) -> 
     python, legacy, generators = meta["python"], meta["numpy"], meta["generators"]
     if not (isinstance(python, list) and len(python) == 3 and _word_list(python[1], 625, 32) and python[1][-1] <= 624):
         raise ValueError("rng.python is not a state of Python's generator")
-    if not (isinstance(legacy, list) and len(legacy) == 5 and legacy[0] == "MT19937" and _word_list(legacy[1], 624, 32)
-            and type(legacy[2]) is int and 0 <= legacy[2] <= 624 and legacy[3] in (0, 1) and type(legacy[4]) in (int, float)):
+    if not (
+        isinstance(legacy, list)
+        and len(legacy) == 5
+        and legacy[0] == "MT19937"
+        and _word_list(legacy[1], 624, 32)
+        and type(legacy[2]) is int
+        and 0 <= legacy[2] <= 624
+        and legacy[3] in (0, 1)
+        and type(legacy[4]) in (int, float)
+    ):
         raise ValueError("rng.numpy is not a state of NumPy's generator")
     if not isinstance(generators, dict) or any(not isinstance(generators.get(name), dict) for name in names):
         raise ValueError(f"rng.generators must hold the state of {', '.join(names)}")
@@ -78,7 +91,9 @@ def check_rng(meta: Any, tensors: dict[str, torch.Tensor], names: list[str]) -> 
             raise ValueError(f"the tensor {name} is not a generator state zoo writes")
 
 
-def restore_rng(meta: dict[str, Any], tensors: dict[str, torch.Tensor], generators: dict[str, np.random.Generator]) -> None:
+def restore_rng(
+    meta: dict[str, Any], tensors: dict[str, torch.Tensor], generators: dict[str, np.random.Generator]
+) -> None:
     """Put back what :func:`capture_rng` captured, into the same named generators."""
     version, internal, gauss = meta["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -87,6 +102,8 @@ def restore_rng(meta: dict[str, Any], tensors: dict[str, torch.Tensor], generato
     for name, g in generators.items():
         g.bit_generator.state = meta["generators"][name]
     torch.set_rng_state(tensors["rng.torch"])
-    cuda = [tensors[k] for k in sorted((k for k in tensors if _CUDA.fullmatch(k)), key=lambda k: int(k.rsplit(".", 1)[1]))]
+    cuda = [
+        tensors[k] for k in sorted((k for k in tensors if _CUDA.fullmatch(k)), key=lambda k: int(k.rsplit(".", 1)[1]))
+    ]
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda[: torch.cuda.device_count()])  # saved on more GPUs than this machine has

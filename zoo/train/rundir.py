@@ -42,8 +42,18 @@ from zoo.train.runlock import RunLock
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MARKER", "OUTPUTS", "RECIPE_HEADER", "RUNS", "RunState", "RunDir", "default_dir", "state", "read_history",
-           "last_samples"]
+__all__ = [
+    "MARKER",
+    "OUTPUTS",
+    "RECIPE_HEADER",
+    "RUNS",
+    "RunState",
+    "RunDir",
+    "default_dir",
+    "state",
+    "read_history",
+    "last_samples",
+]
 
 MARKER = ".zoo-run"
 _MARKER_TEXT = "zoo run directory: zoo writes, replaces and removes only the files it made here\n"
@@ -88,8 +98,8 @@ def _number(value: Any) -> bool:
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
-    """A run's epoch records from ``metrics.jsonl``, in order: those with a training ``loss`` (the records of evaluations
-    within an epoch have none and are left out); ``[]`` when the run has written no such file.
+    """A run's epoch records from ``metrics.jsonl``, in order: those with a training ``loss`` (the records of
+    evaluations within an epoch have none and are left out); ``[]`` when the run has written no such file.
 
     :raises UsageError: naming the line, for a file no run writes: a line that is not a JSON object with an integer
         ``epoch``, or an epoch record without its ``perplexity``.
@@ -103,10 +113,14 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
         except ValueError:
             raise UsageError(f"{where}: line {n} is not JSON; {_DAMAGED}") from None
         if not isinstance(record, dict) or type(record.get("epoch")) is not int:
-            raise UsageError(f"{where}: line {n} is not a record of an epoch (a JSON object with an integer \"epoch\"); {_DAMAGED}")
+            raise UsageError(
+                f'{where}: line {n} is not a record of an epoch (a JSON object with an integer "epoch"); {_DAMAGED}'
+            )
         if "loss" in record:
             if not _number(record.get("perplexity")):
-                raise UsageError(f"{where}: line {n} records epoch {record['epoch']} without its perplexity; {_DAMAGED}")
+                raise UsageError(
+                    f"{where}: line {n} records epoch {record['epoch']} without its perplexity; {_DAMAGED}"
+                )
             epochs.append(record)
     return epochs
 
@@ -160,11 +174,17 @@ def _zoo_lock(path: Path) -> bool:
 
 
 def _is_run(run_dir: Path, names: set[str]) -> bool:
-    """Whether the folder holding ``names`` is a zoo run: its marker, or a file only zoo writes (see the module docstring)."""
-    return ((MARKER in names and _starts_with(run_dir / MARKER, _MARKER_TEXT.encode()))
-            or ("recipe.yaml" in names and _starts_with(run_dir / "recipe.yaml", RECIPE_HEADER.encode())
-                and (run_dir / "metrics.jsonl").is_file())
-            or (_CHECKPOINT in names and _zoo_checkpoint(run_dir / _CHECKPOINT / CheckpointStore.POINTER)))
+    """Whether the folder holding ``names`` is a zoo run: its marker, or a file only zoo writes (see the module
+    docstring)."""
+    return (
+        (MARKER in names and _starts_with(run_dir / MARKER, _MARKER_TEXT.encode()))
+        or (
+            "recipe.yaml" in names
+            and _starts_with(run_dir / "recipe.yaml", RECIPE_HEADER.encode())
+            and (run_dir / "metrics.jsonl").is_file()
+        )
+        or (_CHECKPOINT in names and _zoo_checkpoint(run_dir / _CHECKPOINT / CheckpointStore.POINTER))
+    )
 
 
 def _stranger(run_dir: Path) -> Path | None:
@@ -219,11 +239,14 @@ class RunDir:
             try:
                 size = len(os.fsencode(part))
             except UnicodeEncodeError:
-                raise UsageError(f"{source}: {part!r} cannot be written as a file name (it is not valid text); "
-                                 "choose another") from None
+                raise UsageError(
+                    f"{source}: {part!r} cannot be written as a file name (it is not valid text); choose another"
+                ) from None
             if size > 255:
-                raise UsageError(f"{source}: the name {part[:24]!r}... is {size} bytes long, over the 255 a file "
-                                 "system allows; choose a shorter one")
+                raise UsageError(
+                    f"{source}: the name {part[:24]!r}... is {size} bytes long, over the 255 a file "
+                    "system allows; choose a shorter one"
+                )
         for place in (run_dir, *run_dir.parents):
             try:
                 mode = os.stat(place).st_mode
@@ -233,10 +256,13 @@ class RunDir:
                 return
             what = "a file" if stat.S_ISREG(mode) else "not a folder (a device, pipe or socket)"
             if place == run_dir:
-                raise UsageError(f"{source}: {run_dir} is {what}; pass --out a folder (a new one, an empty one or a "
-                                 "zoo run)")
-            raise UsageError(f"{source}: {place} is {what}, so the run directory {run_dir} cannot be made under it; "
-                             "pass --out another path")
+                raise UsageError(
+                    f"{source}: {run_dir} is {what}; pass --out a folder (a new one, an empty one or a zoo run)"
+                )
+            raise UsageError(
+                f"{source}: {place} is {what}, so the run directory {run_dir} cannot be made under it; "
+                "pass --out another path"
+            )
 
     def refuse_strangers(self) -> None:
         """Refuse this folder unless it is new, empty or a zoo run: one line naming a file zoo did not make.
@@ -245,9 +271,11 @@ class RunDir:
         """
         found = _stranger(self.path)
         if found is not None:
-            raise UsageError(f"{self.path} is not a zoo run directory: {found} was not made by zoo, and a run writes "
-                             "only into a new or empty folder or one a zoo run wrote, even with --overwrite; pass "
-                             f"--out another folder, or move {found.name} away")
+            raise UsageError(
+                f"{self.path} is not a zoo run directory: {found} was not made by zoo, and a run writes "
+                "only into a new or empty folder or one a zoo run wrote, even with --overwrite; pass "
+                f"--out another folder, or move {found.name} away"
+            )
 
     def claim(self, overwrite: bool) -> None:
         """Make the folder ready for a fresh run (its lock held): refuse a folder zoo did not make, and a run in it
@@ -256,11 +284,14 @@ class RunDir:
         self.refuse_strangers()
         found = self.state()
         if not overwrite and found == "finished":
-            raise UsageError(f"{self.path} already holds a finished run; pass --overwrite to replace it, or --out DIR "
-                             "to keep it")
+            raise UsageError(
+                f"{self.path} already holds a finished run; pass --overwrite to replace it, or --out DIR to keep it"
+            )
         if not overwrite and found == "stopped":
-            raise UsageError(f"{self.path} holds an unfinished run; continue it with  zoo run --resume {self.path}  "
-                             "or pass --overwrite to start afresh")
+            raise UsageError(
+                f"{self.path} holds an unfinished run; continue it with  zoo run --resume {self.path}  "
+                "or pass --overwrite to start afresh"
+            )
         self.adopt()
         self.clear()
 
@@ -269,15 +300,21 @@ class RunDir:
         is none to resume. Its contents are checked by whoever wrote each part (:mod:`zoo.train.checkpoint_check`)."""
         found = self.state()
         if found == "finished":
-            raise UsageError(f"the run in {self.path} has already finished; nothing to resume (load it with  "
-                             f"zoo predict {self.path})")
+            raise UsageError(
+                f"the run in {self.path} has already finished; nothing to resume (load it with  "
+                f"zoo predict {self.path})"
+            )
         if found == "none":
             recipe = self.path / "recipe.yaml"
             if recipe.is_file():
-                raise UsageError(f"the run in {self.path} stopped before its first checkpoint; start it again with  "
-                                 f"zoo run {recipe} --out {self.path} --overwrite")
-            raise UsageError(f"{self.path} is not a zoo run directory (it has no checkpoint/); pass the folder an "
-                             "interrupted run wrote")
+                raise UsageError(
+                    f"the run in {self.path} stopped before its first checkpoint; start it again with  "
+                    f"zoo run {recipe} --out {self.path} --overwrite"
+                )
+            raise UsageError(
+                f"{self.path} is not a zoo run directory (it has no checkpoint/); pass the folder an "
+                "interrupted run wrote"
+            )
         return self.checkpoints.load()
 
     def adopt(self) -> None:

@@ -32,10 +32,12 @@ class RunLock:
         self.path = Path(run_dir) / ".lock"
         self._fd: int | None = None
 
-    def acquire(self) -> "RunLock":
-        """Take the lock or raise :class:`~zoo.errors.UsageError` saying who holds it, or why the lock file cannot be used.
+    def acquire(self) -> RunLock:
+        """Take the lock or raise :class:`~zoo.errors.UsageError` saying who holds it, or why the lock file cannot be
+        used.
 
-        A ``.lock`` that is not a regular file, or holds anything but a pid, is not zoo's: it is refused, never overwritten.
+        A ``.lock`` that is not a regular file, or holds anything but a pid, is not zoo's: it is refused, never
+        overwritten.
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,13 +46,17 @@ class RunLock:
             raise self._unusable(exc) from None
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode) or not re.fullmatch(rb"\d*\n?", os.pread(fd, 64, 0)):
-                raise UsageError(f"{self.path} was not made by zoo (it is not a lock file holding a pid); move it away, "
-                                 "or pass --out DIR to run elsewhere")
+                raise UsageError(
+                    f"{self.path} was not made by zoo (it is not a lock file holding a pid); move it away, "
+                    "or pass --out DIR to run elsewhere"
+                )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise UsageError(f"{self.path.parent} is in use by another run (pid {_pid(fd)}); wait for it to finish, "
-                                 "or pass --out DIR to run elsewhere") from None
+                raise UsageError(
+                    f"{self.path.parent} is in use by another run (pid {_pid(fd)}); wait for it to finish, "
+                    "or pass --out DIR to run elsewhere"
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         except BaseException as exc:
@@ -81,8 +87,10 @@ class RunLock:
     def _unusable(self, exc: OSError) -> ZooError:
         """One line for a lock file the operating system would not let us take."""
         if isinstance(exc, IsADirectoryError) or (exc.errno == errno.ELOOP and self.path.is_symlink()):
-            return UsageError(f"{self.path} is {'a folder' if self.path.is_dir() else 'a symbolic link'}, where zoo keeps its lock file; "
-                              "move it away, or pass --out DIR to run elsewhere")
+            return UsageError(
+                f"{self.path} is {'a folder' if self.path.is_dir() else 'a symbolic link'}, where zoo keeps its lock "
+                "file; move it away, or pass --out DIR to run elsewhere"
+            )
         return disk_error(exc, self.path.parent)
 
     def release(self) -> None:
@@ -91,7 +99,7 @@ class RunLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,8 +8,9 @@ import hashlib
 import os
 import random
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +36,9 @@ __all__ = ["RunResult", "run", "resume", "seed_everything", "BidirectionalWarnin
 
 @dataclasses.dataclass
 class RunResult:
-    """What a finished run produced: its directory, resolved recipe and metrics records (see :class:`~zoo.interfaces.Trainer`),
-    and ``saved``: the metrics of the weights it saved (the last epoch's, or with ``trainer.keep: best`` the best evaluation's)."""
+    """What a finished run produced: its directory, resolved recipe and metrics records (see
+    :class:`~zoo.interfaces.Trainer`), and ``saved``: the metrics of the weights it saved (the last epoch's, or with
+    ``trainer.keep: best`` the best evaluation's)."""
 
     run_dir: Path
     recipe: Recipe
@@ -64,12 +66,20 @@ class BidirectionalWarning(UserWarning):
 def _check_corpus(corpus: Corpus, recipe: Recipe, sampler: Any) -> None:
     if sampler.task != corpus.task:
         fix = "sampler: pairs" if corpus.task == "labelling" else "sampler: sequential or random"
-        raise UsageError(f"sampler.name: '{recipe.sampler.name}' serves {sampler.task} corpora, but dataset "
-                         f"'{recipe.dataset.name}' is a {corpus.task} corpus; use {fix}")
+        raise UsageError(
+            f"sampler.name: '{recipe.sampler.name}' serves {sampler.task} corpora, but dataset "
+            f"'{recipe.dataset.name}' is a {corpus.task} corpus; use {fix}"
+        )
     if sampler.num_batches(corpus) == 0:
-        sizes = ", ".join(f"sampler.{k}={v}" for k, v in dataclasses.asdict(recipe.sampler.options).items() if isinstance(v, int) and not isinstance(v, bool))
-        raise UsageError(f"dataset '{recipe.dataset.name}' ({len(corpus.train)} training tokens) is shorter than one batch "
-                         f"({sizes}); lower them or use a longer corpus")
+        sizes = ", ".join(
+            f"sampler.{k}={v}"
+            for k, v in dataclasses.asdict(recipe.sampler.options).items()
+            if isinstance(v, int) and not isinstance(v, bool)
+        )
+        raise UsageError(
+            f"dataset '{recipe.dataset.name}' ({len(corpus.train)} training tokens) is shorter than one batch "
+            f"({sizes}); lower them or use a longer corpus"
+        )
     if corpus.task == "next_token":
         for i, prefix in enumerate(recipe.predict.core.prefixes):
             try:
@@ -79,14 +89,17 @@ def _check_corpus(corpus: Corpus, recipe: Recipe, sampler: Any) -> None:
     if recipe.model.core.bidirectional and corpus.task == "next_token":
         warnings.warn(
             "model.bidirectional: a bidirectional stack trained to predict the next token reads that token through its "
-            "backward direction, so its perplexity falls to about 1 while it cannot generate; use it for labelling (pairs) instead",
-            BidirectionalWarning, stacklevel=3)
+            "backward direction, so its perplexity falls to about 1 while it cannot generate; use it for labelling "
+            "(pairs) instead",
+            BidirectionalWarning,
+            stacklevel=3,
+        )
 
 
 def _figure(metrics: list[dict[str, Any]], title: str) -> Any:
-    """The matplotlib figure of ``perplexity.png``: training perplexity by epoch and, where the run scored a validation split,
-    the validation perplexity beside it (a pass within an epoch at its fraction of the epoch's steps), with the lowest
-    marked; the x-axis ticked on whole epochs."""
+    """The matplotlib figure of ``perplexity.png``: training perplexity by epoch and, where the run scored a validation
+    split, the validation perplexity beside it (a pass within an epoch at its fraction of the epoch's steps), with the
+    lowest marked; the x-axis ticked on whole epochs."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -96,19 +109,34 @@ def _figure(metrics: list[dict[str, Any]], title: str) -> Any:
     epochs = [m for m in metrics if "loss" in m]
     valid = [m for m in metrics if "valid_loss" in m]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([m["epoch"] for m in epochs], [m["perplexity"] for m in epochs], marker="." if len(epochs) < 50 else None, label="train")
+    ax.plot(
+        [m["epoch"] for m in epochs],
+        [m["perplexity"] for m in epochs],
+        marker="." if len(epochs) < 50 else None,
+        label="train",
+    )
     if valid:
         per = epochs[0]["steps"] or 1  # an epoch's optimizer steps
         x = [m["epoch"] - 1 + m["batch"] / per if "batch" in m else m["epoch"] for m in valid]
         y = [m["valid_perplexity"] for m in valid]
         ax.plot(x, y, marker="." if len(valid) < 50 else None, label="valid")
         i = min(range(len(valid)), key=lambda j: valid[j]["valid_loss"])
-        ax.plot([x[i]], [y[i]], marker="*", markersize=12, linestyle="none", color="tab:red",
-                label=f"best: {y[i]:.3f} at epoch {valid[i]['epoch']}" + (f", batch {valid[i]['batch']}" if "batch" in valid[i] else ""))
+        ax.plot(
+            [x[i]],
+            [y[i]],
+            marker="*",
+            markersize=12,
+            linestyle="none",
+            color="tab:red",
+            label=f"best: {y[i]:.3f} at epoch {valid[i]['epoch']}"
+            + (f", batch {valid[i]['batch']}" if "batch" in valid[i] else ""),
+        )
         ax.legend()
     ax.set_xlabel("epoch")
     lo, hi = np.floor(ax.dataLim.x0), np.ceil(ax.dataLim.x1)
-    lo = min(lo, hi - 1)  # at least two whole epochs in view (a one-epoch run: 0 and 1), which the integer locator needs
+    lo = min(
+        lo, hi - 1
+    )  # at least two whole epochs in view (a one-epoch run: 0 and 1), which the integer locator needs
     ax.set_xlim(lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("perplexity" if valid else "training perplexity")
@@ -157,7 +185,9 @@ def _memory_limit(device: torch.device) -> int | None:
     except (AttributeError, OSError, ValueError):
         return None
     with contextlib.suppress(OSError, ValueError):
-        limit = min(limit, int(Path("/sys/fs/cgroup/memory.max").read_text().strip()))  # "max" (no limit) is a ValueError
+        limit = min(
+            limit, int(Path("/sys/fs/cgroup/memory.max").read_text().strip())
+        )  # "max" (no limit) is a ValueError
     if device.type == "cuda":
         limit = min(limit, torch.cuda.mem_get_info(device)[0])
     return limit
@@ -171,21 +201,31 @@ def _check_size(r: Recipe, vocab_size: int, device: torch.device) -> None:
     """
     m = r.model.core
     if m.layers > _MAX_LAYERS:
-        raise UsageError(f"model.layers: {m.layers} layers are more than zoo builds (at most {_MAX_LAYERS}): every layer adds a "
-                         "sequential step for every token, so the stack would take hours to build and train; choose fewer layers")
+        raise UsageError(
+            f"model.layers: {m.layers} layers are more than zoo builds (at most {_MAX_LAYERS}): every layer adds a "
+            "sequential step for every token, so the stack would take hours to build and train; choose fewer layers"
+        )
     gates = r.model.cls.gates
     count = parameter_count(m, gates, vocab_size)
     need, limit = count * (8 if m.dtype == "float64" else 4) * _COPIES, _memory_limit(device)
     if limit is None or need <= limit:
         return
-    parts = {"model.layers": count - parameter_count(dataclasses.replace(m, layers=1), gates, vocab_size),
-             "model.embedding_size": (vocab_size + gates * (2 if m.bidirectional else 1) * m.hidden_size) * (m.embedding_size or 0)}
+    parts = {
+        "model.layers": count - parameter_count(dataclasses.replace(m, layers=1), gates, vocab_size),
+        "model.embedding_size": (vocab_size + gates * (2 if m.bidirectional else 1) * m.hidden_size)
+        * (m.embedding_size or 0),
+    }
     parts["model.hidden_size"] = count - sum(parts.values())
     key = max(parts, key=parts.__getitem__)
-    sizes = f"hidden_size {m.hidden_size}, layers {m.layers}" + (f", embedding_size {m.embedding_size}" if m.embedding_size else "")
-    raise UsageError(f"model: not enough memory for {sizes} with a vocabulary of {vocab_size} (about {count:.3g} parameters: "
-                     f"{need / 2**30:,.1f} GiB as {m.dtype} with their gradients and optimizer moments, against the {limit / 2**30:,.1f} GiB "
-                     f"{'free on the GPU' if device.type == 'cuda' else 'this machine has'}); choose a smaller {key}")
+    sizes = f"hidden_size {m.hidden_size}, layers {m.layers}" + (
+        f", embedding_size {m.embedding_size}" if m.embedding_size else ""
+    )
+    raise UsageError(
+        f"model: not enough memory for {sizes} with a vocabulary of {vocab_size} (about {count:.3g} parameters: "
+        f"{need / 2**30:,.1f} GiB as {m.dtype} with their gradients and optimizer moments, against the "
+        f"{limit / 2**30:,.1f} GiB "
+        f"{'free on the GPU' if device.type == 'cuda' else 'this machine has'}); choose a smaller {key}"
+    )
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -207,8 +247,10 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
     stop = r.predict.core.stop
     if corpus.task == "next_token" and stop is not None and stop not in corpus.vocab.index:
         level = "a character" if corpus.vocab.level == "char" else "a word"
-        raise UsageError(f"predict.stop: {stop!r} is not a token of dataset '{r.dataset.name}' (its tokens are each {level}); "
-                         "give a single token of its vocabulary, or null")
+        raise UsageError(
+            f"predict.stop: {stop!r} is not a token of dataset '{r.dataset.name}' (its tokens are each {level}); "
+            "give a single token of its vocabulary, or null"
+        )
     if world.size > 1:
         sampler = ShardedSampler(sampler, world)
     _check_size(r, len(corpus.vocab), backend.device)
@@ -218,31 +260,41 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
         if not _out_of_memory(exc):
             raise
         m = r.model.core
-        raise UsageError(f"model: not enough memory for hidden_size {m.hidden_size} × layers {m.layers} with a vocabulary of "
-                         f"{len(corpus.vocab)}; choose a smaller model.hidden_size or model.layers") from None
+        raise UsageError(
+            f"model: not enough memory for hidden_size {m.hidden_size} × layers {m.layers} with a vocabulary of "
+            f"{len(corpus.vocab)}; choose a smaller model.hidden_size or model.layers"
+        ) from None
     return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.build())
 
 
 @contextlib.contextmanager
 def _memory_errors(run_dir: RunDir, world: World) -> Iterator[None]:
-    """Turn running out of memory mid-training into one line: the run directory, its last checkpoint, and what to lower."""
+    """Turn running out of memory mid-training into one line: the run directory, its last checkpoint, and what to
+    lower."""
     try:
         yield
     except (MemoryError, RuntimeError) as exc:
         if not _out_of_memory(exc):
             raise
         store = run_dir.checkpoints
-        then = (f"; or free memory and continue from its last checkpoint ({store.dir}) with  {_resume_command(run_dir, world)}"
-                if store.exists() else " (it had written no checkpoint yet)")
-        error = RunError(f"out of memory while training the run in {run_dir.path}; lower sampler.batch_size, "
-                         f"sampler.num_steps or model.hidden_size and start again with --overwrite{then}")
+        then = (
+            f"; or free memory and continue from its last checkpoint ({store.dir}) with  "
+            f"{_resume_command(run_dir, world)}"
+            if store.exists()
+            else " (it had written no checkpoint yet)"
+        )
+        error = RunError(
+            f"out of memory while training the run in {run_dir.path}; lower sampler.batch_size, "
+            f"sampler.num_steps or model.hidden_size and start again with --overwrite{then}"
+        )
         if world.rank > 0:
             error.report_rank = world.rank  # type: ignore[attr-defined]  # this process's own failure: it reports it
         raise error from None
 
 
-def _train(s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkpoint | None, world: World,
-           keep_checkpoint: bool) -> RunResult:
+def _train(
+    s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkpoint | None, world: World, keep_checkpoint: bool
+) -> RunResult:
     """Train (from scratch, or on from ``resumed``) and write the run directory (rank 0, which holds its lock).
 
     A disk error or running out of memory ends the run in one line that names the path and says what to do.
@@ -251,10 +303,11 @@ def _train(s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkpoint | Non
         return _train_and_write(s, run_dir, progress, resumed, world, keep_checkpoint)
 
 
-def _train_and_write(s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkpoint | None, world: World,
-                     keep_checkpoint: bool) -> RunResult:
-    """:func:`_train`'s work, inside its translation of disk and memory errors; without ``keep_checkpoint``, the finished
-    run's checkpoint goes once its weights are saved (a run stopped earlier keeps it, to resume)."""
+def _train_and_write(
+    s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkpoint | None, world: World, keep_checkpoint: bool
+) -> RunResult:
+    """:func:`_train`'s work, inside its translation of disk and memory errors; without ``keep_checkpoint``, the
+    finished run's checkpoint goes once its weights are saved (a run stopped earlier keeps it, to resume)."""
     r = s.recipe
     writes = world.main
     if writes:
@@ -268,7 +321,9 @@ def _train_and_write(s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkp
         restore_rng(resumed.state["run"]["rng"], resumed.tensors, {"engine": s.engine_rng})
         for name, setter in (("rng.torch.ranks", torch.set_rng_state), ("rng.cuda.ranks", torch.cuda.set_rng_state)):
             ranks = resumed.tensors.get(name)
-            if ranks is not None and len(ranks) == world.size:  # on another number of processes, rank 0's stands for all
+            if (
+                ranks is not None and len(ranks) == world.size
+            ):  # on another number of processes, rank 0's stands for all
                 setter(ranks[world.rank].clone())  # a row of its own: torch reads a view's storage from its start
     elif writes:
         run_dir.write_recipe(r.name, resolved)
@@ -306,28 +361,43 @@ def _train_and_write(s: _Setup, run_dir: RunDir, progress: bool, resumed: Checkp
         def session(settings: TrainSettings, **kwargs: Any) -> Session:
             return Session(ctx, checkpoints, s.engine_rng, settings, **kwargs)
 
-        ctx = TrainContext(model=s.model, corpus=s.corpus, sampler=s.sampler, backend=s.backend, predictor=s.predictor,
-                           recipe=r, rng=s.rng, world=world, session=session, on_epoch=on_epoch, on_samples=on_samples,
-                           progress=progress and world.main)
+        ctx = TrainContext(
+            model=s.model,
+            corpus=s.corpus,
+            sampler=s.sampler,
+            backend=s.backend,
+            predictor=s.predictor,
+            recipe=r,
+            rng=s.rng,
+            world=world,
+            session=session,
+            on_epoch=on_epoch,
+            on_samples=on_samples,
+            progress=progress and world.main,
+        )
         try:
             records = r.trainer.build().fit(ctx)
         except Interrupted as exc:
             raise Interrupted(f"{exc}; continue with  {_resume_command(run_dir, world)}") from None
 
     kept = ctx.kept or (records[-1] if records else {})  # the record of the weights the model holds
-    final = {k: kept[k] for k in ("epoch", "batch", "loss", "perplexity", "valid_loss", "valid_perplexity") if k in kept}
+    final = {
+        k: kept[k] for k in ("epoch", "batch", "loss", "perplexity", "valid_loss", "valid_perplexity") if k in kept
+    }
     if writes:
         if records:
             run_dir.write_plot(_figure(records, f"{r.name}: {r.model.core.cell} ({r.model.core.impl})"))
-        run_dir.save_weights(s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final,
-                             versions=versions())
+        run_dir.save_weights(
+            s.model.state_dict(), vocab=s.corpus.vocab, recipe=resolved, metrics=final, versions=versions()
+        )
         if not keep_checkpoint:
             run_dir.checkpoints.clear()
     return RunResult(run_dir.path, r, records, final)
 
 
 def _resume_command(run_dir: RunDir, world: World) -> str:
-    """The command that continues this run: under ``zoo run --nproc``, on as many processes; under torchrun, through it again."""
+    """The command that continues this run: under ``zoo run --nproc``, on as many processes; under torchrun, through it
+    again."""
     if world.size == 1:
         return f"zoo run --resume {run_dir.path}"
     if os.environ.get(LAUNCHED):
@@ -371,12 +441,16 @@ def run(
     r = prepare(recipe, registry or get_registry(), overrides, seed)
     run_dir = RunDir(out if out is not None else default_dir(r.name))
     with joined() as world, contextlib.ExitStack() as held:
+
         def check_then_setup() -> _Setup:
-            if world.main:  # reading only: a path no folder can take, or a folder zoo did not make, is refused before building
+            if (
+                world.main
+            ):  # reading only: a path no folder can take, or a folder zoo did not make, is refused before building
                 with run_dir.disk_errors():
                     run_dir.check_path("--out" if out is not None else "name")
                     run_dir.refuse_strangers()
             return _setup(r, data_dir, world)
+
         setup = world.settle(check_then_setup)
 
         def claim() -> None:
@@ -384,12 +458,19 @@ def run(
                 with run_dir.disk_errors():
                     held.enter_context(run_dir.lock)
                     run_dir.claim(overwrite)
+
         world.settle(claim)
         return _train(setup, run_dir, progress, None, world, keep_checkpoint)
 
 
-def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress: bool = False, keep_checkpoint: bool = True,
-           registry: Registry | None = None) -> RunResult:
+def resume(
+    run_dir: str | Path,
+    *,
+    data_dir: str | Path | None = None,
+    progress: bool = False,
+    keep_checkpoint: bool = True,
+    registry: Registry | None = None,
+) -> RunResult:
     """Continue an interrupted run from its last checkpoint; the result equals, bit for bit, an uninterrupted run's.
 
     :param run_dir: the run directory of the interrupted run.
@@ -400,6 +481,7 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
     """
     folder = RunDir(run_dir)
     with joined() as world, contextlib.ExitStack() as held:
+
         def load() -> Checkpoint | None:
             if not world.main:
                 return None
@@ -413,6 +495,7 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
             except Damage as exc:
                 raise folder.checkpoints.damaged(str(exc)) from None
             return ckpt
+
         # rank 0 reads the checkpoint and sends it to the others: their machines need not see the run directory
         ckpt = world.settle(load)
         if world.size > 1:
@@ -427,8 +510,11 @@ def resume(run_dir: str | Path, *, data_dir: str | Path | None = None, progress:
                 raise folder.checkpoints.damaged(f"its recipe does not validate: {exc}") from None
             s = _setup(r, data_dir, world)
             if corpus_fingerprint(s.corpus) != state["corpus"]:
-                raise UsageError(f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint "
-                                 f"in {folder.checkpoints.dir} was trained on (was its file changed?); restore it, or "
-                                 "start afresh with --overwrite")
+                raise UsageError(
+                    f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint "
+                    f"in {folder.checkpoints.dir} was trained on (was its file changed?); restore it, or "
+                    "start afresh with --overwrite"
+                )
             return s
+
         return _train(world.settle(setup), folder, progress, ckpt, world, keep_checkpoint)

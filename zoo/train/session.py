@@ -47,8 +47,17 @@ class Session:
         (``ValueError``).
     """
 
-    def __init__(self, ctx: TrainContext, checkpoints: Checkpoints, engine_rng: np.random.Generator,
-                 settings: TrainSettings, *, epochs: int, state: Any = None, check: Check | None = None):
+    def __init__(
+        self,
+        ctx: TrainContext,
+        checkpoints: Checkpoints,
+        engine_rng: np.random.Generator,
+        settings: TrainSettings,
+        *,
+        epochs: int,
+        state: Any = None,
+        check: Check | None = None,
+    ):
         self._ctx, self._checkpoints, self._settings, self._last = ctx, checkpoints, settings, epochs
         self.engine = ctx.backend.engine(ctx.model, settings, engine_rng)
         self.schedule = ctx.recipe.schedule.build()
@@ -102,8 +111,10 @@ class Session:
         try:
             self.engine.set_lr(lr)
         except NotImplementedError:
-            raise UsageError(f"backend '{self._ctx.recipe.backend.name}' cannot change the learning rate during a run "
-                             "(its engine has no set_lr); use schedule: constant") from None
+            raise UsageError(
+                f"backend '{self._ctx.recipe.backend.name}' cannot change the learning rate during a run "
+                "(its engine has no set_lr); use schedule: constant"
+            ) from None
 
     def agree_loss(self, loss: float) -> float:
         """See :meth:`zoo.interfaces.Session.agree_loss`."""
@@ -132,8 +143,12 @@ class Session:
             carry = "numpy" if isinstance(self._carry[0], np.ndarray) else "torch"
             whole = ctx.world.gather(self._carry) if carry == "torch" else self._carry  # every process's rows
             tensors |= {f"carry.{i}": torch.as_tensor(c) for i, c in enumerate(whole)}
-        state = dataclasses.asdict(self.at) | {"sampler_rng": self._sampler_rng, "sampler": self._sampler_state,
-                                               "carry": carry, "schedule": self.schedule.state_dict()}
+        state = dataclasses.asdict(self.at) | {
+            "sampler_rng": self._sampler_rng,
+            "sampler": self._sampler_state,
+            "carry": carry,
+            "schedule": self.schedule.state_dict(),
+        }
         if self.state is not None:
             state |= dataclasses.asdict(self.state)
         where = self._where()
@@ -173,8 +188,11 @@ class Session:
         self.tensors = own
         self._sampler_rng, self._sampler_state = saved["sampler_rng"], saved["sampler"]
         if parts:
-            self._carry = (tuple(t.numpy() for t in parts) if saved["carry"] == "numpy"
-                           else tuple(t.to(ctx.backend.device) for t in ctx.world.scatter(parts)))
+            self._carry = (
+                tuple(t.numpy() for t in parts)
+                if saved["carry"] == "numpy"
+                else tuple(t.to(ctx.backend.device) for t in ctx.world.scatter(parts))
+            )
 
     def _read(self, value: Any) -> dict[str, Any]:
         """``state.trainer`` with every field's type and range checked: the position and the trainer's state are read
@@ -198,7 +216,7 @@ class Session:
         if value["sampler"] is not None and not isinstance(value["sampler"], dict):
             raise Damage(f"trainer.sampler must be a mapping or null, got {show(value['sampler'])}")
         if value["carry"] not in (None, "torch", "numpy"):
-            raise Damage(f"trainer.carry must be \"torch\", \"numpy\" or null, got {show(value['carry'])}")
+            raise Damage(f'trainer.carry must be "torch", "numpy" or null, got {show(value["carry"])}')
         records(at.records, "trainer.records")
         if not isinstance(value["schedule"], dict):
             raise Damage(f"trainer.schedule must be a mapping, got {show(value['schedule'])}")
@@ -246,8 +264,10 @@ class Session:
                 raise Damage(f"the tensor {key} is not part of this model's training state")
             if moment == "step":
                 if t.shape or not (t.is_floating_point() or t.dtype == torch.int64):
-                    raise Damage(f"the tensor {key} must be a single number, got {str(t.dtype).removeprefix('torch.')} "
-                                 f"of shape {tuple(t.shape)}")
+                    raise Damage(
+                        f"the tensor {key} must be a single number, got {str(t.dtype).removeprefix('torch.')} "
+                        f"of shape {tuple(t.shape)}"
+                    )
             else:
                 check_tensor(tensors, key, tuple(weights[weight].shape), weights[weight].dtype)
             moments.setdefault(weight, set()).add(moment)
@@ -255,8 +275,10 @@ class Session:
             raise Damage("the optimizer's moments do not cover every weight alike")
         optimizer, steps = self._settings.optimizer, self.at.steps
         if bool(moments) != (optimizer == "adam" and steps > 0):
-            raise Damage(f"the optimizer's moments are {'present' if moments else 'missing'} after trainer.steps "
-                         f"{steps} of trainer.optimizer {optimizer}")
+            raise Damage(
+                f"the optimizer's moments are {'present' if moments else 'missing'} after trainer.steps "
+                f"{steps} of trainer.optimizer {optimizer}"
+            )
 
     def _check_carry(self, tensors: dict[str, torch.Tensor], stored: Any) -> tuple[torch.Tensor, ...]:
         """The carried state's tensors ``carry.0``, ``carry.1``, ... (none where nothing is carried), checked against
@@ -265,13 +287,16 @@ class Session:
         carries = ctx.sampler.carries_state and batch > 0  # mid-epoch with a sampler that carries state
         kind = "numpy" if ctx.backend.name == "numpy" else "torch"
         if stored != (kind if carries else None):
-            raise Damage(f"trainer.carry must be {show(kind if carries else None)} at batch {batch} of sampler "
-                         f"'{ctx.recipe.sampler.name}' on backend {ctx.backend.name}, got {show(stored)}")
+            raise Damage(
+                f"trainer.carry must be {show(kind if carries else None)} at batch {batch} of sampler "
+                f"'{ctx.recipe.sampler.name}' on backend {ctx.backend.name}, got {show(stored)}"
+            )
         names = sorted(k for k in tensors if k.startswith("carry."))
         want = [f"carry.{i}" for i in range(ctx.model.cell.num_states)] if carries else []
         if names != sorted(want):
-            raise Damage(f"the carried state must be the tensors {', '.join(want) or 'none'}, "
-                         f"got {', '.join(names) or 'none'}")
+            raise Damage(
+                f"the carried state must be the tensors {', '.join(want) or 'none'}, got {', '.join(names) or 'none'}"
+            )
         if not carries:
             return ()
         rows = getattr(ctx.recipe.sampler.options, "batch_size", None)

@@ -71,9 +71,16 @@ def test_one_step_follows_the_mgu_equations():
 def test_the_equations_run_on_numpy_and_torch_alike_and_train_fused():
     assert MGU.has_backward_step() and tiny().rnn.fused  # one autograd node per layer, its backward MGU.backward_step
     rng = np.random.default_rng(0)
-    args = rng.standard_normal((3, 10)), (rng.standard_normal((3, 5)),), rng.standard_normal((10, 5)), rng.standard_normal(10)
+    args = (
+        rng.standard_normal((3, 10)),
+        (rng.standard_normal((3, 5)),),
+        rng.standard_normal((10, 5)),
+        rng.standard_normal(10),
+    )
     on_numpy, _ = MGU().step(*args)
-    on_torch, _ = MGU().step(torch.from_numpy(args[0]), (torch.from_numpy(args[1][0]),), *map(torch.from_numpy, args[2:]))
+    on_torch, _ = MGU().step(
+        torch.from_numpy(args[0]), (torch.from_numpy(args[1][0]),), *map(torch.from_numpy, args[2:])
+    )
     np.testing.assert_allclose(on_torch.numpy(), on_numpy, atol=1e-12, rtol=0)
 
 
@@ -114,8 +121,10 @@ def test_sampling_is_the_default_predictors():
     theirs = generate_batch(model, VOCAB, ["a"], 10, generator=torch.Generator().manual_seed(1), **kwargs)[0]
     assert ours == theirs
     prefixes = ["a", "", "cab"]
-    ours, theirs = (predict(model, VOCAB, prefixes, 10, generator=torch.Generator().manual_seed(2), **kwargs)
-                    for predict in (BeamPredictor().generate_batch, generate_batch))
+    ours, theirs = (
+        predict(model, VOCAB, prefixes, 10, generator=torch.Generator().manual_seed(2), **kwargs)
+        for predict in (BeamPredictor().generate_batch, generate_batch)
+    )
     assert ours == theirs
 
 

@@ -53,14 +53,33 @@ class BeamPredictor(Predictor):
         self.options = options if options is not None else BeamOptions()
 
     @torch.no_grad()
-    def generate(self, model: Inference, vocab: Vocab, prefix: str, num_tokens: int, *, strategy: str = "greedy",
-                 temperature: float = 1.0, top_k: int | None = None, generator: torch.Generator | None = None,
-                 stop: str | None = None) -> str:
+    def generate(
+        self,
+        model: Inference,
+        vocab: Vocab,
+        prefix: str,
+        num_tokens: int,
+        *,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        stop: str | None = None,
+    ) -> str:
         """Return ``prefix`` followed by the best beam of up to ``num_tokens`` tokens (``strategy: sample`` samples
         instead)."""
         if strategy != "greedy":
-            return generate_batch(model, vocab, [prefix], num_tokens, strategy=strategy, temperature=temperature,
-                                  top_k=top_k, generator=generator, stop=stop)[0]
+            return generate_batch(
+                model,
+                vocab,
+                [prefix],
+                num_tokens,
+                strategy=strategy,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+                stop=stop,
+            )[0]
         check_unidirectional(model)
         ids = vocab.encode(prefix)
         stop_id = vocab.encode([stop])[0] if stop is not None else None
@@ -72,14 +91,33 @@ class BeamPredictor(Predictor):
             model.train(was_training)
         return vocab.decode(ids + best)
 
-    def generate_batch(self, model: Inference, vocab: Vocab, prefixes: list[str], num_tokens: int, *,
-                       strategy: str = "greedy", temperature: float = 1.0, top_k: int | None = None,
-                       generator: torch.Generator | None = None, stop: str | None = None) -> list[str]:
+    def generate_batch(
+        self,
+        model: Inference,
+        vocab: Vocab,
+        prefixes: list[str],
+        num_tokens: int,
+        *,
+        strategy: str = "greedy",
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+        stop: str | None = None,
+    ) -> list[str]:
         """The best beam of each prefix in turn; ``strategy: sample`` samples them as one batch, as the default
         predictor does."""
         if strategy != "greedy":
-            return generate_batch(model, vocab, prefixes, num_tokens, strategy=strategy, temperature=temperature,
-                                  top_k=top_k, generator=generator, stop=stop)
+            return generate_batch(
+                model,
+                vocab,
+                prefixes,
+                num_tokens,
+                strategy=strategy,
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+                stop=stop,
+            )
         return [self.generate(model, vocab, prefix, num_tokens, stop=stop) for prefix in prefixes]
 
     def perplexity(self, model: Inference, vocab: Vocab, text: str) -> float:

@@ -11,10 +11,16 @@ _GRU_GATES = 3  # reset, update, candidate: the blocks of torch.nn.GRU's weights
 
 
 @click.command("mgu")
-@click.option("--hidden-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="H, the width of the state.")
-@click.option("--input-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="The width of x: the embedding size, or the vocabulary for one-hot input.")
+@click.option(
+    "--hidden-size", type=click.IntRange(min=1), default=256, show_default=True, help="H, the width of the state."
+)
+@click.option(
+    "--input-size",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="The width of x: the embedding size, or the vocabulary for one-hot input.",
+)
 def mgu_command(hidden_size: int, input_size: int) -> None:
     """Show the MGU cell's equations and the weights of one layer, against a GRU's.
 

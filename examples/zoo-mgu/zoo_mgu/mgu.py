@@ -24,8 +24,9 @@ class MGU(Cell):
     num_states = 1
     nn_class = None
 
-    def forward_step(self, gx: Array, state: tuple[Array, ...], weight_hh: Array,
-                     bias_hh: Array) -> tuple[Array, tuple[Array, ...], tuple]:
+    def forward_step(
+        self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], tuple]:
         """One step; ``gx`` is (N, 2H) holding the input projections of f, n."""
         xp = ops_for(gx)
         (h_prev,) = state
@@ -37,8 +38,9 @@ class MGU(Cell):
         h = (1 - f) * h_prev + f * n  # (N, H)
         return h, (h,), (h_prev, f, n, h_n)
 
-    def backward_step(self, dh: Array, dstate: tuple[Array, ...], cache: tuple,
-                      weight_hh: Array) -> tuple[Array, tuple[Array, ...], Array]:
+    def backward_step(
+        self, dh: Array, dstate: tuple[Array, ...], cache: tuple, weight_hh: Array
+    ) -> tuple[Array, tuple[Array, ...], Array]:
         """Gradients of one step: ``(dgx, dstate_prev, dgh)``, ``dgh`` reaching ``gh``."""
         xp = ops_for(dh)
         h_prev, f, n, h_n = cache
