@@ -23,7 +23,7 @@ import bench_backends as training
 import numpy as np
 import torch
 from bench_generate import d2l_predict
-from zoo_plugins.numpy_backend import NumpyInference
+from zoo_plugins.numpy_engine import NumpyInference
 from zoo_plugins.predictor import DefaultPredictor
 
 from zoo.nn.model import LanguageModel

@@ -9,7 +9,7 @@ take turns, run by run, so that a busy moment of the machine falls on both. The 
 this one through ``PYTHONPATH`` (its ``plugins/`` folder as ``zoo_plugins``), with this environment's packages.
 
 Only zoo's own plugins load (``ZOO_LOAD_PLUGINS=``), unless --all-plugins: a third-party plugin's imports are its own
-(the example package ``zoo-mgu`` imports torch, and ``zoo --help`` loads the plugins that may add commands).
+(``zoo --help`` loads the plugins that may add commands, and a plugin module that imports torch brings it in).
 """
 
 from __future__ import annotations

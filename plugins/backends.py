@@ -1,105 +1,21 @@
 """Backends on PyTorch: ``torch`` (CPU), ``cuda`` (an NVIDIA GPU) and ``auto`` (CUDA when present, else CPU).
 
-Gradients come from autograd; the engine below is the d2l training step.
+Gradients come from autograd; the engine is d2l's training step (:mod:`zoo_plugins.torch_engine`). This module imports
+torch only when a backend is used, so that ``zoo plugins`` and ``zoo validate`` need none.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-import torch.distributed as dist
-import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
+from zoo.plugin import Backend, NoOptions, UsageError, hookimpl
 
-from zoo.plugin import Backend, Engine, LanguageModel, NoOptions, TrainSettings, UsageError, hookimpl
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from zoo_plugins.torch_engine import TorchEngine
 
-
-def clip_grad_norm(params: list[torch.nn.Parameter], theta: float) -> None:
-    """d2l's clipping: if the global norm exceeds ``theta``, scale every gradient by theta/norm.
-
-    Stays on the device (no host synchronisation).
-    """
-    grads = [p.grad for p in params if p.grad is not None]
-    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
-    scale = torch.clamp(theta / norm, max=1.0)
-    for g in grads:
-        g.mul_(scale)
-
-
-def clip_grad_value(params: list[torch.nn.Parameter], value: float) -> None:
-    """Clamp every gradient entry to [-value, value], like ``np.clip`` in the dinosaur exercise."""
-    for p in params:
-        if p.grad is not None:
-            p.grad.clamp_(-value, value)
-
-
-class TorchEngine(Engine):
-    """Training steps on autograd: cross-entropy over every position, backward, clip, SGD or Adam.
-
-    In a distributed run (a ``torch.distributed`` process group of more than one process) the model
-    is wrapped in ``DistributedDataParallel``: each process's gradients, from its share of the batch,
-    are averaged before clipping, so every process takes the same step as one process on the whole batch.
-    """
-
-    def __init__(self, model: LanguageModel, settings: TrainSettings):
-        self.model, self.settings = model, settings
-        self.net: torch.nn.Module = model  # what the forward pass runs through: the model, or its DDP wrapper
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            self.net = DistributedDataParallel(
-                model, device_ids=[model.device.index] if model.device.type == "cuda" else None
-            )
-        self.params = list(model.parameters())
-        opt = torch.optim.SGD if settings.optimizer == "sgd" else torch.optim.Adam
-        self.optimizer = opt(self.params, lr=settings.lr)
-
-    def train_step(self, X: np.ndarray, Y: np.ndarray, state: Any) -> tuple[float, Any]:
-        """See :meth:`zoo.interfaces.Engine.train_step`."""
-        device = self.model.device
-        X = torch.from_numpy(X).to(device)  # (N, T)
-        Y = torch.from_numpy(Y).to(device)  # (N, T)
-        self.net.train()
-        logits, state = self.net(X, state)  # (N, T, V)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), Y.reshape(-1))
-        self.optimizer.zero_grad(set_to_none=True)
-        (loss * Y.shape[1] if self.settings.reduction == "sum" else loss).backward()
-        if self.settings.clip_norm is not None:
-            clip_grad_norm(self.params, self.settings.clip_norm)
-        if self.settings.clip_value is not None:
-            clip_grad_value(self.params, self.settings.clip_value)
-        value = loss.item()
-        if math.isfinite(value):
-            self.optimizer.step()
-        return value, tuple(s.detach() for s in state)
-
-    def sync(self) -> None:
-        """The weights already live in the model."""
-
-    def set_lr(self, lr: float) -> None:
-        """See :meth:`zoo.interfaces.Engine.set_lr`."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Weights (``model.*``) and optimizer moments (``optimizer.<param>.<key>``), for a checkpoint."""
-        out = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        names = [n for n, _ in self.model.named_parameters()]
-        for i, moments in self.optimizer.state_dict()["state"].items():
-            out |= {f"optimizer.{names[i]}.{key}": t for key, t in moments.items()}
-        return out
-
-    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore what :meth:`state_dict` returned."""
-        self.model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-        index = {n: i for i, (n, _) in enumerate(self.model.named_parameters())}
-        state = self.optimizer.state_dict()
-        for key, t in tensors.items():
-            if key.startswith("optimizer."):
-                name, moment = key.removeprefix("optimizer.").rsplit(".", 1)
-                state["state"].setdefault(index[name], {})[moment] = t
-        self.optimizer.load_state_dict(state)
+    from zoo.plugin import LanguageModel, TrainSettings
 
 
 class TorchBackend(Backend):
@@ -115,6 +31,8 @@ class TorchBackend(Backend):
     @property
     def device(self) -> torch.device:
         """Always the CPU."""
+        import torch
+
         return torch.device("cpu")
 
     def check(self, model_options: Any = None, cell: Any = None) -> None:
@@ -122,6 +40,8 @@ class TorchBackend(Backend):
 
     def engine(self, model: LanguageModel, settings: TrainSettings, rng: np.random.Generator) -> TorchEngine:
         """Autograd training steps (dropout draws from torch's seeded generator)."""
+        from zoo_plugins.torch_engine import TorchEngine
+
         return TorchEngine(model, settings)
 
     def inference(self, model: LanguageModel) -> LanguageModel:
@@ -137,10 +57,14 @@ class CudaBackend(TorchBackend):
     @property
     def device(self) -> torch.device:
         """The current CUDA device."""
+        import torch
+
         return torch.device("cuda")
 
     def check(self, model_options: Any = None, cell: Any = None) -> None:
         """Fail with one line when torch sees no GPU."""
+        import torch
+
         if not torch.cuda.is_available():
             raise UsageError(
                 "backend: cuda needs an NVIDIA GPU and a CUDA build of torch, and torch sees none here; use backend: "
@@ -152,12 +76,16 @@ class AutoBackend(TorchBackend):
     """Picks ``cuda`` when torch sees an NVIDIA GPU, otherwise ``torch`` (CPU)."""
 
     def __init__(self, options: NoOptions | None = None):
+        import torch
+
         super().__init__(options)
         self.name = "cuda" if torch.cuda.is_available() else "torch"
 
     @property
     def device(self) -> torch.device:
         """``cuda`` when available, else the CPU."""
+        import torch
+
         return torch.device("cuda" if self.name == "cuda" else "cpu")
 
 

@@ -10,27 +10,13 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from tqdm import tqdm
 
-from zoo.plugin import (
-    Damage,
-    RunError,
-    TrainContext,
-    Trainer,
-    TrainSettings,
-    UsageError,
-    check_tensor,
-    hookimpl,
-    integer,
-    number,
-    option,
-    prediction_scope,
-    score,
-    show,
-)
+from zoo.plugin import RunError, TrainContext, Trainer, TrainSettings, UsageError, hookimpl, option
 
 if TYPE_CHECKING:
+    import torch
+
     from zoo.plugin import Position, Session
 
 
@@ -218,6 +204,8 @@ class _Progress:
 def samples(ctx: TrainContext, max_pairs: int = 8) -> list[str]:
     """The periodic samples: labels of the first pairs for a labelling corpus, else continuations
     of the recipe's prefixes (none for a bidirectional language model, which cannot generate)."""
+    from zoo.plugin import prediction_scope  # here, and the other torch helpers where used: ``zoo plugins`` needs none
+
     model, vocab, p = ctx.backend.inference(ctx.model), ctx.corpus.vocab, ctx.recipe.predict.core
     with prediction_scope(model):
         if ctx.corpus.pairs is not None:
@@ -260,6 +248,8 @@ class _State:
     def check(self, at: Position) -> None:
         """Every field's type and range, where the checkpoint stands at ``at``; a
         :class:`~zoo.train.checkpoint_check.Damage` otherwise."""
+        from zoo.plugin import Damage, integer, number, show
+
         integer(self.tokens, "trainer.tokens", 0)
         number(self.loss_sum, "trainer.loss_sum", 0)
         number(self.seconds, "trainer.seconds", 0)
@@ -315,6 +305,8 @@ class BPTTTrainer(Trainer):
         """This trainer's part of a resumed checkpoint: its numbers where the checkpoint stands, and the tensors
         ``best.*``: the model's weights (names, shapes, dtypes) once ``keep: best`` has seen an evaluation, else
         none."""
+        from zoo.plugin import Damage, check_tensor, show
+
         st.check(at)
         o = self.options
         if o.max_steps is not None and at.steps >= o.max_steps and at.batch == 0 and at.epoch <= o.epochs:
@@ -360,6 +352,8 @@ class BPTTTrainer(Trainer):
     def _validate(ctx: TrainContext, run: Session) -> tuple[float, float]:
         """Score the validation split from a zero state (see :mod:`zoo.nn.evaluate`) on the run's backend: the mean loss
         the processes agree on (their weights are the same), and the seconds it took."""
+        from zoo.plugin import prediction_scope, score
+
         start = time.perf_counter()
         run.engine.sync()
         runner = ctx.backend.inference(ctx.model)

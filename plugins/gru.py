@@ -12,8 +12,6 @@ d2l's ``(r ⊙ h) W``.
 
 from __future__ import annotations
 
-from torch import nn
-
 from zoo.plugin import Array, Cell, hookimpl, ops_for
 
 
@@ -23,7 +21,7 @@ class GRU(Cell):
 
     gates = 3
     num_states = 1
-    nn_class = nn.GRU
+    nn_module = "GRU"
 
     def forward_step(
         self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array

@@ -12,8 +12,6 @@ Gates are stacked i, f, g, o as in ``torch.nn.LSTM``; the state is ``(h, c)``.
 
 from __future__ import annotations
 
-from torch import nn
-
 from zoo.plugin import Array, Cell, hookimpl, ops_for
 
 
@@ -23,7 +21,7 @@ class LSTM(Cell):
 
     gates = 4
     num_states = 2
-    nn_class = nn.LSTM
+    nn_module = "LSTM"
 
     def forward_step(
         self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-from zoo.plugin import Inference, NoOptions, Predictor, Vocab, generate_batch, hookimpl, label, perplexity
+from zoo.plugin import NoOptions, Predictor, hookimpl
+
+if TYPE_CHECKING:
+    import torch
+
+    from zoo.plugin import Inference, Vocab
 
 
 class DefaultPredictor(Predictor):
@@ -67,6 +72,8 @@ class DefaultPredictor(Predictor):
 
         Sampling draws for the whole batch from ``generator``: the same prefixes and seed give the same texts.
         """
+        from zoo.plugin import generate_batch  # the helpers load torch: imported when used, not when registered
+
         return generate_batch(
             model,
             vocab,
@@ -82,10 +89,14 @@ class DefaultPredictor(Predictor):
     def perplexity(self, model: Inference, vocab: Vocab, text: str) -> float:
         """exp(mean cross-entropy) of ``text[1:]`` read after ``text[:-1]``, from a zero state (``inf`` when too
         large for a float, ``nan`` for NaN weights: the measurement, not an error)."""
+        from zoo.plugin import perplexity
+
         return perplexity(model, vocab, text)
 
     def label(self, model: Inference, vocab: Vocab, text: str) -> str:
         """The most likely output token at every position of ``text`` (sequence labelling)."""
+        from zoo.plugin import label
+
         return label(model, vocab, text)
 
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from torch import nn
-
 from zoo.plugin import Array, Cell, hookimpl, ops_for, option
 
 
@@ -25,7 +23,7 @@ class RNN(Cell):
 
     gates = 1
     num_states = 1
-    nn_class = nn.RNN
+    nn_module = "RNN"
     Options = RNNOptions
 
     def nn_kwargs(self) -> dict[str, str]:

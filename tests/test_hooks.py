@@ -18,10 +18,11 @@ import click
 import pytest
 from clitools import in_process
 from test_registry import fake_entry_points
-from zoo_plugins.backends import TorchBackend, TorchEngine
+from zoo_plugins.backends import TorchBackend
 from zoo_plugins.bptt import BPTTTrainer
 from zoo_plugins.gru import GRU
 from zoo_plugins.samplers import SequentialSampler
+from zoo_plugins.torch_engine import TorchEngine
 
 import zoo
 import zoo.cli

@@ -300,7 +300,7 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
             problems.append("model.cell: required option is missing (registered cell name, e.g. gru)")
         if cls is not None:
             core, opts = _bind_pair(ModelOptions, cls, values, "model", problems)
-            if core is not None and core.impl == "nn" and cls.nn_class is None:
+            if core is not None and core.impl == "nn" and cls.nn_module is None:
                 problems.append(f"model.impl: cell '{core.cell}' has no torch.nn implementation; use impl: scratch")
             elif core is not None and opts is not None:
                 sections["model"] = Section(core.cell, cls, opts, core)

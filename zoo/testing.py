@@ -160,7 +160,7 @@ def check_cell(name: str, options: dict | None = None, *, registry: Registry | N
 
     For 1 and 2 layers, one and two directions, one-hot and embedding encoders:
     shapes of outputs and states, state carried across chunks, a save/load round
-    trip, scratch = ``nn_class`` when it has one, and when it writes ``forward_step`` and
+    trip, scratch = its ``nn_module`` when it has one, and when it writes ``forward_step`` and
     ``backward_step`` (``has_backward_step()``): NumPy = torch, and the fused layer = autograd
     through ``step``; autograd against finite differences on two of them.
     """
@@ -172,7 +172,7 @@ def check_cell(name: str, options: dict | None = None, *, registry: Registry | N
         _check_shapes(recipe, where)
         if not config["bidirectional"]:  # a backward direction cannot be carried across chunks
             _check_chunked_state(recipe, where)
-        if cls.nn_class is not None:
+        if cls.nn_module is not None:
             _check_scratch_equals_nn(recipe, _recipe(registry, name, options, impl="nn", **config), where)
         if cls.has_backward_step():
             _check_fused_equals_literal(recipe, where)

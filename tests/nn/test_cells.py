@@ -89,7 +89,7 @@ def assert_same_model(ref: LanguageModel, ours: LanguageModel, tol: float) -> No
         torch.testing.assert_close(grads[name].grad, p.grad, atol=tol, rtol=0, msg=name)
 
 
-WITH_NN = [c for c in CELLS if CELLS[c][1].nn_class is not None]
+WITH_NN = [c for c in CELLS if CELLS[c][1].nn_module is not None]
 CASES = list(itertools.product(WITH_NN, (1, 2, 3), (False, True), ("onehot", "embedding")))
 
 

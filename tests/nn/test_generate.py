@@ -43,7 +43,7 @@ def test_an_empty_list_gives_an_empty_list():
 def test_the_fused_step_equals_a_forward_step(registry, cell, impl, encoder, layers):
     """LanguageModel.step and its NumPy twin give forward's logits and state (within 1e-5) for every cell."""
     import torch
-    from zoo_plugins.numpy_backend import NumpyInference
+    from zoo_plugins.numpy_engine import NumpyInference
 
     from zoo.nn.model import LanguageModel
     from zoo.options import ModelOptions

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from clitools import zoo as zoo_cli
 from safetensors.torch import load_file
 from test_resume import DRIVER, TEXT, assert_same_run
-from zoo_plugins.numpy_backend import NumpyBackend, NumpyInference
+from zoo_plugins.numpy_backend import NumpyBackend
+from zoo_plugins.numpy_engine import NumpyInference
 
 import zoo
 from zoo.errors import RecipeError

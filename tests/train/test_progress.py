@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from zoo_plugins.backends import TorchEngine
+from zoo_plugins.torch_engine import TorchEngine
 
 import zoo
 from zoo.errors import Interrupted

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from clitools import assert_one_line_error, in_process
 from safetensors.torch import load_file
-from zoo_plugins import backends
+from zoo_plugins import torch_engine
 
 import zoo
 from zoo.errors import Interrupted
@@ -59,7 +59,7 @@ def run_copy(finished, tmp_path) -> Path:
 
 def stopped(recipe: Path, run_dir: Path, monkeypatch, **kwargs) -> Path:
     """A run stopped by SIGINT after its third batch: it writes a checkpoint and raises Interrupted."""
-    original, steps = backends.TorchEngine.train_step, itertools.count(1)
+    original, steps = torch_engine.TorchEngine.train_step, itertools.count(1)
 
     def step(self, *args, **kw):
         out = original(self, *args, **kw)
@@ -68,7 +68,7 @@ def stopped(recipe: Path, run_dir: Path, monkeypatch, **kwargs) -> Path:
         return out
 
     with monkeypatch.context() as patched, pytest.raises(Interrupted, match="zoo run --resume"):
-        patched.setattr(backends.TorchEngine, "train_step", step)
+        patched.setattr(torch_engine.TorchEngine, "train_step", step)
         zoo.run(recipe, out=run_dir, **kwargs)
     return run_dir
 

@@ -24,7 +24,7 @@ from zoo.train.runlock import RunLock
 DRIVER = r"""
 import os, signal, sys
 import zoo.atomic, zoo.train.checkpoint
-from zoo_plugins import backends, numpy_backend
+from zoo_plugins import numpy_engine, torch_engine
 
 where, at, sig = os.environ["KILL_WHERE"], int(os.environ["KILL_AT"]), getattr(signal, os.environ["KILL_SIG"])
 count = 0
@@ -50,11 +50,11 @@ def before(fn, only=None):
     return wrapped
 
 if where == "step":  # after an optimizer step: mid-epoch or at an epoch's end
-    backends.TorchEngine.train_step = after(backends.TorchEngine.train_step)
-    numpy_backend.NumpyEngine.train_step = after(numpy_backend.NumpyEngine.train_step)
+    torch_engine.TorchEngine.train_step = after(torch_engine.TorchEngine.train_step)
+    numpy_engine.NumpyEngine.train_step = after(numpy_engine.NumpyEngine.train_step)
 elif where == "eval":  # after a validation pass, before what follows it (the record, the best weights, a checkpoint)
-    from zoo_plugins import bptt
-    bptt.score = after(bptt.score)
+    import zoo.plugin  # the trainer imports score from here when it validates
+    zoo.plugin.score = after(zoo.plugin.score)
 elif where == "pointer":  # the new tensors are on disk, the JSON that commits them is not
     zoo.train.checkpoint.write_text = before(zoo.train.checkpoint.write_text)
 elif where == "rename":  # a checkpoint file fully written under its temporary name, not yet renamed

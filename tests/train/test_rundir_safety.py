@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from clitools import in_process
-from zoo_plugins import backends
+from zoo_plugins import torch_engine
 
 from zoo.atomic import sweep_temporaries
 
@@ -247,7 +247,7 @@ def test_a_file_too_large_names_the_file(tmp_path, recipe, monkeypatch):
 )
 def test_running_out_of_memory_mid_training_is_one_line(tmp_path, recipe, monkeypatch, error):
     run = tmp_path / "run"
-    real, steps = backends.TorchEngine.train_step, []
+    real, steps = torch_engine.TorchEngine.train_step, []
 
     def train_step(self, *args):
         steps.append(1)
@@ -255,7 +255,7 @@ def test_running_out_of_memory_mid_training_is_one_line(tmp_path, recipe, monkey
             raise error
         return real(self, *args)
 
-    monkeypatch.setattr(backends.TorchEngine, "train_step", train_step)
+    monkeypatch.setattr(torch_engine.TorchEngine, "train_step", train_step)
     one_line(
         zoo(str(recipe), "--out", str(run)),
         1,

@@ -108,10 +108,10 @@ DRIVER = r"""
 import os, signal, sys
 sys.path.insert(0, os.environ["TESTS"])
 import test_trainer_contract as contract
-from zoo_plugins import backends
+from zoo_plugins import torch_engine
 from zoo.train.runner import run
 
-step, count = backends.TorchEngine.train_step, 0
+step, count = torch_engine.TorchEngine.train_step, 0
 
 def train_step(self, *args):
     global count
@@ -121,7 +121,7 @@ def train_step(self, *args):
         os.kill(os.getpid(), signal.SIGKILL)
     return out
 
-backends.TorchEngine.train_step = train_step
+torch_engine.TorchEngine.train_step = train_step
 run(sys.argv[1], out=sys.argv[2], registry=contract.registry())
 """
 

@@ -11,18 +11,19 @@ The time loop that calls a cell step after step is :mod:`zoo.nn.loop`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias
 
 from zoo.options import NoOptions
 
+if TYPE_CHECKING:  # a plugin module that defines a cell loads neither: ``zoo plugins`` and ``zoo validate`` stay quick
+    import numpy as np
+    import torch
+
 __all__ = ["Cell", "State", "NpState", "Array"]
 
-State = tuple[torch.Tensor, ...]
-NpState = tuple[np.ndarray, ...]
-Array = np.ndarray | torch.Tensor
+State: TypeAlias = "tuple[torch.Tensor, ...]"
+NpState: TypeAlias = "tuple[np.ndarray, ...]"
+Array: TypeAlias = "np.ndarray | torch.Tensor"
 
 
 class Cell:
@@ -34,9 +35,9 @@ class Cell:
         blocks stacked in ``weight_ih``/``weight_hh`` (RNN 1, GRU 3, LSTM 4), G below;
     ``num_states``
         1 for state ``(h,)``, 2 for ``(h, c)``;
-    ``nn_class``
-        the ``torch.nn`` module with the same equations (``nn.GRU``), or ``None``
-        when there is none, in which case only ``impl: scratch`` is offered;
+    ``nn_module``
+        the name of the ``torch.nn`` module with the same equations (``"GRU"`` for ``torch.nn.GRU``),
+        or ``None`` when there is none, in which case only ``impl: scratch`` is offered;
     ``Options``
         a dataclass of cell-specific recipe keys under ``model`` (e.g. ``nonlinearity``).
 
@@ -84,14 +85,14 @@ class Cell:
 
     gates: ClassVar[int]
     num_states: ClassVar[int] = 1
-    nn_class: ClassVar[type[torch.nn.Module] | None] = None
+    nn_module: ClassVar[str | None] = None
     Options: ClassVar[type] = NoOptions
 
     def __init__(self, options: Any = None):
         self.options = options if options is not None else self.Options()
 
     def nn_kwargs(self) -> dict[str, Any]:
-        """Extra keyword arguments for ``nn_class`` (e.g. ``nonlinearity``)."""
+        """Extra keyword arguments for the ``nn_module`` (e.g. ``nonlinearity``)."""
         return {}
 
     @classmethod

@@ -18,11 +18,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from zoo.interfaces import Inference
 
 __all__ = ["Score", "score", "rows", "MAX_ROWS", "MIN_ROW"]
 
@@ -62,12 +65,13 @@ def rows(pairs: int) -> int:
     return max(1, min(MAX_ROWS, pairs // MIN_ROW))
 
 
-def score(runner: Any, ids: Sequence[int] | np.ndarray, vocab_size: int) -> Score:
+def score(runner: Inference, ids: Sequence[int] | np.ndarray, vocab_size: int) -> Score:
     """Score ``ids`` with ``runner`` (a :class:`~zoo.nn.model.LanguageModel`, or what a backend's ``inference``
     returns): see the module's protocol.
 
-    :param runner: callable as ``runner(ids (N, T) int64 tensor, state or None) -> (logits (N, T, V), state)``,
-        already in inference mode (the caller sets ``eval()``).
+    :param runner: an :class:`~zoo.interfaces.Inference`, called as ``runner(ids (N, T) int64 tensor on its
+        ``device``, state or None) -> (logits (N, T, V), state)``, already in inference mode (the caller sets
+        ``eval()``).
     :param ids: the stream, at least two ids.
     :param vocab_size: the logits' width, to size the chunks.
     :raises ValueError: for a stream of fewer than two ids (nothing to score).
@@ -81,9 +85,8 @@ def score(runner: Any, ids: Sequence[int] | np.ndarray, vocab_size: int) -> Scor
     X = np.zeros(n * length, dtype=np.int64)
     Y = np.full(n * length, _IGNORE, dtype=np.int64)
     X[:pairs], Y[:pairs] = data[:-1], data[1:]  # padding only at the end of the last row: it follows every scored token
-    device = getattr(runner, "device", torch.device("cpu"))
-    X = torch.from_numpy(X.reshape(n, length)).to(device)
-    Y = torch.from_numpy(Y.reshape(n, length)).to(device)
+    X = torch.from_numpy(X.reshape(n, length)).to(runner.device)
+    Y = torch.from_numpy(Y.reshape(n, length)).to(runner.device)
     columns = max(1, min(length, _LOGITS // (n * max(1, vocab_size))))
     total, state = 0.0, None
     with torch.no_grad():

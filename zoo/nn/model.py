@@ -52,9 +52,9 @@ class LanguageModel(nn.Module):
             input_size = vocab_size
         directions = 2 if options.bidirectional else 1
         if options.impl == "nn":
-            if cell.nn_class is None:
+            if cell.nn_module is None:
                 raise ValueError(f"cell {type(cell).__name__} has no torch.nn implementation; use impl: scratch")
-            self.rnn = cell.nn_class(
+            self.rnn = getattr(nn, cell.nn_module)(
                 input_size,
                 options.hidden_size,
                 num_layers=options.layers,

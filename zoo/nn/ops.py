@@ -7,13 +7,14 @@ in the fused torch layer (:mod:`zoo.nn.fused`), whose backward pass is hand-writ
 
 from __future__ import annotations
 
+import functools
+import sys
 import types
 from typing import Any
 
 import numpy as np
-import torch
 
-__all__ = ["ops_for", "NUMPY", "TORCH"]
+__all__ = ["ops_for", "NUMPY", "torch_ops"]
 
 
 def _np_sigmoid(x: np.ndarray) -> np.ndarray:
@@ -32,24 +33,31 @@ NUMPY = types.SimpleNamespace(
     linear=lambda x, w, b: x @ w.T + b,
 )
 
-TORCH = types.SimpleNamespace(
-    split=lambda x, n: x.chunk(n, dim=1),
-    cat=lambda xs: torch.cat(xs, dim=1),
-    tanh=torch.tanh,
-    sigmoid=torch.sigmoid,
-    relu=torch.relu,
-    stack=lambda xs, axis: torch.stack(xs, dim=axis),
-    empty=lambda shape, like: like.new_empty(shape),
-    zeros=lambda shape, like: like.new_zeros(shape),
-    linear=lambda x, w, b: torch.addmm(b, x, w.t()),
-)
+
+@functools.cache
+def torch_ops() -> types.SimpleNamespace:
+    """The namespace for torch tensors, made on first use: a module of cells loads no torch."""
+    import torch
+
+    return types.SimpleNamespace(
+        split=lambda x, n: x.chunk(n, dim=1),
+        cat=lambda xs: torch.cat(xs, dim=1),
+        tanh=torch.tanh,
+        sigmoid=torch.sigmoid,
+        relu=torch.relu,
+        stack=lambda xs, axis: torch.stack(xs, dim=axis),
+        empty=lambda shape, like: like.new_empty(shape),
+        zeros=lambda shape, like: like.new_zeros(shape),
+        linear=lambda x, w, b: torch.addmm(b, x, w.t()),
+    )
 
 
 def ops_for(x: Any) -> types.SimpleNamespace:
-    """:data:`TORCH` for a tensor, :data:`NUMPY` otherwise.
+    """:func:`torch_ops` for a tensor, :data:`NUMPY` otherwise.
 
     Each namespace holds ``split(x, n)`` and ``cat(xs)`` along the feature axis (1), ``tanh``,
     ``sigmoid``, ``relu``, ``stack(xs, axis)``, ``empty(shape, like)`` and ``zeros(shape, like)``
     (``like``'s dtype and device), and ``linear(x, w, b)`` = ``x @ w.T + b``.
     """
-    return TORCH if isinstance(x, torch.Tensor) else NUMPY
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded
+    return torch_ops() if torch is not None and isinstance(x, torch.Tensor) else NUMPY

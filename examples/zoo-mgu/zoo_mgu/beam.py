@@ -4,28 +4,22 @@ Recipe keys (``predict`` section): ``name: beam`` and ``beam_width`` (default 4)
 ``strategy: greedy`` (the default) runs the beam search and returns the best
 beam; ``strategy: sample`` draws tokens exactly as the default predictor does.
 Perplexity and labelling are the default predictor's: the functions of
-``zoo.plugin`` that it is made of.
+``zoo.plugin`` that it is made of. The search itself is in :mod:`zoo_mgu.search`; this module,
+which registers the predictor, imports torch only when it predicts, so that ``zoo plugins`` and
+``zoo validate`` stay quick with the package installed.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+from zoo.plugin import Predictor, hookimpl, option
 
-from zoo.plugin import (
-    NO_INPUT,
-    Inference,
-    Predictor,
-    Vocab,
-    check_unidirectional,
-    generate_batch,
-    hookimpl,
-    label,
-    option,
-    perplexity,
-)
+if TYPE_CHECKING:
+    import torch
+
+    from zoo.plugin import Inference, Vocab
 
 
 @dataclasses.dataclass
@@ -52,7 +46,6 @@ class BeamPredictor(Predictor):
     def __init__(self, options: BeamOptions | None = None):
         self.options = options if options is not None else BeamOptions()
 
-    @torch.no_grad()
     def generate(
         self,
         model: Inference,
@@ -68,6 +61,9 @@ class BeamPredictor(Predictor):
     ) -> str:
         """Return ``prefix`` followed by the best beam of up to ``num_tokens`` tokens (``strategy: sample`` samples
         instead)."""
+        from zoo.plugin import check_unidirectional, generate_batch
+        from zoo_mgu.search import beam_search
+
         if strategy != "greedy":
             return generate_batch(
                 model,
@@ -86,7 +82,7 @@ class BeamPredictor(Predictor):
         was_training = model.training
         model.eval()
         try:
-            best = self._search(model, ids, num_tokens, stop_id)
+            best = beam_search(model, ids, num_tokens, self.options.beam_width, stop_id)
         finally:
             model.train(was_training)
         return vocab.decode(ids + best)
@@ -106,6 +102,8 @@ class BeamPredictor(Predictor):
     ) -> list[str]:
         """The best beam of each prefix in turn; ``strategy: sample`` samples them as one batch, as the default
         predictor does."""
+        from zoo.plugin import generate_batch
+
         if strategy != "greedy":
             return generate_batch(
                 model,
@@ -122,40 +120,15 @@ class BeamPredictor(Predictor):
 
     def perplexity(self, model: Inference, vocab: Vocab, text: str) -> float:
         """The default predictor's perplexity: beam search changes only how tokens are chosen."""
+        from zoo.plugin import perplexity
+
         return perplexity(model, vocab, text)
 
     def label(self, model: Inference, vocab: Vocab, text: str) -> str:
         """The default predictor's labels (the most likely output token at every position)."""
-        return label(model, vocab, text)
+        from zoo.plugin import label
 
-    def _search(self, model: Inference, ids: list[int], num_tokens: int, stop_id: int | None) -> list[int]:
-        """The best continuation of ``ids``: beams advance together as one batch, their states reordered after each
-        step."""
-        logits, state = model(torch.tensor([ids or [NO_INPUT]], device=model.device))  # warm-up on the prefix (1, P, V)
-        beams: list[list[int]] = [[]]
-        scores = torch.zeros(1, dtype=torch.float64)  # total log-probability of each beam
-        finished: list[tuple[float, list[int]]] = []  # (mean log-probability per token, tokens)
-        for step in range(num_tokens):
-            logp = F.log_softmax(logits[:, -1].double().cpu(), dim=-1)  # (B, V)
-            total = (scores[:, None] + logp).reshape(-1)  # (B*V,)
-            top, flat = total.topk(min(self.options.beam_width, total.numel()))
-            keep_scores, keep_rows, keep_beams = [], [], []
-            for score, index in zip(top.tolist(), flat.tolist()):
-                row, token = divmod(index, logp.shape[1])
-                beam = beams[row] + [token]
-                if token == stop_id or step + 1 == num_tokens:
-                    finished.append((score / len(beam), beam))
-                else:
-                    keep_scores.append(score)
-                    keep_rows.append(row)
-                    keep_beams.append(beam)
-            if not keep_beams:
-                break
-            rows = torch.tensor(keep_rows, device=model.device)
-            state = tuple(s.index_select(1, rows) for s in state)  # each (layers*directions, B, H)
-            scores, beams = torch.tensor(keep_scores, dtype=torch.float64), keep_beams
-            logits, state = model(torch.tensor([[b[-1]] for b in beams], device=model.device), state)  # (B, 1, V)
-        return max(finished, key=lambda f: f[0])[1] if finished else []
+        return label(model, vocab, text)
 
 
 @hookimpl

@@ -22,7 +22,7 @@ class MGU(Cell):
 
     gates = 2
     num_states = 1
-    nn_class = None
+    nn_module = None
 
     def forward_step(
         self, gx: Array, state: tuple[Array, ...], weight_hh: Array, bias_hh: Array
