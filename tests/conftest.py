@@ -1,4 +1,5 @@
-"""Shared fixtures: the corpus folder (skip when absent), a registry, an isolated cache and a loopback HTTP server."""
+"""Shared fixtures: the corpus folder (skip when absent), a registry, an isolated cache and a loopback HTTP server; and
+one thread per worker under ``pytest -n``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ import pytest
 from zoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    """Under ``pytest -n N`` the N workers share the cores, so each computes on one thread, and so do the processes
+    its tests start (unless ``OMP_NUM_THREADS`` says otherwise): thread pools of torch and NumPy, several per core,
+    would spin against each other. Results do not change: every test that compares numbers across runs either
+    fixes the thread count itself or compares runs made under the same one."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture

@@ -1,25 +1,23 @@
 """Bad input through the ``zoo`` command line: one line on stderr saying what, where and what to do.
 
-Every case runs ``python -m zoo`` and checks the exit code (2 for bad input), that no traceback
-reaches stderr, and the words of the one error line. Start-up dominates each command, so each
-table of cases runs at once in a module-scoped fixture; every case stays its own test.
+Every case runs ``zoo`` (in this process: the start-up of a fresh one would dominate each) and checks the exit code
+(2 for bad input), that no traceback reaches stderr, and the words of the one error line. Each table of cases runs
+once in a module-scoped fixture; every case stays its own test.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import struct
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from clitools import assert_one_line_error, zoo
+from clitools import assert_one_line_error, in_process
 from safetensors.torch import load, save
 
 import zoo as zoo_api
@@ -130,11 +128,11 @@ def write_yaml(path: Path, data: dict) -> None:
 
 
 def zoo_all(calls: dict, cwd: Path) -> dict[str, subprocess.CompletedProcess]:
-    """Run ``zoo`` with each entry's arguments, all at once, in ``cwd`` and with a cache of their own."""
-    env = {"XDG_CACHE_HOME": str(cwd / "cache")}
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        futures = {case: pool.submit(zoo, *args, env=env, cwd=cwd) for case, args in calls.items()}
-    return {case: future.result() for case, future in futures.items()}
+    """Run ``zoo`` with each entry's arguments in turn, in ``cwd`` and with a cache of their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        patch.setenv("XDG_CACHE_HOME", str(cwd / "cache"))
+        return {case: in_process(*args) for case, args in calls.items()}
 
 
 @pytest.fixture(scope="module")

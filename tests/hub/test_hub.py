@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from clitools import assert_one_line_error
-from clitools import zoo as zoo_cli
+from clitools import assert_one_line_error, in_process
 
 import zoo
 from zoo.errors import UsageError
@@ -94,16 +93,14 @@ def test_catalog_entries_with_urls_load_and_pull(served, tmp_path, monkeypatch):
     )
     monkeypatch.setenv("ZOO_REGISTRY", str(catalog))
     assert [r["weights"] for r in rows()] == ["url"]
-    pulled = zoo_cli(
-        "pull", "remote_dinos", env={"ZOO_REGISTRY": str(catalog), "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
-    )
+    pulled = in_process("pull", "remote_dinos")
     assert pulled.returncode == 0 and "remote_dinos:" in pulled.stdout, pulled.stderr
     assert [r["weights"] for r in rows()] == ["cache"]
     assert zoo.load("remote_dinos").vocab == read_weights(DINOS).vocab
     assert served.hits == ["/m.safetensors"]
     weights["sha256"] = "f" * 64
     catalog.write_text(yaml.safe_dump({"models": {"bad": {"weights": weights}}}))
-    assert_one_line_error(zoo_cli("pull", "bad", env={"ZOO_REGISTRY": str(catalog)}), 2, "refused")
+    assert_one_line_error(in_process("pull", "bad"), 2, "refused")
 
 
 # -- the shipped models -----------------------------------------------------------------------------------------
@@ -181,7 +178,7 @@ def test_torch_hub_loads_a_catalogued_model():
 
 
 def test_models_lists_every_entry_and_the_readme_table_matches_the_catalog():
-    proc = zoo_cli("models")
+    proc = in_process("models")
     assert proc.returncode == 0, proc.stderr
     for name in CATALOG:
         assert name in proc.stdout
@@ -193,25 +190,28 @@ def test_models_lists_every_entry_and_the_readme_table_matches_the_catalog():
         )
 
 
-def test_verify_reproduces_a_shipped_model_and_fails_on_a_wrong_metric(tmp_path):
-    ok = zoo_cli("verify", "hello_ohlol_rnn", "-q")
+def test_verify_reproduces_a_shipped_model_and_fails_on_a_wrong_metric(tmp_path, monkeypatch):
+    ok = in_process("verify", "hello_ohlol_rnn", "-q")
     assert ok.returncode == 0 and "reproduced within 1.0%" in ok.stdout, ok.stderr
     entry = {**CATALOG["hello_ohlol_rnn"], "recipe": str(ROOT / CATALOG["hello_ohlol_rnn"]["recipe"])}
     entry["metrics"] = {**entry["metrics"], "perplexity_at": {15: 1.5}}
     catalog = tmp_path / "registry.yaml"
     catalog.write_text(yaml.safe_dump({"models": {"hello_ohlol_rnn": entry}}))
-    env = {"ZOO_REGISTRY": str(catalog)}
+    monkeypatch.setenv("ZOO_REGISTRY", str(catalog))
+    assert_one_line_error(in_process("verify", "hello_ohlol_rnn", "-q"), 1, "catalog 1.5000", "does not reproduce")
     assert_one_line_error(
-        zoo_cli("verify", "hello_ohlol_rnn", "-q", env=env), 1, "catalog 1.5000", "does not reproduce"
-    )
-    assert_one_line_error(
-        zoo_cli("verify", "hello_ohlol_rnn", "--epochs", "3", env=env), 2, "no perplexity", "at epoch 3", "[15]"
+        in_process("verify", "hello_ohlol_rnn", "--epochs", "3"), 2, "no perplexity", "at epoch 3", "[15]"
     )
 
 
-@pytest.mark.parametrize("name", SHIPPED)
-def test_verify_passes_for_each_shipped_model_with_a_short_run(data_dir, name):
-    proc = zoo_cli("verify", name, "--epochs", "2", "-q", "--data-dir", str(data_dir))
+# Shipped models whose epochs took over 5 s each (jay_gru_heldout, shakespeare_lstm) are left to the catalog check
+# (tests/hub/test_catalog.py, slow), which reproduces every entry's early epochs to 0.1%.
+QUICK_SHIPPED = [n for n in SHIPPED if CATALOG[n]["metrics"]["seconds"] / CATALOG[n]["metrics"]["epoch"] <= 5]
+
+
+@pytest.mark.parametrize("name", QUICK_SHIPPED)
+def test_verify_passes_for_each_quick_shipped_model_with_a_short_run(data_dir, name):
+    proc = in_process("verify", name, "--epochs", "2", "-q", "--data-dir", str(data_dir))
     assert proc.returncode == 0 and "reproduced" in proc.stdout, proc.stderr
 
 
@@ -222,7 +222,7 @@ def test_ship_copies_a_run_as_float16_and_updates_the_catalog(tmp_path, monkeypa
         ROOT / "recipes" / "jay_gru.yaml", {"trainer.epochs": 2, "model.hidden_size": 32}, out=tmp_path / "run"
     )
     monkeypatch.setenv("ZOO_REGISTRY", str(catalog))
-    proc = zoo_cli("ship", "jay_gru", str(run.run_dir), "--dtype", "float16", env={"ZOO_REGISTRY": str(catalog)})
+    proc = in_process("ship", "jay_gru", str(run.run_dir), "--dtype", "float16")
     assert proc.returncode == 0 and "float16" in proc.stdout, proc.stderr
     e = read_catalog(catalog)["jay_gru"]
     shipped = tmp_path / e["weights"]["file"]
@@ -233,4 +233,4 @@ def test_ship_copies_a_run_as_float16_and_updates_the_catalog(tmp_path, monkeypa
     )
     assert zoo.load("jay_gru").module.dense.weight.dtype == torch.float32  # float16 on disk, float32 in memory
     assert hashlib.sha256(shipped.read_bytes()).hexdigest() == e["weights"]["sha256"]
-    assert_one_line_error(zoo_cli("ship", "jay_gru", str(ROOT / "recipes")), 2, "model.safetensors")
+    assert_one_line_error(in_process("ship", "jay_gru", str(ROOT / "recipes")), 2, "model.safetensors")

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from clitools import assert_one_line_error
+from clitools import assert_one_line_error, in_process
 from clitools import zoo as zoo_cli
 from safetensors.torch import load_file
 from zoo_plugins.samplers import GridOptions, RandomSampler, SequentialOptions, SequentialSampler
@@ -297,7 +297,7 @@ def test_a_two_process_checkpoint_resumes_on_one_process(tmp_path, data_dir):
     ],
 )
 def test_what_cannot_run_distributed_says_so_before_starting_workers(tmp_path, override, needle):
-    proc = zoo_cli("run", RECIPE, "--set", override, "--out", str(tmp_path / "run"), "--nproc", "2")
+    proc = in_process("run", RECIPE, "--set", override, "--out", str(tmp_path / "run"), "--nproc", "2")
     assert_one_line_error(proc, 2, needle)
     assert not (tmp_path / "run").exists()
 
@@ -322,8 +322,10 @@ def test_an_error_of_rank_0_alone_stops_the_others_quietly(tmp_path, data_dir):
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == b"a finished run"
 
 
-def test_nproc_under_torchrun_is_refused():
-    proc = zoo_cli("run", RECIPE, "--nproc", "2", env={"WORLD_SIZE": "2", "RANK": "0"})
+def test_nproc_under_torchrun_is_refused(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    proc = in_process("run", RECIPE, "--nproc", "2")
     assert_one_line_error(proc, 2, "under torchrun, leave it out")
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clitools import assert_one_line_error
+from clitools import assert_one_line_error, in_process
 from clitools import zoo as zoo_cli
 
 import zoo
@@ -227,9 +227,9 @@ def test_sigkill_anywhere_then_resume_gives_identical_weights(tmp_path, referenc
     assert first.returncode == -signal.SIGKILL, first.stderr
     assert not (run_dir / "model.safetensors").exists()
     assert not list(run_dir.rglob(".*.tmp")) or where == "rename"  # a temp file only where the kill fell on a rename
-    resumed = zoo_cli("run", "--resume", str(run_dir), "-q")
+    resumed = in_process("run", "--resume", str(run_dir), "-q")
     if resumed.returncode == 2 and "before its first checkpoint" in resumed.stderr:
-        restart = zoo_cli("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir), "--overwrite", "-q")
+        restart = in_process("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir), "--overwrite", "-q")
         assert restart.returncode == 0, restart.stderr
     else:
         assert resumed.returncode == 0, resumed.stderr
@@ -242,7 +242,7 @@ def test_numpy_with_adam_resumes_bit_for_bit_after_sigkill(tmp_path, reference, 
     # Adam's step count is a 0-d array; a checkpoint once stored it with shape (1,) and resuming crashed
     first, run_dir = interrupted(tmp_path, corpus, "numpy_adam", "step", 7, "SIGKILL")
     assert first.returncode == -signal.SIGKILL, first.stderr
-    resumed = zoo_cli("run", "--resume", str(run_dir), "-q")
+    resumed = in_process("run", "--resume", str(run_dir), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(run_dir, reference["numpy_adam"])
 
@@ -255,7 +255,7 @@ def test_sigint_writes_a_checkpoint_and_says_how_to_resume(tmp_path, reference, 
     )
     assert f"{sig} received" in first.stderr
     assert not (run_dir / "model.safetensors").exists(), line
-    resumed = zoo_cli("run", "--resume", str(run_dir), "-q")
+    resumed = in_process("run", "--resume", str(run_dir), "-q")
     assert resumed.returncode == 0, resumed.stderr
     assert_same_run(run_dir, reference[config])
 
@@ -277,7 +277,7 @@ def test_sigint_from_outside_at_any_moment(tmp_path, reference, corpus):
     stderr = proc.communicate(timeout=120)[1]
     assert proc.returncode == 130, stderr
     assert "zoo run --resume" in stderr
-    resumed = zoo_cli("run", "--resume", str(run_dir), "-q")
+    resumed = in_process("run", "--resume", str(run_dir), "-q")
     assert resumed.returncode == 0, resumed.stderr
     uninterrupted = zoo.run(path, {"trainer.epochs": 60}, out=tmp_path / "ref")
     assert (run_dir / "model.safetensors").read_bytes() == (uninterrupted.run_dir / "model.safetensors").read_bytes()
@@ -290,12 +290,12 @@ def test_a_finished_run_is_not_overwritten_without_asking(tmp_path, reference):
     run_dir = reference["torch"].run_dir
     before = (run_dir / "model.safetensors").read_bytes()
     assert_one_line_error(
-        zoo_cli("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir)),
+        in_process("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir)),
         2,
         "already holds a finished run",
         "--overwrite",
     )
-    assert_one_line_error(zoo_cli("run", "--resume", str(run_dir)), 2, "already finished", "nothing to resume")
+    assert_one_line_error(in_process("run", "--resume", str(run_dir)), 2, "already finished", "nothing to resume")
     assert (run_dir / "model.safetensors").read_bytes() == before
 
 
@@ -303,22 +303,22 @@ def test_an_unfinished_run_is_not_restarted_by_accident(tmp_path, corpus):
     first, run_dir = interrupted(tmp_path, corpus, "torch", "step", 7, "SIGKILL")
     assert first.returncode == -signal.SIGKILL
     line = assert_one_line_error(
-        zoo_cli("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir)),
+        in_process("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir)),
         2,
         "unfinished run",
         f"zoo run --resume {run_dir}",
         "--overwrite",
     )
     assert (run_dir / "checkpoint" / "checkpoint.json").is_file(), line
-    fresh = zoo_cli("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir), "--overwrite", "-q")
+    fresh = in_process("run", str(run_dir / "recipe.yaml"), "--out", str(run_dir), "--overwrite", "-q")
     assert fresh.returncode == 0, fresh.stderr
 
 
 def test_resume_refusals_are_one_line(tmp_path):
-    assert_one_line_error(zoo_cli("run", "--resume", str(tmp_path / "absent")), 2, "not found")
-    assert_one_line_error(zoo_cli("run", "--resume", str(tmp_path)), 2, "not a zoo run directory")
-    assert_one_line_error(zoo_cli("run", "--resume", str(tmp_path), "--set", "trainer.lr=1"), 2, "drop --set")
-    assert_one_line_error(zoo_cli("run"), 2, "needs a RECIPE", "--resume")
+    assert_one_line_error(in_process("run", "--resume", str(tmp_path / "absent")), 2, "not found")
+    assert_one_line_error(in_process("run", "--resume", str(tmp_path)), 2, "not a zoo run directory")
+    assert_one_line_error(in_process("run", "--resume", str(tmp_path), "--set", "trainer.lr=1"), 2, "drop --set")
+    assert_one_line_error(in_process("run"), 2, "needs a RECIPE", "--resume")
 
 
 def test_a_tampered_checkpoint_is_refused(tmp_path, corpus):
@@ -329,10 +329,10 @@ def test_a_tampered_checkpoint_is_refused(tmp_path, corpus):
     blob[-5] ^= 0xFF
     state.write_bytes(bytes(blob))
     assert_one_line_error(
-        zoo_cli("run", "--resume", str(run_dir)), 2, "checkpoint", "truncated or altered", "--overwrite"
+        in_process("run", "--resume", str(run_dir)), 2, "checkpoint", "truncated or altered", "--overwrite"
     )
     (run_dir / "checkpoint" / "checkpoint.json").write_text("{not json")
-    assert_one_line_error(zoo_cli("run", "--resume", str(run_dir)), 2, "checkpoint.json is unreadable")
+    assert_one_line_error(in_process("run", "--resume", str(run_dir)), 2, "checkpoint.json is unreadable")
 
 
 def test_a_changed_corpus_is_refused_on_resume(tmp_path):
@@ -342,7 +342,7 @@ def test_a_changed_corpus_is_refused_on_resume(tmp_path):
     assert first.returncode == -signal.SIGKILL
     own.write_text(TEXT[::-1], encoding="utf-8")
     assert_one_line_error(
-        zoo_cli("run", "--resume", str(run_dir)), 2, "differs from the one the checkpoint", "was its file changed"
+        in_process("run", "--resume", str(run_dir)), 2, "differs from the one the checkpoint", "was its file changed"
     )
 
 

@@ -133,7 +133,8 @@ def pull_command(ref: str, refresh: bool) -> None:
     type=click.FloatRange(min=0, min_open=True),
     default=None,
     metavar="SECONDS",
-    help="With --all: an entry whose full run took longer (as recorded) is checked at epochs 1 and 2 instead.",
+    help="With --all: an entry whose full run took longer (as recorded) is checked at epochs 1 and 2 instead "
+    "(epoch 1 alone where two epochs take longer too).",
 )
 @click.option("--rtol", type=click.FloatRange(min=0), default=0.01, show_default=True, help="Relative tolerance.")
 @click.option(

@@ -136,7 +136,8 @@ def verify(
 
 def plan(name: str, found: dict[str, Any], epochs: int | None, budget: float | None) -> int:
     """The epochs ``verify_all`` trains ``name`` for: ``epochs``, else its full count, else (when its recorded
-    full run took longer than ``budget`` seconds) its early epochs."""
+    full run took longer than ``budget`` seconds) its early epochs, or only the first when those would take longer
+    too (at the recorded seconds per epoch)."""
     if epochs is not None:
         return epochs
     metrics = found.get("metrics") or {}
@@ -145,7 +146,8 @@ def plan(name: str, found: dict[str, Any], epochs: int | None, budget: float | N
         raise UsageError(f"the catalog records no final epoch for '{name}'; record one with  zoo ship")
     seconds = metrics.get("seconds")
     if budget is not None and (seconds is None or seconds > budget) and EARLY_EPOCHS in recorded(found):
-        return min(full, EARLY_EPOCHS)
+        early = min(full, EARLY_EPOCHS)
+        return 1 if seconds is not None and seconds / full * early > budget and 1 in recorded(found) else early
     return full
 
 
@@ -162,7 +164,7 @@ def verify_all(
 
     :param epochs: train each for this many epochs (each must record it); default its full count.
     :param budget: seconds: an entry whose full run took longer (``metrics.seconds``) is checked at its
-        early epochs (1 and 2) instead.
+        early epochs (1 and 2) instead, or at epoch 1 alone when two of its epochs take longer too.
     """
     models = read_catalog()
     verdicts = []
