@@ -196,6 +196,7 @@ def test_zoos_own_plugins_register_no_commands():
 
 
 def test_the_public_api_is_as_it_was():
+    import zoo.experiments.compare
     import zoo.hub.cards
     import zoo.hub.pretrained
     import zoo.train.runner
@@ -207,7 +208,9 @@ def test_the_public_api_is_as_it_was():
         "run": zoo.train.runner,
         "resume": zoo.train.runner,
         "RunResult": zoo.train.runner,
+        "compare": zoo.experiments.compare,
     }
+    assert set(zoo.__all__) == {*homes, "__version__", "hookimpl", "Vocab"}
     for name in zoo.__all__:
         assert name in dir(zoo)
         assert getattr(zoo, name) is getattr(homes.get(name, zoo), name)

@@ -13,11 +13,23 @@ from zoo.version import __version__
 from zoo.vocab import Vocab
 
 if TYPE_CHECKING:
+    from zoo.experiments.compare import compare
     from zoo.hub.cards import list_models
     from zoo.hub.pretrained import Model, load
     from zoo.train.runner import RunResult, resume, run
 
-__all__ = ["__version__", "hookimpl", "load", "list_models", "run", "resume", "Model", "RunResult", "Vocab"]
+__all__ = [
+    "__version__",
+    "hookimpl",
+    "load",
+    "list_models",
+    "run",
+    "resume",
+    "compare",
+    "Model",
+    "RunResult",
+    "Vocab",
+]
 
 _LAZY = {
     "load": "zoo.hub.pretrained",
@@ -26,6 +38,7 @@ _LAZY = {
     "run": "zoo.train.runner",
     "resume": "zoo.train.runner",
     "RunResult": "zoo.train.runner",
+    "compare": "zoo.experiments.compare",
 }
 
 

@@ -23,6 +23,7 @@ from zoo.cli.predict import predict_command
 from zoo.cli.prune import prune_command
 from zoo.cli.recipes import recipes_command
 from zoo.cli.run import run_command
+from zoo.cli.runs import compare_command, runs_command
 from zoo.cli.validate import validate_command
 from zoo.errors import Interrupted, Reported, ZooError, printable
 from zoo.registry import get_registry
@@ -56,6 +57,8 @@ cli.add_command(predict_command)
 cli.add_command(eval_command)
 cli.add_command(info_command)
 cli.add_command(recipes_command)
+cli.add_command(runs_command)
+cli.add_command(compare_command)
 for _command in (models_command, pull_command, verify_command, ship_command):
     cli.add_command(_command)
 for _command in (data_command, cache_command, prune_command, completion_command):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from zoo.cli._complete import backend_names, dataset_keys, dataset_names, model_refs
-from zoo.cli.output import echo_json
+from zoo.cli.output import echo_json, table
 from zoo.errors import UsageError
 from zoo.recipe import parse_overrides
 
@@ -118,7 +118,7 @@ def eval_command(
         return
     unit = "bits/char" if model.vocab.level == "char" else "bits/token"
     click.echo(
-        _table(
+        table(
             [
                 ("text", "tokens", "loss", unit, "perplexity"),
                 *((name, f"{s.tokens:,}", f"{s.loss:.4f}", f"{s.bits:.4f}", f"{s.perplexity:.4f}") for name, s in rows),
@@ -128,13 +128,4 @@ def eval_command(
     click.echo(
         f"loss in nats per token; each text read from a zero state in up to {MAX_ROWS} contiguous rows, state carried "
         "(the trainer's validation protocol)"
-    )
-
-
-def _table(lines: list[tuple[str, ...]]) -> str:
-    """Columns aligned: the first to the left, the numbers to the right."""
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
-        for line in lines
     )

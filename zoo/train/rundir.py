@@ -51,6 +51,8 @@ __all__ = [
     "RunDir",
     "default_dir",
     "state",
+    "is_run",
+    "read_metrics",
     "read_history",
     "last_samples",
 ]
@@ -97,16 +99,34 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def is_run(folder: Path) -> bool:
+    """Whether ``folder`` holds a zoo run (its marker, or a file only zoo writes: see the module docstring)."""
+    try:
+        names = set(os.listdir(folder))
+    except OSError:
+        return False
+    return _is_run(Path(folder), names)
+
+
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
     """A run's epoch records from ``metrics.jsonl``, in order: those with a training ``loss`` (the records of
     evaluations within an epoch have none and are left out); ``[]`` when the run has written no such file.
+
+    :raises UsageError: as :func:`read_metrics`.
+    """
+    return [record for record in read_metrics(run_dir) if "loss" in record]
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record of a run's ``metrics.jsonl``, in order: each epoch's, and each evaluation's within an epoch
+    (``trainer.eval_every``: no training ``loss``); ``[]`` when the run has written no such file.
 
     :raises UsageError: naming the line, for a file no run writes: a line that is not a JSON object with an integer
         ``epoch``, or an epoch record without its ``perplexity``.
     """
     where = Path(run_dir) / "metrics.jsonl"
     text = _read(where)
-    epochs = []
+    records = []
     for n, line in enumerate((text or "").splitlines(), 1):
         try:
             record = json.loads(line)
@@ -116,13 +136,10 @@ def read_history(run_dir: Path) -> list[dict[str, Any]]:
             raise UsageError(
                 f'{where}: line {n} is not a record of an epoch (a JSON object with an integer "epoch"); {_DAMAGED}'
             )
-        if "loss" in record:
-            if not _number(record.get("perplexity")):
-                raise UsageError(
-                    f"{where}: line {n} records epoch {record['epoch']} without its perplexity; {_DAMAGED}"
-                )
-            epochs.append(record)
-    return epochs
+        if "loss" in record and not _number(record.get("perplexity")):
+            raise UsageError(f"{where}: line {n} records epoch {record['epoch']} without its perplexity; {_DAMAGED}")
+        records.append(record)
+    return records
 
 
 def last_samples(run_dir: Path) -> tuple[int | None, list[str]]:
