@@ -55,19 +55,21 @@ def recipe(folder: Path, lr: float, valid: bool = True) -> dict:
 def runs(tmp_path_factory) -> Path:
     """runs/{fast,slow}: finished, differing in trainer.lr only; runs/plain: no validation split; runs/stopped: its
     weights removed (a checkpoint to resume); runs/empty: neither weights nor checkpoint; runs/broken: a metrics
-    line that is not JSON; runs/notes: a folder of no run (not listed)."""
+    line that is not JSON; runs/unreadable: a recipe.yaml that is not YAML; runs/notes: a folder of no run (not
+    listed)."""
     root = tmp_path_factory.mktemp("experiments")
     folder = root / "runs"
     zoo.run(recipe(root, 0.05), out=folder / "fast")
     zoo.run(recipe(root, 0.01), out=folder / "slow")
     zoo.run(recipe(root, 0.05, valid=False), out=folder / "plain")
-    for name in ("stopped", "empty", "broken"):
+    for name in ("stopped", "empty", "broken", "unreadable"):
         shutil.copytree(folder / "fast", folder / name)
     (folder / "stopped" / "model.safetensors").unlink()
     (folder / "empty" / "model.safetensors").unlink()
     shutil.rmtree(folder / "empty" / "checkpoint")
     with (folder / "broken" / "metrics.jsonl").open("a", encoding="utf-8") as f:
         f.write("{not json\n")
+    (folder / "unreadable" / "recipe.yaml").write_text("name: [\n", encoding="utf-8")
     (folder / "notes").mkdir()
     (folder / "notes" / "todo.txt").write_text("try a larger model\n")
     return root
@@ -92,6 +94,7 @@ def test_runs_lists_every_run_with_its_state_and_numbers(runs):
         "plain": "finished",
         "slow": "finished",
         "stopped": "interrupted",
+        "unreadable": "damaged",
     }
     fast, records = rows["fast"], metrics(runs / "runs" / "fast")
     assert set(fast) == set(DOCUMENTED_KEYS)
@@ -104,6 +107,7 @@ def test_runs_lists_every_run_with_its_state_and_numbers(runs):
     assert fast["seconds"] == pytest.approx(seconds + sum(r["valid_seconds"] for r in records))
     assert rows["plain"]["valid_loss"] is None and rows["stopped"]["epochs"] == 2
     assert "metrics.jsonl: line 3 is not JSON" in rows["broken"]["problem"] and rows["broken"]["cell"] is None
+    assert "recipe.yaml is not the YAML a run writes" in rows["unreadable"]["problem"]
 
 
 def test_a_run_being_written_shows_the_pid_that_holds_its_lock(runs):

@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from zoo.errors import UsageError
 from zoo.train import rundir
 from zoo.train.runlock import RunLock
@@ -75,7 +77,7 @@ def read_recipe(run_dir: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read {where} ({exc}); restore it, or train the run again") from None
     try:
         data = load_yaml(text)
-    except Exception as exc:  # yaml.YAMLError and the loader's own checks: the file is not what a run writes
+    except yaml.YAMLError as exc:  # a duplicate key included
         raise UsageError(f"{where} is not the YAML a run writes ({' '.join(str(exc).split())})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{where} is not a mapping of recipe sections, as a run writes it")
