@@ -69,9 +69,7 @@ def compare(runs: Sequence[str | Path]) -> dict[str, Any]:
     history = [rundir.read_metrics(p) for p in paths]
     metrics = []
     for path, records in zip(paths, history):
-        row = summarize(path)
-        if row.state == "damaged":
-            raise UsageError(row.problem or f"{path} is damaged")
+        row = summarize(path)  # its recipe and metrics read above without error: not damaged
         metrics.append(
             {
                 "state": row.state,
