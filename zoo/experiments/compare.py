@@ -10,7 +10,7 @@ from typing import Any
 
 from zoo.atomic import atomic_path
 from zoo.errors import UsageError
-from zoo.experiments.summary import read_recipe, summarize
+from zoo.experiments.summary import best, describe, read_recipe
 from zoo.train import rundir
 
 __all__ = ["METRICS", "compare", "flatten", "label", "plot"]
@@ -27,15 +27,6 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{key}"] = value
     return out
-
-
-def _best(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    """The lowest ``key`` among ``records`` and the epoch it was reached in (the first such, on a tie)."""
-    found = [r for r in records if isinstance(r.get(key), (int, float))]
-    if not found:
-        return None
-    best = min(found, key=lambda r: r[key])
-    return {"value": best[key], "epoch": best["epoch"]}
 
 
 def compare(runs: Sequence[str | Path]) -> dict[str, Any]:
@@ -59,7 +50,8 @@ def compare(runs: Sequence[str | Path]) -> dict[str, Any]:
         if not rundir.is_run(path):
             what = "not found" if not path.exists() else "is not a zoo run directory"
             raise UsageError(f"{path} {what}; pass run directories, e.g. runs/jay_gru (zoo runs lists them)")
-    recipes = [flatten(read_recipe(p)) for p in paths]
+    resolved = [read_recipe(p) for p in paths]
+    recipes = [flatten(recipe) for recipe in resolved]
     keys = list(dict.fromkeys(k for recipe in recipes for k in recipe))
     differs = {
         key: [recipe.get(key) for recipe in recipes]
@@ -68,15 +60,15 @@ def compare(runs: Sequence[str | Path]) -> dict[str, Any]:
     }
     history = [rundir.read_metrics(p) for p in paths]
     metrics = []
-    for path, records in zip(paths, history):
-        row = summarize(path)  # its recipe and metrics read above without error: not damaged
+    for path, recipe, records in zip(paths, resolved, history):
+        row = describe(path, recipe, records)
         metrics.append(
             {
                 "state": row.state,
                 "epochs": row.epochs,
                 "tokens_per_s": row.tokens_per_s,
                 "seconds": row.seconds,
-                **{key: _best(records, key) for key in METRICS},
+                **{key: best(records, key) for key in METRICS},
             }
         )
     samples = []

@@ -22,7 +22,17 @@ from zoo.train import rundir
 from zoo.train.runlock import RunLock
 from zoo.yamlfile import load_yaml
 
-__all__ = ["STATES", "SORT_KEYS", "RunSummary", "find_runs", "summarize", "sort_runs", "read_recipe"]
+__all__ = [
+    "STATES",
+    "SORT_KEYS",
+    "RunSummary",
+    "best",
+    "find_runs",
+    "summarize",
+    "describe",
+    "sort_runs",
+    "read_recipe",
+]
 
 STATES = ("finished", "interrupted", "running", "empty", "damaged")
 
@@ -89,15 +99,30 @@ def _section(recipe: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def best(records: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    """The lowest ``key`` among ``records`` and the epoch it was reached in (the first such, on a tie), as
+    ``{"value", "epoch"}``; ``None`` when no record holds it."""
+    found = [r for r in records if isinstance(r.get(key), (int, float))]
+    if not found:
+        return None
+    low = min(found, key=lambda r: r[key])
+    return {"value": low[key], "epoch": low["epoch"]}
+
+
 def summarize(run_dir: str | Path) -> RunSummary:
     """The row of one run directory (see the module docstring for its state)."""
     path = Path(run_dir)
-    holder = RunLock(path).holder()
     try:
         recipe = read_recipe(path)
         records = rundir.read_metrics(path)
     except UsageError as exc:
         return RunSummary(str(path), "damaged", problem=str(exc))
+    return describe(path, recipe, records)
+
+
+def describe(path: Path, recipe: dict[str, Any], records: list[dict[str, Any]]) -> RunSummary:
+    """The row of the run directory ``path`` from its recipe and metrics records, already read."""
+    holder = RunLock(path).holder()
     if holder is not None:
         state = "running"
     else:
@@ -120,10 +145,9 @@ def summarize(run_dir: str | Path) -> RunSummary:
         tokens = sum((r.get("tokens_per_s") or 0.0) * s for r, s in zip(epochs, seconds))
         row.tokens_per_s = tokens / sum(seconds) if sum(seconds) > 0 else None
         row.seconds = sum(seconds) + sum(r.get("valid_seconds") or 0.0 for r in records)
-    scored = [r for r in records if isinstance(r.get("valid_loss"), (int, float))]
-    if scored:
-        best = min(scored, key=lambda r: r["valid_loss"])
-        row.valid_loss, row.valid_epoch = best["valid_loss"], best["epoch"]
+    valid = best(records, "valid_loss")
+    if valid is not None:
+        row.valid_loss, row.valid_epoch = valid["value"], valid["epoch"]
     return row
 
 
