@@ -105,7 +105,7 @@ def with_wheel(installed: Path) -> dict[str, str]:
 # -- what the wheel holds ---------------------------------------------------------------------------------------
 
 
-def test_the_wheel_carries_every_catalog_file_byte_for_byte_and_no_top_level_module(wheel):
+def test_the_wheel_carries_every_module_every_catalog_file_byte_for_byte_and_no_top_level_module(wheel):
     catalog = read_catalog(ROOT / "registry.yaml")
     named = {e["recipe"] for e in catalog.values()} | {
         e["weights"]["file"] for e in catalog.values() if "file" in (e.get("weights") or {})
@@ -117,6 +117,11 @@ def test_the_wheel_carries_every_catalog_file_byte_for_byte_and_no_top_level_mod
         for f in CATALOG_FILES:
             assert z.read(f"zoo_catalog/{f}") == (ROOT / f).read_bytes(), f
         assert not [n for n in names if n.rsplit("/", 1)[-1] in ("hubconf.py", "setup.py")]
+        sources = {f"zoo/{p.relative_to(ROOT / 'zoo').as_posix()}" for p in (ROOT / "zoo").rglob("*.py")}
+        sources |= {
+            f"zoo_plugins/{p.relative_to(ROOT / 'plugins').as_posix()}" for p in (ROOT / "plugins").rglob("*.py")
+        }
+        assert sources - set(names) == set()  # every module of the package, its subpackages included
         (metadata_name,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         metadata = email.message_from_bytes(z.read(metadata_name))
         license_file = z.read(metadata_name.replace("METADATA", "licenses/LICENSE"))
