@@ -1,7 +1,7 @@
 """Tiny Shakespeare: zoo's recipes against nanoGPT's CPU reference, side by side in one run.
 
     python benchmarks/bench_shakespeare.py [--recipe shakespeare_lstm] [--recipe shakespeare_lstm_long] [--nanogpt]
-                                           [--data-dir DIR] [--set KEY=VALUE]...
+                                           [--data-dir DIR] [--keep DIR] [--set KEY=VALUE]...
 
 Each recipe is trained by ``zoo run`` in a child process, timed from its start to its exit (the whole command:
 start-up, data, training, every validation pass, samples, saving); its ``metrics.jsonl`` gives the validation loss
@@ -46,11 +46,11 @@ NANOGPT_ARGS = [
 
 
 def run_zoo(
-    recipe: str, data_dir: str, tmp: Path, sets: list[str]
+    recipe: str, data_dir: str, runs: Path, sets: list[str]
 ) -> tuple[list[tuple[str, float, float, str]], float, float]:
     """Train ``recipes/RECIPE.yaml`` (with ``--set`` overrides); rows of (where, elapsed training+validation seconds,
     valid loss, tokens/s), its final validation loss and the wall time of the whole command."""
-    out = tmp / recipe
+    out = runs / recipe
     start = time.perf_counter()
     subprocess.run(
         [
@@ -132,6 +132,9 @@ def main() -> None:
         help="the folder holding tinyshakespeare.txt (default: $ZOO_DATA)",
     )
     parser.add_argument(
+        "--keep", type=Path, metavar="DIR", help="keep each zoo run in DIR/RECIPE (to ship or score it after)"
+    )
+    parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="an override for every zoo recipe (repeatable)"
     )
     args = parser.parse_args()
@@ -140,7 +143,8 @@ def main() -> None:
     print(f"{'run':<24} {'at':>10} {'elapsed s':>10} {'valid loss':>10} {'tokens/s':>10}", flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench-shakespeare-") as tmp:
-        jobs = [(name, lambda name=name: run_zoo(name, args.data_dir, Path(tmp), args.set)) for name in recipes]
+        runs = args.keep or Path(tmp)
+        jobs = [(name, lambda name=name: run_zoo(name, args.data_dir, runs, args.set)) for name in recipes]
         if args.nanogpt:
             jobs.append(("nanoGPT (CPU README)", lambda: run_nanogpt(args.data_dir, Path(tmp))))
         for name, job in jobs:
