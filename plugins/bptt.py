@@ -414,6 +414,7 @@ class BPTTTrainer(Trainer):
                     run.set_lr(o.lr * run.schedule.factor(at.steps, epoch, total))
                     value, halt = run.step(X, Y)  # the whole batch's loss
                     b = at.batch
+                    ctx.on_batch({"epoch": epoch, "batch": b, "steps": at.steps, "batch_loss": value, "lr": at.lr})
                     if not math.isfinite(perplexity(value)):  # NaN, inf, or so large that its perplexity overflows
                         huge = " (its perplexity overflows)" if math.isfinite(value) else ""
                         raise RunError(

@@ -31,8 +31,11 @@ from zoo.plugin import (
     Corpus,
     Dataset,
     Inference,
+    Logger,
     NoOptions,
     Predictor,
+    RunEnd,
+    RunStart,
     Schedule,
     Vocab,
     generate_batch,
@@ -42,6 +45,7 @@ from zoo.plugin import (
 )
 from zoo.registry import BUILTIN_DIST, Registry, get_registry
 from zoo.testing import check_dataset, check_predictor
+from zoo.train.rundir import RunDir
 
 TESTS = Path(__file__).resolve().parent
 HOOKS = sorted(name for name, spec in vars(hookspecs).items() if hasattr(spec, "zoo_spec"))
@@ -196,6 +200,54 @@ def test_hook_register_schedules(tmp_path):
     train(tmp_path, reg, schedule={"name": "halved"}, trainer={"name": "bptt", "epochs": 2})
     total = asked[0][2]
     assert [a[0] for a in asked] == list(range(total)) and {a[1] for a in asked} == {1, 2}
+
+
+def test_hook_register_loggers(tmp_path):
+    calls: list[tuple] = []
+
+    @dataclasses.dataclass
+    class RecordingOptions:
+        label: str = option("run", "what the tracker calls the run")
+
+    class Recording(Logger):
+        """Records what the runner tells it, every batch included."""
+
+        Options = RecordingOptions
+        batches = True
+
+        def __init__(self, options: RecordingOptions | None = None):
+            self.options = options or RecordingOptions()
+
+        def start(self, run: RunStart, state: dict | None) -> None:
+            calls.append(("start", run.name, run.resumed_at, state, run.params["trainer.epochs"]))
+
+        def log(self, record: dict) -> None:
+            calls.append(("log", record))
+
+        def samples(self, epoch: int, steps: int, lines: list[str]) -> None:
+            calls.append(("samples", epoch, steps, lines))
+
+        def end(self, run: RunEnd) -> None:
+            calls.append(("end", run.status, sorted(run.files), run.metrics))
+
+        def state_dict(self) -> dict:
+            return {"label": self.options.label}
+
+    reg = with_plugin(register_loggers=lambda register: register("recording", Recording))
+    result = train(tmp_path, reg, loggers={"recording": {"label": "mine"}}, trainer={"name": "bptt", "epochs": 2})
+    steps = result.metrics[-1]["steps"]
+    assert calls[0] == ("start", "tiny", None, None, 2)
+    logged = [c[1] for c in calls if c[0] == "log"]
+    assert [r for r in logged if "batch_loss" not in r] == result.metrics
+    assert [r["steps"] for r in logged if "batch_loss" in r] == list(range(1, steps + 1))
+    (sampled,) = [c for c in calls if c[0] == "samples"]  # predict.every 0: after the last epoch only
+    assert sampled[:3] == ("samples", 2, steps) and sampled[3]
+    assert (tmp_path / "run" / "samples.txt").read_text(encoding="utf-8") == "epoch 2\n" + "".join(
+        f"{line}\n" for line in sampled[3]
+    )
+    assert calls[-1] == ("end", "finished", ["metrics", "plot", "recipe", "samples", "weights"], result.saved)
+    saved = RunDir(tmp_path / "run").checkpoints.load().state["run"]["loggers"]
+    assert saved == {"steps": steps, "loggers": {"jsonl": {}, "recording": {"label": "mine"}}}
 
 
 def test_hook_register_predictors(tmp_path):

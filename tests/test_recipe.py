@@ -90,6 +90,57 @@ def test_override_into_a_string_section_becomes_a_mapping():
     assert data["backend"] == {"name": "torch"}
 
 
+@pytest.mark.parametrize(
+    "loggers",
+    [
+        "tensorboard",
+        ["tensorboard", "mlflow"],
+        {"tensorboard": None, "mlflow": {"experiment": "mine"}},
+        {"mlflow": {}, "tensorboard": {"batches": True}},
+    ],
+)
+def test_loggers_are_a_name_a_list_or_a_mapping_of_options_resolved_with_their_defaults(registry, loggers):
+    r = resolve({**base(), "loggers": loggers}, registry)
+    named = ["tensorboard"] if loggers == "tensorboard" else list(loggers)
+    assert [s.name for s in r.loggers] == named
+    resolved = r.to_dict()["loggers"]
+    assert list(resolved) == named and resolved["tensorboard"]["log_dir"] is None
+    if "mlflow" in resolved:
+        assert resolved["mlflow"]["experiment"] == (
+            "mine" if isinstance(loggers, dict) and loggers["mlflow"] else "zoo"
+        )
+    assert resolve({**base(), "loggers": resolved}, registry).to_dict() == r.to_dict()  # round trip
+
+
+def test_a_recipe_without_loggers_resolves_without_the_key(registry):
+    assert "loggers" not in prepare(ROOT / "recipes" / "jay_gru.yaml", registry).to_dict()
+
+
+def test_bad_loggers_are_named_with_their_path(registry):
+    problems = problems_of({**base(), "loggers": ["tensorbaord", 3]}, registry)
+    assert "loggers[1]: expected a logger name, got 3" in problems
+    problems = problems_of({**base(), "loggers": {"tensorbaord": {}, "mlflow": {"experimnet": "x"}}}, registry)
+    assert any(
+        p.startswith("loggers.tensorbaord: unknown logger 'tensorbaord'; did you mean 'tensorboard'?") for p in problems
+    )
+    assert any(
+        p.startswith("loggers.mlflow.experimnet: unknown key 'experimnet'; did you mean 'experiment'?")
+        for p in problems
+    )
+    assert problems_of({**base(), "loggers": {"mlflow": "x"}}, registry) == [
+        "loggers.mlflow: expected a mapping of its options (or nothing), got 'x'"
+    ]
+    assert problems_of({**base(), "loggers": 5}, registry) == [
+        "loggers: expected a list of logger names or a mapping of each to options, got 5"
+    ]
+
+
+def test_set_reaches_a_logger_named_in_a_list():
+    data = apply_overrides({"loggers": ["tensorboard", "mlflow"]}, {"loggers.mlflow.tracking_uri": "http://x"})
+    assert data["loggers"] == {"tensorboard": {}, "mlflow": {"tracking_uri": "http://x"}}
+    assert apply_overrides({}, {"loggers.tensorboard.batches": True}) == {"loggers": {"tensorboard": {"batches": True}}}
+
+
 def test_unreadable_recipes_are_one_line(tmp_path):
     with pytest.raises(UsageError, match="recipe file .* not found"):
         read_recipe(tmp_path / "missing.yaml")

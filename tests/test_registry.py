@@ -207,7 +207,7 @@ def protocol_problems(cls: type, protocol: type) -> list[str]:
 
 
 def _protocols():
-    from zoo.plugin import Backend, Dataset, Predictor, Sampler, Schedule, Trainer
+    from zoo.plugin import Backend, Dataset, Logger, Predictor, Sampler, Schedule, Trainer
 
     return {
         "dataset": Dataset,
@@ -216,10 +216,11 @@ def _protocols():
         "trainer": Trainer,
         "schedule": Schedule,
         "predictor": Predictor,
+        "logger": Logger,
     }
 
 
-@pytest.mark.parametrize("kind", ["dataset", "sampler", "backend", "trainer", "schedule", "predictor"])
+@pytest.mark.parametrize("kind", ["dataset", "sampler", "backend", "trainer", "schedule", "predictor", "logger"])
 def test_every_registered_component_has_its_protocols_members_and_signatures(registry, kind):
     protocol = _protocols()[kind]
     problems = {c.name: protocol_problems(c.obj, protocol) for c in registry.components(kind) if not c.alias_of}

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["printable", "ZooError", "UsageError", "RecipeError", "PluginError", "RunError", "Interrupted", "Reported"]
+__all__ = [
+    "printable",
+    "ZooError",
+    "UsageError",
+    "RecipeError",
+    "PluginError",
+    "RunError",
+    "Interrupted",
+    "StopRun",
+    "Reported",
+]
 
 
 class ZooError(Exception):
@@ -51,6 +61,11 @@ class Interrupted(RunError):
     """
 
     exit_code = 130
+
+
+class StopRun(ZooError):
+    """Raised by a logger to end its run early (a sweep's pruner does): the run stops at once, keeping what it wrote so
+    far, its last checkpoint among them. Any other exception a logger raises only disables that logger."""
 
 
 class Reported(ZooError):

@@ -100,6 +100,16 @@ def register_schedules(register: Register) -> None:
     """
 
 
+@hookspec
+def register_loggers(register: Register) -> None:
+    """Called when the registry is built, to add loggers (the recipe's ``loggers``: TensorBoard, MLflow, ...).
+
+    :param register: ``register(name, cls, aliases=())``; ``cls`` follows
+        :class:`zoo.interfaces.Logger`.
+    :returns: nothing.
+    """
+
+
 # -- command line -----------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""The interfaces every plugin implements: Dataset, Sampler, Backend, Trainer, Schedule, Predictor.
+"""The interfaces every plugin implements: Dataset, Sampler, Backend, Trainer, Schedule, Predictor, Logger.
 
 The Cell interface, which supplies behaviour of its own, lives in :mod:`zoo.nn.cell`.
 Each component class declares an ``Options`` dataclass (see :mod:`zoo.options`);
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -38,6 +39,9 @@ __all__ = [
     "Schedule",
     "Inference",
     "Predictor",
+    "Logger",
+    "RunStart",
+    "RunEnd",
 ]
 
 
@@ -308,11 +312,12 @@ class TrainContext:
     after ``check(state, at, tensors)`` (given the saved state, :class:`Position` and the trainer's own tensors) has
     had its say: it raises ``ValueError`` naming what is wrong with an edited checkpoint.
 
-    ``on_epoch`` receives each metrics record; ``on_samples`` the epoch number and the generated lines; ``progress``
-    says whether to draw a bar. ``rng`` is the sampler's alone. ``world`` is this process's place in a distributed run
-    (see :mod:`zoo.train.distributed`): its ``size`` and whether it is the ``main`` process, which alone reports and
-    writes. ``kept`` is set by a trainer that leaves in the model the weights of an earlier evaluation than the last
-    step (``trainer.keep: best``): that evaluation's metrics record, which the weights' metadata then carries.
+    ``on_epoch`` receives each metrics record; ``on_batch`` each optimizer step's record (``epoch``, ``batch``,
+    ``steps``, ``batch_loss``, ``lr``: see :class:`Logger`); ``on_samples`` the epoch number and the generated lines;
+    ``progress`` says whether to draw a bar. ``rng`` is the sampler's alone. ``world`` is this process's place in a
+    distributed run (see :mod:`zoo.train.distributed`): its ``size`` and whether it is the ``main`` process, which alone
+    reports and writes. ``kept`` is set by a trainer that leaves in the model the weights of an earlier evaluation than
+    the last step (``trainer.keep: best``): that evaluation's metrics record, which the weights' metadata then carries.
     """
 
     model: LanguageModel
@@ -328,6 +333,7 @@ class TrainContext:
     on_samples: Callable[[int, list[str]], None]
     progress: bool = True
     kept: dict[str, Any] | None = None
+    on_batch: Callable[[dict[str, Any]], None] = lambda record: None
 
 
 @runtime_checkable
@@ -512,3 +518,92 @@ class Predictor(Protocol):
     def label(self, model: Inference, vocab: Vocab, text: str) -> str:
         """The most likely output token at each position of ``text`` (sequence labelling)."""
         ...
+
+
+@dataclasses.dataclass
+class RunStart:
+    """What a :class:`Logger` is told when a run starts or resumes.
+
+    ``name`` is the recipe's, ``run_dir`` the run directory, ``recipe`` the resolved recipe as plain data (what
+    ``recipe.yaml`` holds). A resumed run has ``resumed_at``: the optimizer steps its checkpoint had made, so that
+    whatever a killed process logged after them is dropped, and ``records``: the metrics records up to there, each
+    already logged once (unless the logger failed then).
+    """
+
+    name: str
+    run_dir: Path
+    recipe: dict[str, Any]
+    resumed_at: int | None = None
+    records: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The resolved recipe as dotted keys (``model.hidden_size``), each value a number, a string, a boolean or
+        ``None`` (a list is written as JSON text): a tracker's hyperparameters."""
+        from zoo.recipe import flatten
+
+        return {
+            key: value if value is None or isinstance(value, (bool, int, float, str)) else json.dumps(value)
+            for key, value in flatten(self.recipe).items()
+        }
+
+
+@dataclasses.dataclass
+class RunEnd:
+    """What a :class:`Logger` is told when a run ends.
+
+    ``status`` is ``"finished"``, ``"interrupted"`` (stopped on a signal or by a logger's :class:`~zoo.errors.StopRun`,
+    its last checkpoint kept to resume) or ``"failed"``.
+    A finished run has ``metrics``, the record of the weights it saved (see ``RunResult.saved``), and ``files``: the
+    run directory's files by role (``weights``, ``plot``, ``samples``, ``recipe``, ``metrics``), each one that exists.
+    """
+
+    status: str
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    files: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+
+@runtime_checkable
+class Logger(Protocol):
+    """Where a run's progress goes besides its run directory: the recipe's ``loggers`` (TensorBoard, MLflow, ...).
+
+    The runner calls, on the main process only: :meth:`start` once (with the :meth:`state_dict` its checkpoint saved,
+    when the run resumes), :meth:`log` with each metrics record in order, :meth:`samples` with each epoch's generated
+    text, and :meth:`end` once, however the run ends. Every record carries ``steps``, the optimizer steps made so far,
+    which is the step a tracker files it under; with ``batches = True`` :meth:`log` also receives one record per
+    optimizer step: ``epoch``, ``batch``, ``steps``, ``batch_loss`` (that batch's mean loss) and ``lr``.
+
+    Exactly one point per step, through kills and resumes: a record is logged before the checkpoint that holds it is
+    written, so a resumed run's loggers have everything up to ``RunStart.resumed_at`` and must drop (or skip) what
+    they were given after it, which the resumed run recomputes identically.
+
+    A logger that raises is disabled for the rest of the run with one warning; the run goes on. :meth:`check` runs
+    before anything trains: raise :class:`zoo.errors.UsageError` there for what cannot work (a package not installed).
+    Subclass this protocol to inherit the defaults of ``batches``, :meth:`check`, :meth:`samples` and
+    :meth:`state_dict`.
+    """
+
+    Options: ClassVar[type]
+    batches: bool = False  # an option of the logger's, or fixed by its class
+
+    def check(self) -> None:
+        """Refuse, in one line, a logger that cannot work here; by default nothing to check."""
+
+    def start(self, run: RunStart, state: dict[str, Any] | None) -> None:
+        """The run starts (``state`` is ``None``) or resumes (``state`` is what :meth:`state_dict` returned)."""
+        ...
+
+    def log(self, record: dict[str, Any]) -> None:
+        """One metrics record, as ``metrics.jsonl`` holds it (or a batch's, with ``batches = True``)."""
+        ...
+
+    def samples(self, epoch: int, steps: int, lines: list[str]) -> None:
+        """The text generated after epoch ``epoch`` (at optimizer step ``steps``); by default not logged."""
+
+    def end(self, run: RunEnd) -> None:
+        """The run ended; release what the logger holds."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a resumed run needs to log into the same place (a tracker's run id), JSON-able; by default nothing."""
+        return {}

@@ -8,18 +8,19 @@ between versions. The built-in plugins (``plugins/``) import from here too, as a
 - **What a component implements**: :class:`Cell` (subclass it; ``State``, ``NpState`` and ``Array`` are its array
   types, and :func:`ops_for` gives the array namespace its equations are written with), and the protocols
   :class:`Dataset`, :class:`Sampler`, :class:`Backend` (with its :class:`Engine` and :class:`Inference`),
-  :class:`Trainer`, :class:`Schedule` and :class:`Predictor` (:mod:`zoo.interfaces`). Subclass a protocol to inherit
+  :class:`Trainer`, :class:`Schedule`, :class:`Predictor` and :class:`Logger` (told of a run with :class:`RunStart` and
+  :class:`RunEnd`) (:mod:`zoo.interfaces`). Subclass a protocol to inherit
   the defaults of its optional members.
 - **What it is given**: :class:`Corpus`, :class:`Vocab`, :class:`TrainContext`, :class:`TrainSettings` and the model,
   a :class:`LanguageModel`.
 - **Options and errors**: :func:`option` declares a field of a component's ``Options`` dataclass, :class:`NoOptions`
   is the empty one; raise :class:`UsageError` (one line a user can act on), :class:`RunError` (a run failed) or
   :class:`Interrupted` (a run stopped on a signal, resumable).
-- **Helpers**: a dataset finds its corpus file with :func:`fetch` and reads text with :func:`read_text` (or checks
-  a user's path with :func:`check_regular`); a trainer scores a split with :func:`score` and runs prediction loops
-  under :func:`prediction_scope`; a predictor reuses the default predictor's :func:`generate_batch`,
-  :func:`perplexity` and :func:`label`, refuses bidirectional models with :func:`check_unidirectional`, and reads an
-  empty prefix as :data:`NO_INPUT` (the all-zero input).
+- **Helpers**: a dataset finds its corpus file with :func:`fetch` and reads text with :func:`read_text` (or checks a
+  user's path with :func:`check_regular`); a logger writes a file whole or not at all with :func:`write_text`; a trainer
+  scores a split with :func:`score` and runs prediction loops under :func:`prediction_scope`; a predictor reuses the
+  default predictor's :func:`generate_batch`, :func:`perplexity` and :func:`label`, refuses bidirectional models with
+  :func:`check_unidirectional`, and reads an empty prefix as :data:`NO_INPUT` (the all-zero input).
 - **Trainers** train through the :class:`Session` that ``TrainContext.session`` opens (:class:`Position` is where
   training stands), and check the state they keep in a checkpoint with :func:`integer`, :func:`number` and
   :func:`check_tensor`, which raise :class:`Damage` (:func:`show` quotes a bad value in its message).
@@ -35,6 +36,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__ below
+    from zoo.atomic import write_text
     from zoo.errors import Interrupted, RunError, UsageError
     from zoo.files import check_regular, read_text
     from zoo.hookspecs import hookimpl
@@ -45,8 +47,11 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
         Dataset,
         Engine,
         Inference,
+        Logger,
         Position,
         Predictor,
+        RunEnd,
+        RunStart,
         Sampler,
         Schedule,
         Session,
@@ -81,6 +86,9 @@ __all__ = [
     "Trainer",
     "Schedule",
     "Predictor",
+    "Logger",
+    "RunStart",
+    "RunEnd",
     "Corpus",
     "Vocab",
     "TrainContext",
@@ -94,6 +102,7 @@ __all__ = [
     "fetch",
     "read_text",
     "check_regular",
+    "write_text",
     "score",
     "prediction_scope",
     "generate_batch",
@@ -124,6 +133,9 @@ _HOMES = {
         "Trainer",
         "Schedule",
         "Predictor",
+        "Logger",
+        "RunStart",
+        "RunEnd",
         "Corpus",
         "TrainContext",
         "TrainSettings",
@@ -136,6 +148,7 @@ _HOMES = {
     "zoo.errors": ("UsageError", "RunError", "Interrupted"),
     "zoo.hub.data": ("fetch",),
     "zoo.files": ("read_text", "check_regular"),
+    "zoo.atomic": ("write_text",),
     "zoo.nn.evaluate": ("score",),
     "zoo.nn.predict": ("generate_batch", "perplexity", "label", "check_unidirectional"),
     "zoo.nn.stack": ("NO_INPUT",),

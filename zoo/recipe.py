@@ -26,6 +26,7 @@ __all__ = [
     "apply_overrides",
     "resolve",
     "prepare",
+    "flatten",
 ]
 
 
@@ -55,7 +56,8 @@ class TopLevel:
 
 
 SECTIONS = ("dataset", "sampler", "model", "backend", "trainer", "schedule", "predict")
-TOP_LEVEL = tuple(f.name for f in dataclasses.fields(TopLevel)) + SECTIONS
+LOGGERS = "loggers"  # beside the sections: a list of logger names, or a mapping of each to its options
+TOP_LEVEL = tuple(f.name for f in dataclasses.fields(TopLevel)) + SECTIONS + (LOGGERS,)
 DEFAULTS = {"sampler": "sequential", "backend": "auto", "trainer": "bptt", "schedule": "constant", "predict": "default"}
 
 
@@ -126,9 +128,11 @@ class Recipe:
     schedule: Section
     predict: Section
     description: str = ""
+    loggers: list[Section] = dataclasses.field(default_factory=list)  # besides metrics.jsonl, always written
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved recipe as plain data; re-running it reproduces the run."""
+        """The resolved recipe as plain data; re-running it reproduces the run. ``loggers`` appears only when the
+        recipe names some, as a mapping of each to its options."""
         out: dict[str, Any] = {"name": self.name}
         if self.description:
             out["description"] = self.description
@@ -138,6 +142,8 @@ class Recipe:
         for key in ("backend", "schedule"):
             if list(out[key]) == ["name"]:
                 out[key] = out[key]["name"]
+        if self.loggers:
+            out[LOGGERS] = {s.name: dataclasses.asdict(s.options) for s in self.loggers}
         return out
 
 
@@ -202,6 +208,8 @@ def apply_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[s
                 node[part] = {}
             elif isinstance(node[part], str) and part in SECTIONS:
                 node[part] = {"name": node[part]}  # backend: auto -> {name: auto}
+            elif i == 0 and part == LOGGERS and isinstance(node[part], (str, list)):
+                node[part] = _logger_mapping(node[part])  # [mlflow] -> {mlflow: {}}, to set a logger's option
             node = node[part]
             if not isinstance(node, dict):
                 raise UsageError(
@@ -209,6 +217,32 @@ def apply_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[s
                 )
         node[parts[-1]] = value
     return recipe
+
+
+def _logger_mapping(value: str | list[Any]) -> dict[Any, Any]:
+    """A ``loggers`` list (or a single name) as the mapping of each name to no options."""
+    return {name: {} for name in ([value] if isinstance(value, str) else value)}
+
+
+def _logger_values(value: Any, problems: list[str]) -> dict[str, dict[str, Any]]:
+    """The recipe's ``loggers`` as ``{name: options}``: given as one name, a list of names, or a mapping of each name
+    to its options (empty or null for none)."""
+    if value is None:
+        return {}
+    if isinstance(value, (str, list)):
+        bad = [(i, v) for i, v in enumerate([value] if isinstance(value, str) else value) if not isinstance(v, str)]
+        problems += [f"{LOGGERS}[{i}]: expected a logger name, got {v!r}" for i, v in bad]
+        value = _logger_mapping(value) if not bad else {}
+    if not isinstance(value, dict):
+        problems.append(f"{LOGGERS}: expected a list of logger names or a mapping of each to options, got {value!r}")
+        return {}
+    out = {}
+    for name, options in value.items():
+        if options is not None and not isinstance(options, dict):
+            problems.append(f"{LOGGERS}.{name}: expected a mapping of its options (or nothing), got {options!r}")
+            continue
+        out[name] = options or {}
+    return out
 
 
 def _section_values(data: dict[str, Any], key: str, problems: list[str]) -> dict[str, Any] | None:
@@ -313,9 +347,18 @@ def resolve(data: dict[str, Any], registry: Registry) -> Recipe:
             if core is not None and opts is not None:
                 sections["predict"] = Section(core.name, cls, opts, core)
 
+    loggers = []
+    for name, options in _logger_values(data.get(LOGGERS), problems).items():
+        cls = _component(registry, "logger", f"{LOGGERS}.{name}", name, problems)
+        if cls is not None:
+            opts, p = bind(cls.Options, options, f"{LOGGERS}.{name}")
+            problems.extend(p)
+            if opts is not None:
+                loggers.append(Section(name, cls, opts))
+
     if problems or top is None:
         raise RecipeError(problems)
-    return Recipe(name=top.name, seed=top.seed, description=top.description, **sections)
+    return Recipe(name=top.name, seed=top.seed, description=top.description, loggers=loggers, **sections)
 
 
 def prepare(
@@ -332,3 +375,15 @@ def prepare(
     if seed is not None:
         data = {**data, "seed": seed}
     return resolve(data, registry)
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping (a resolved recipe) as dotted keys (``model.hidden_size``); lists and other values stay as
+    they are."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out |= flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out

@@ -4,6 +4,7 @@
 A recipe has top-level keys (``name``, ``description``, ``seed``) and one section per part of a run. Each section names
 a registered component (``model`` names a cell, ``predict`` a predictor) and holds the keys every component of that
 section shares (``name``, or the model's and predict's own options) beside the keys of the component it names.
+``loggers`` names any number of loggers, each with its own keys under its name (``loggers.mlflow.experiment``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typing
 from typing import Any
 
 from zoo.options import ModelOptions, describe
-from zoo.recipe import DEFAULTS, SECTIONS, PredictOptions, TopLevel
+from zoo.recipe import DEFAULTS, LOGGERS, SECTIONS, PredictOptions, TopLevel
 from zoo.registry import Component, Registry, get_registry
 
 __all__ = ["Key", "Part", "Section", "recipe_sections", "recipe_keys", "key_line", "render_text", "render_markdown"]
@@ -37,6 +38,7 @@ _HELP = {
     "trainer": "the training loop",
     "schedule": "the learning-rate schedule; schedule: NAME is short for schedule: {name: NAME}",
     "predict": "the text generated during and after training",
+    LOGGERS: "where a run's records go besides metrics.jsonl (always written): TensorBoard, MLflow, ...",
 }
 
 
@@ -122,6 +124,16 @@ def recipe_sections(registry: Registry | None = None, pattern: str = "*") -> lis
         )
         if parts or pattern == "*":
             out.append(Section(name, kind, _HELP[name], tuple(_shared(name, registry)), parts))
+    loggers = tuple(
+        Part(c, () if c.alias_of else tuple(_keys(f"{LOGGERS}.{c.name}.", c.obj.Options)))
+        for c in registry.components("logger")
+        if fnmatch.fnmatch(c.name, pattern)
+    )
+    if loggers or pattern == "*":
+        names = ", ".join(c.name for c in registry.components("logger") if not c.alias_of)
+        help = f"a list of logger names, or a mapping of each to its options; registered: {names} (jsonl: always on)"
+        every = Key(LOGGERS, "list[str] | dict", [], help, False)
+        out.append(Section(LOGGERS, "logger", _HELP[LOGGERS], (every,), loggers))
     return out
 
 

@@ -21,7 +21,7 @@ from zoo.options import unknown
 
 __all__ = ["KINDS", "BUILTIN_DIST", "Component", "BrokenPlugin", "Registry", "get_registry"]
 
-KINDS = ("dataset", "sampler", "cell", "backend", "trainer", "schedule", "predictor")
+KINDS = ("dataset", "sampler", "cell", "backend", "trainer", "schedule", "predictor", "logger")
 BUILTIN_DIST = "rnn-zoo"
 _HOOK_FOR_KIND = {kind: f"register_{kind}s" for kind in KINDS}
 _HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("register_"))

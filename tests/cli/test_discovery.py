@@ -347,14 +347,15 @@ def test_plugins_verbose_shows_every_recipe_key_with_its_section():
     }
     for c in get_registry().components():
         if not c.alias_of:
-            expected += [f"{section[c.kind]}.{k}" for k in _fields(c.obj.Options)]
+            where = f"loggers.{c.name}" if c.kind == "logger" else section[c.kind]  # each logger's keys under its name
+            expected += [f"{where}.{k}" for k in _fields(c.obj.Options)]
     lines = [line.strip() for line in out.splitlines()]
     for key in expected:
         assert any(line.startswith(f"{key}: ") for line in lines), f"{key} is not listed"
 
 
 def test_the_top_level_keys_are_the_ones_a_recipe_takes():
-    assert [*_fields(TopLevel), *SECTIONS] == list(TOP_LEVEL)
+    assert [*_fields(TopLevel), *SECTIONS, "loggers"] == list(TOP_LEVEL)
 
 
 def test_a_pattern_with_verbose_shows_the_keys_of_what_it_matches():

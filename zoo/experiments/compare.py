@@ -11,22 +11,12 @@ from typing import Any
 from zoo.atomic import atomic_path
 from zoo.errors import UsageError
 from zoo.experiments.summary import best, describe, read_recipe
+from zoo.recipe import flatten
 from zoo.train import rundir
 
-__all__ = ["METRICS", "compare", "flatten", "label", "plot"]
+__all__ = ["METRICS", "compare", "label", "plot"]
 
 METRICS = ("loss", "perplexity", "valid_loss", "valid_perplexity")  # lower is better: each at its best epoch
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested mapping as dotted keys (``model.hidden_size``); lists and other values stay as they are."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out |= flatten(value, f"{prefix}{key}.")
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def compare(runs: Sequence[str | Path]) -> dict[str, Any]:

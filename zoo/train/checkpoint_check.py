@@ -103,6 +103,14 @@ def check_run_state(state: dict[str, Any], tensors: dict[str, torch.Tensor]) -> 
     records(run["metrics"], "run.metrics")
     if not isinstance(run["samples"], list) or not all(isinstance(s, str) for s in run["samples"]):
         raise Damage(f"run.samples must be a list of texts, got {show(run['samples'])}")
+    if "loggers" in run:  # the loggers' place (a checkpoint from before zoo had loggers has none)
+        loggers = run["loggers"]
+        if not isinstance(loggers, dict) or not isinstance(loggers.get("loggers"), dict):
+            raise Damage(f"run.loggers must be a mapping with steps and loggers, got {show(loggers)}")
+        integer(loggers.get("steps"), "run.loggers.steps", 0)
+        for name, own in loggers["loggers"].items():
+            if not isinstance(own, dict):
+                raise Damage(f"run.loggers.loggers.{name} must be a mapping, got {show(own)}")
     try:
         check_rng(run["rng"], tensors, ["engine"])
     except ValueError as exc:

@@ -368,10 +368,6 @@ class RunDir:
         text = yaml.safe_dump(resolved, allow_unicode=True, sort_keys=False)
         write_text(path, f"{RECIPE_HEADER}'{name}': re-run with  zoo run {path}\n{text}")
 
-    def write_metrics(self, records: list[dict[str, Any]]) -> None:
-        """``metrics.jsonl``: one JSON record a line."""
-        write_text(self.path / "metrics.jsonl", "".join(json.dumps(m) + "\n" for m in records))
-
     def write_samples(self, blocks: list[str]) -> None:
         """``samples.txt``: each block opens with its ``epoch N`` line."""
         write_text(self.path / "samples.txt", "\n".join(blocks))

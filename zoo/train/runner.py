@@ -8,7 +8,7 @@ import hashlib
 import os
 import random
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from zoo.errors import Interrupted, RecipeError, RunError, UsageError
-from zoo.interfaces import Corpus, TrainContext, TrainSettings
+from zoo.interfaces import Corpus, Logger, RunStart, TrainContext, TrainSettings
 from zoo.nn.build import build_model
 from zoo.nn.model import LanguageModel
 from zoo.nn.shapes import parameter_count
@@ -29,6 +29,7 @@ from zoo.train.interrupt import InterruptGuard
 from zoo.train.rngstate import capture_rng, restore_rng
 from zoo.train.rundir import RunDir, default_dir
 from zoo.train.session import Session
+from zoo.train.trackers import ALWAYS, Trackers
 from zoo.version import versions
 
 __all__ = ["RunResult", "run", "resume", "seed_everything", "BidirectionalWarning"]
@@ -168,8 +169,17 @@ class _Setup:
     corpus: Corpus
     model: LanguageModel
     predictor: Any
+    trackers: Trackers
 
 
+# The run directory's files a finished run's loggers are given (RunEnd.files), by role.
+_FILES = {
+    "weights": "model.safetensors",
+    "plot": "perplexity.png",
+    "samples": "samples.txt",
+    "recipe": "recipe.yaml",
+    "metrics": "metrics.jsonl",
+}
 # A deeper stack is refused before it is built: every layer adds a sequential step for every token, and
 # building 1024 layers already takes about a second; real recurrent stacks have a handful.
 _MAX_LAYERS = 1024
@@ -233,8 +243,23 @@ def _out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, MemoryError) or any(m in str(exc) for m in ("out of memory", "can't allocate memory"))
 
 
-def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
-    """Build a run's components from its recipe, checking every input (the corpus, the model's size) on the way."""
+def _trackers(r: Recipe, registry: Registry, world: World, extra: Mapping[str, Logger]) -> Trackers:
+    """The run's loggers (``metrics.jsonl``'s, the recipe's, then ``extra``), checked; none on a distributed run's
+    other processes."""
+    if not world.main:
+        return Trackers()
+    named = [(s.name, s.build()) for s in r.loggers if s.name != ALWAYS]
+    trackers = Trackers([(ALWAYS, registry.get("logger", ALWAYS)()), *named, *extra.items()])
+    trackers.check()
+    return trackers
+
+
+def _setup(
+    r: Recipe, data_dir: str | Path | None, world: World, registry: Registry, loggers: Mapping[str, Logger]
+) -> _Setup:
+    """Build a run's components from its recipe, checking every input (the corpus, the model's size, the loggers) on
+    the way."""
+    trackers = _trackers(r, registry, world, loggers)
     rng = seed_everything(r.seed)
     engine_rng = np.random.default_rng([r.seed, 1])  # dropout masks: apart from the sampler's draws
     backend, cell = r.backend.build(), r.model.build()
@@ -264,7 +289,7 @@ def _setup(r: Recipe, data_dir: str | Path | None, world: World) -> _Setup:
             f"model: not enough memory for hidden_size {m.hidden_size} × layers {m.layers} with a vocabulary of "
             f"{len(corpus.vocab)}; choose a smaller model.hidden_size or model.layers"
         ) from None
-    return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.build())
+    return _Setup(r, rng, engine_rng, backend, sampler, corpus, model, r.predict.build(), trackers)
 
 
 @contextlib.contextmanager
@@ -316,6 +341,7 @@ def _train_and_write(
     fingerprint = corpus_fingerprint(s.corpus)
     metrics: list[dict[str, Any]] = []
     samples: list[str] = []
+    trackers = s.trackers
     if resumed is not None:
         metrics, samples = resumed.state["run"]["metrics"], resumed.state["run"]["samples"]
         restore_rng(resumed.state["run"]["rng"], resumed.tensors, {"engine": s.engine_rng})
@@ -328,21 +354,18 @@ def _train_and_write(
     elif writes:
         run_dir.write_recipe(r.name, resolved)
 
-    def write_metrics() -> None:
-        if writes:
-            run_dir.write_metrics(metrics)
-
     def write_samples() -> None:
         if writes:
             run_dir.write_samples(samples)
 
     def on_epoch(rec: dict[str, Any]) -> None:
         metrics.append(rec)
-        write_metrics()
+        trackers.log(rec)
 
     def on_samples(epoch: int, lines: list[str]) -> None:
         samples.append(f"epoch {epoch}\n" + "".join(f"{line}\n" for line in lines))
         write_samples()
+        trackers.samples(epoch, lines)
 
     def collect() -> Checkpoint:  # on every process: a distributed run saves each one's torch generators
         rng_state, rng_tensors = capture_rng({"engine": s.engine_rng}, all_devices=world.size == 1)
@@ -351,10 +374,37 @@ def _train_and_write(
             if s.model.device.type == "cuda":
                 rng_tensors["rng.cuda.ranks"] = world.stack(torch.cuda.get_rng_state())
         state = {"recipe": resolved, "corpus": fingerprint, "metrics": metrics, "samples": samples, "rng": rng_state}
+        if writes:
+            state["loggers"] = trackers.state_dict()
         return Checkpoint({"run": state}, rng_tensors)
 
-    write_metrics()  # a resumed run drops what came after its checkpoint: it will be computed again, identically
     write_samples()
+    # a resumed run's loggers drop what they were given after its checkpoint: it is computed again, identically
+    saved, at = None, None
+    if resumed is not None:  # a checkpoint from before zoo had loggers: its records' last step
+        saved = resumed.state["run"].get("loggers")
+        at = saved["steps"] if saved else (metrics[-1]["steps"] if metrics else 0)
+    with trackers.running(RunStart(r.name, run_dir.path, resolved, at, list(metrics)), saved) as outcome:
+        result = _fit(s, run_dir, progress, resumed, world, keep_checkpoint, collect, on_epoch, on_samples)
+        outcome.metrics = result.saved
+        outcome.files = {role: run_dir.path / name for role, name in _FILES.items() if (run_dir.path / name).is_file()}
+    return result
+
+
+def _fit(
+    s: _Setup,
+    run_dir: RunDir,
+    progress: bool,
+    resumed: Checkpoint | None,
+    world: World,
+    keep_checkpoint: bool,
+    collect: Callable[[], Checkpoint],
+    on_epoch: Callable[[dict[str, Any]], None],
+    on_samples: Callable[[int, list[str]], None],
+) -> RunResult:
+    """Train through the trainer, then write the plot and the weights (rank 0); ``collect`` gives what a checkpoint
+    holds of the runner's, ``on_epoch``, ``on_samples`` and the loggers' ``batch`` take what the trainer reports."""
+    r, writes = s.recipe, world.main
     with InterruptGuard(quiet=not world.main) as guard:
         checkpoints = Checkpoints(run_dir.checkpoints, collect, resumed, lambda: guard.requested, writes=writes)
 
@@ -374,6 +424,7 @@ def _train_and_write(
             on_epoch=on_epoch,
             on_samples=on_samples,
             progress=progress and world.main,
+            on_batch=s.trackers.batch,
         )
         try:
             records = r.trainer.build().fit(ctx)
@@ -381,6 +432,7 @@ def _train_and_write(
             raise Interrupted(f"{exc}; continue with  {_resume_command(run_dir, world)}") from None
 
     kept = ctx.kept or (records[-1] if records else {})  # the record of the weights the model holds
+    resolved = r.to_dict()
     final = {
         k: kept[k] for k in ("epoch", "batch", "loss", "perplexity", "valid_loss", "valid_perplexity") if k in kept
     }
@@ -416,6 +468,7 @@ def run(
     overwrite: bool = False,
     keep_checkpoint: bool = True,
     registry: Registry | None = None,
+    loggers: Mapping[str, Logger] | None = None,
 ) -> RunResult:
     """Train a recipe and write its run directory.
 
@@ -430,6 +483,8 @@ def run(
         is refused either way (see :mod:`zoo.train.rundir`).
     :param keep_checkpoint: keep the finished run's ``checkpoint/`` (``False``: remove it once the weights are saved;
         a run stopped before the end keeps it either way, so that :func:`resume` continues it).
+    :param loggers: loggers by name (:class:`~zoo.interfaces.Logger` instances) besides those the recipe names; they
+        are not part of the recipe, so pass them to :func:`resume` again.
     :returns: the run directory, the resolved recipe and the metrics.
     :raises Interrupted: on SIGINT/SIGTERM, after writing a checkpoint that :func:`resume` continues.
     :raises RunError: when the disk fills or memory runs out mid-run, naming the path and what to do.
@@ -438,7 +493,8 @@ def run(
     arguments; they join one process group (see :mod:`zoo.train.distributed`), train data-parallel, and rank 0
     alone writes ``out``, which other machines need not see.
     """
-    r = prepare(recipe, registry or get_registry(), overrides, seed)
+    registry = registry or get_registry()
+    r = prepare(recipe, registry, overrides, seed)
     run_dir = RunDir(out if out is not None else default_dir(r.name))
     with joined() as world, contextlib.ExitStack() as held:
 
@@ -449,7 +505,7 @@ def run(
                 with run_dir.disk_errors():
                     run_dir.check_path("--out" if out is not None else "name")
                     run_dir.refuse_strangers()
-            return _setup(r, data_dir, world)
+            return _setup(r, data_dir, world, registry, loggers or {})
 
         setup = world.settle(check_then_setup)
 
@@ -470,16 +526,19 @@ def resume(
     progress: bool = False,
     keep_checkpoint: bool = True,
     registry: Registry | None = None,
+    loggers: Mapping[str, Logger] | None = None,
 ) -> RunResult:
     """Continue an interrupted run from its last checkpoint; the result equals, bit for bit, an uninterrupted run's.
 
     :param run_dir: the run directory of the interrupted run.
     :param data_dir: a folder searched first for corpus files (else ``ZOO_DATA``).
     :param keep_checkpoint: as for :func:`run`: ``False`` removes the checkpoint once the run has finished.
+    :param loggers: as for :func:`run`.
 
     Under ``torchrun`` every process calls this; rank 0 reads the checkpoint and sends it to the others.
     """
     folder = RunDir(run_dir)
+    registry = registry or get_registry()
     with joined() as world, contextlib.ExitStack() as held:
 
         def load() -> Checkpoint | None:
@@ -505,10 +564,10 @@ def resume(
 
         def setup() -> _Setup:
             try:
-                r = prepare(state["recipe"], registry or get_registry())
+                r = prepare(state["recipe"], registry)
             except RecipeError as exc:  # edited in checkpoint.json, or no longer valid in this version of zoo
                 raise folder.checkpoints.damaged(f"its recipe does not validate: {exc}") from None
-            s = _setup(r, data_dir, world)
+            s = _setup(r, data_dir, world, registry, loggers or {})
             if corpus_fingerprint(s.corpus) != state["corpus"]:
                 raise UsageError(
                     f"the corpus of dataset '{s.recipe.dataset.name}' differs from the one the checkpoint "
