@@ -197,6 +197,7 @@ def test_zoos_own_plugins_register_no_commands():
 
 def test_the_public_api_is_as_it_was():
     import zoo.experiments.compare
+    import zoo.experiments.sweep
     import zoo.hub.cards
     import zoo.hub.pretrained
     import zoo.train.runner
@@ -209,6 +210,7 @@ def test_the_public_api_is_as_it_was():
         "resume": zoo.train.runner,
         "RunResult": zoo.train.runner,
         "compare": zoo.experiments.compare,
+        "sweep": zoo.experiments.sweep,
     }
     assert set(zoo.__all__) == {*homes, "__version__", "hookimpl", "Vocab"}
     for name in zoo.__all__:

@@ -14,6 +14,7 @@ from zoo.vocab import Vocab
 
 if TYPE_CHECKING:
     from zoo.experiments.compare import compare
+    from zoo.experiments.sweep import sweep
     from zoo.hub.cards import list_models
     from zoo.hub.pretrained import Model, load
     from zoo.train.runner import RunResult, resume, run
@@ -26,6 +27,7 @@ __all__ = [
     "run",
     "resume",
     "compare",
+    "sweep",
     "Model",
     "RunResult",
     "Vocab",
@@ -39,6 +41,7 @@ _LAZY = {
     "resume": "zoo.train.runner",
     "RunResult": "zoo.train.runner",
     "compare": "zoo.experiments.compare",
+    "sweep": "zoo.experiments.sweep",
 }
 
 

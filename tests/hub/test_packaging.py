@@ -134,7 +134,7 @@ def test_the_wheel_carries_every_module_every_catalog_file_byte_for_byte_and_no_
         "Source",
         "Issues",
     }
-    assert set(metadata.get_all("Provides-Extra")) == {"test", "docs", "tensorboard", "mlflow"}
+    assert set(metadata.get_all("Provides-Extra")) == {"test", "docs", "tensorboard", "mlflow", "sweep"}
 
 
 # -- the catalog found through the import system -------------------------------------------------------------------

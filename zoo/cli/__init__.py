@@ -24,6 +24,7 @@ from zoo.cli.prune import prune_command
 from zoo.cli.recipes import recipes_command
 from zoo.cli.run import run_command
 from zoo.cli.runs import compare_command, runs_command
+from zoo.cli.sweep import sweep_command
 from zoo.cli.validate import validate_command
 from zoo.errors import Interrupted, Reported, ZooError, printable
 from zoo.registry import get_registry
@@ -59,6 +60,7 @@ cli.add_command(info_command)
 cli.add_command(recipes_command)
 cli.add_command(runs_command)
 cli.add_command(compare_command)
+cli.add_command(sweep_command)
 for _command in (models_command, pull_command, verify_command, ship_command):
     cli.add_command(_command)
 for _command in (data_command, cache_command, prune_command, completion_command):
