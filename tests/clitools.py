@@ -11,6 +11,26 @@ from pathlib import Path
 
 from zoo.cli import main
 
+# A driver for :func:`zoo`: the process kills itself (SIGKILL) right after its N-th optimizer step (``KILL_AT``),
+# counted across every run it trains (a sweep's trials), then runs the CLI as a user would.
+KILL_AFTER_STEPS = r"""
+import os, signal, sys
+from zoo_plugins import torch_engine
+
+at, count, step = int(os.environ["KILL_AT"]), [0], torch_engine.TorchEngine.train_step
+
+def killing(*args, **kwargs):
+    out = step(*args, **kwargs)
+    count[0] += 1
+    if count[0] == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+torch_engine.TorchEngine.train_step = killing
+from zoo.cli import main
+main(sys.argv[1:])
+"""
+
 
 def zoo(
     *args: str, env: dict | None = None, cwd: Path | None = None, driver: str | None = None

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clitools import in_process
+from clitools import KILL_AFTER_STEPS, in_process
 from clitools import zoo as zoo_cli
 
 import zoo
@@ -26,26 +26,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 TIMING = ("seconds", "tokens_per_s", "valid_seconds")  # wall-clock: the same steps, other values
 TEXT = "".join(random.Random(5).choices("abcdefgh ijk\n", k=700))
-
-# The process kills itself right after its N-th optimizer step: before that step's batch record is logged, and past
-# the last checkpoint (one every 5 batches), so that the loggers were given records the resumed run makes again.
-DRIVER = r"""
-import os, signal, sys
-from zoo_plugins import torch_engine
-
-at, count, step = int(os.environ["KILL_AT"]), [0], torch_engine.TorchEngine.train_step
-
-def killing(*args, **kwargs):
-    out = step(*args, **kwargs)
-    count[0] += 1
-    if count[0] == at:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return out
-
-torch_engine.TorchEngine.train_step = killing
-from zoo.cli import main
-main(sys.argv[1:])
-"""
 
 
 def recipe(folder: Path) -> Path:
@@ -164,12 +144,16 @@ def test_mlflow_holds_params_metrics_by_step_and_the_runs_files(reference):
     assert samples == {f"samples/epoch-00{e}.txt" for e in (1, 2, 3)}
 
 
+# Killed right after the N-th optimizer step: before that step's batch record is logged, and past the last checkpoint
+# (one every 5 batches), so the trackers were given records that the resumed run makes again.
 @pytest.mark.slow
 @pytest.mark.parametrize("at", [7, 14, 23])  # mid-epoch, just after an evaluation, and in the last epoch
 def test_sigkill_and_resume_leave_one_point_per_step_in_each_tracker(tmp_path, reference, at):
     _, _, tb, ml = reference
     path, out = recipe(tmp_path), str(tmp_path / "run")
-    first = zoo_cli("run", str(path), "--out", out, "-q", driver=DRIVER, env={"KILL_AT": str(at)}, cwd=tmp_path)
+    first = zoo_cli(
+        "run", str(path), "--out", out, "-q", driver=KILL_AFTER_STEPS, env={"KILL_AT": str(at)}, cwd=tmp_path
+    )
     assert first.returncode == -signal.SIGKILL, first.stderr
     assert mlflow_run(tmp_path)[1].info.status == "RUNNING"
     with inside(tmp_path):

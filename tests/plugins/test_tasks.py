@@ -11,6 +11,7 @@ import torch
 import zoo_plugins.backends
 import zoo_plugins.bptt
 import zoo_plugins.datasets
+import zoo_plugins.jsonl_logger
 import zoo_plugins.pairs
 import zoo_plugins.predictor
 import zoo_plugins.samplers
@@ -31,6 +32,7 @@ BUILTINS = (
     zoo_plugins.schedules,
     zoo_plugins.predictor,
     zoo_plugins.pairs,
+    zoo_plugins.jsonl_logger,
 )
 
 

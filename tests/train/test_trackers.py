@@ -3,6 +3,7 @@ missing optional package refused in one line before anything trains."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import sys
 
@@ -10,7 +11,9 @@ import pytest
 from clitools import assert_one_line_error, in_process
 from test_hooks import train, with_plugin
 
+from zoo.errors import PluginError
 from zoo.plugin import Logger, NoOptions, RunEnd, RunStart
+from zoo.registry import BUILTIN_DIST, Registry
 from zoo.train.trackers import LoggerWarning
 
 
@@ -75,3 +78,14 @@ def test_a_logger_whose_package_is_missing_is_one_line_naming_the_extra_before_a
         proc, 2, f"loggers.{package}: the {package} package is not installed", f"pip install 'rnn-zoo[{package}]'"
     )
     assert not (tmp_path / "run").exists(), "refused before the run directory was made"
+
+
+def test_a_registry_without_the_jsonl_logger_is_refused_in_one_line_naming_it(tmp_path):
+    import zoo_plugins.jsonl_logger
+
+    eps = importlib.metadata.entry_points(group="zoo")
+    builtins = [ep.load() for ep in eps if ep.dist and ep.dist.name == BUILTIN_DIST]
+    partial = Registry.from_plugins(*(m for m in builtins if m is not zoo_plugins.jsonl_logger))
+    with pytest.raises(PluginError, match="logger 'jsonl', which writes every run's metrics.jsonl, is not registered"):
+        train(tmp_path, partial)
+    assert not (tmp_path / "run").exists()

@@ -20,6 +20,7 @@ import pytest
 import zoo_plugins.backends
 import zoo_plugins.datasets
 import zoo_plugins.gru
+import zoo_plugins.jsonl_logger
 import zoo_plugins.predictor
 import zoo_plugins.samplers
 import zoo_plugins.schedules
@@ -99,6 +100,7 @@ def registry() -> Registry:
         zoo_plugins.backends,
         zoo_plugins.schedules,
         zoo_plugins.predictor,
+        zoo_plugins.jsonl_logger,
         PLUGIN,
     )
 

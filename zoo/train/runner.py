@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from zoo.errors import Interrupted, RecipeError, RunError, UsageError
+from zoo.errors import Interrupted, PluginError, RecipeError, RunError, UsageError
 from zoo.interfaces import Corpus, Logger, RunStart, TrainContext, TrainSettings
 from zoo.nn.build import build_model
 from zoo.nn.model import LanguageModel
@@ -248,6 +248,11 @@ def _trackers(r: Recipe, registry: Registry, world: World, extra: Mapping[str, L
     other processes."""
     if not world.main:
         return Trackers()
+    if ALWAYS not in registry.names("logger"):
+        raise PluginError(
+            f"logger '{ALWAYS}', which writes every run's metrics.jsonl, is not registered; a registry for runs needs "
+            "zoo's own plugins (zoo_plugins.jsonl_logger among them)"
+        )
     named = [(s.name, s.build()) for s in r.loggers if s.name != ALWAYS]
     trackers = Trackers([(ALWAYS, registry.get("logger", ALWAYS)()), *named, *extra.items()])
     trackers.check()
