@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from zoo.cli.output import echo_json
+from zoo.cli.output import echo_json, table
 from zoo.errors import UsageError
 
 
@@ -74,7 +75,7 @@ def sweep_command(
     """
     from zoo.experiments.study import optuna_module
     from zoo.experiments.sweep import sweep
-    from zoo.experiments.sweep_report import report, table
+    from zoo.experiments.sweep_report import report
     from zoo.experiments.trials import work
 
     if worker_dir is not None:  # one of --workers' processes
@@ -111,4 +112,33 @@ def sweep_command(
     if as_json:
         echo_json(data)
     else:
-        click.echo(table(data))
+        click.echo(_table(data))
+
+
+def _table(data: dict[str, Any]) -> str:
+    """The report as ``zoo sweep`` prints it: one row per trial, best first, then the best trial's directory."""
+    keys = [p.split("=", 1)[0] for p in data["params"]]
+    metric = data["metric"]
+    rows = []
+    for r in data["trials"]:
+        value = "—" if r["value"] is None else f"{r['value']:.4f}" + (f" ± {r['std']:.4f}" if r["std"] else "")
+        if r["value"] is None and r["history"]:
+            epoch, last = max(r["history"].items())
+            value = f"({last:.4f} @{epoch})"
+        epochs = "—" if r["epochs"] is None else str(r["epochs"])
+        seconds = "—" if r["seconds"] is None else f"{r['seconds']:.1f}"
+        rows.append((str(r["number"]), r["state"], *(_show(r["params"].get(k)) for k in keys), value, epochs, seconds))
+    lines = table([("trial", "state", *keys, metric, "epochs", "seconds"), *rows], left=2)
+    best = data["best"]
+    tail = [f"best: trial {best['number']} in {best['dirs'][0]}" if best and best["dirs"] else "best: none yet"]
+    if data.get("plot"):
+        tail.append(f"report figure: {data['plot']}")
+    failed = [r for r in data["trials"] if r["error"]]
+    tail += [f"trial {r['number']} failed: {r['error']}" for r in failed]
+    return "\n".join([lines, "", *tail])
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

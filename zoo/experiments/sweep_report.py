@@ -1,5 +1,5 @@
 """A sweep's report: its trials sorted by the metric, the best trial's directory, and ``report.png`` (the optimisation
-history, and each parameter against the metric); printed by ``zoo sweep`` at the end and by ``zoo sweep --report``."""
+history, and each parameter against the metric); ``zoo sweep`` prints it at the end and for ``--report DIR``."""
 
 from __future__ import annotations
 
@@ -13,17 +13,17 @@ from zoo.recipe import apply_overrides, resolve
 from zoo.registry import get_registry
 from zoo.train import rundir
 
-__all__ = ["report", "table", "plot"]
+__all__ = ["report", "plot"]
 
 _STATES = {"COMPLETE": "finished", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
 
-def report(folder: str | Path, figure: bool = True) -> dict[str, Any]:
+def report(folder: str | Path) -> dict[str, Any]:
     """The sweep in ``folder`` as plain data: what it searched (``metric``, ``direction``, ``sampler``, ``seeds``,
     ``params``), its ``trials`` (best first; each with ``number``, ``params``, ``value``, the per-seed ``values`` and
     their ``std``, ``epochs``, ``seconds`` of training and validation (every seed's), ``state``, the run ``dirs``, any
-    ``error`` and the per-epoch ``history`` a pruned trial was judged on) and the ``best`` trial. With ``figure``,
-    ``report.png`` is drawn too (its path under ``plot``).
+    ``error`` and, with ``--prune``, the per-epoch ``history`` the pruner saw) and the ``best`` trial; ``report.png``
+    is drawn again too, once a trial has finished (its path under ``plot``).
     """
     folder = Path(folder)
     optuna = optuna_module()
@@ -46,7 +46,7 @@ def report(folder: str | Path, figure: bool = True) -> dict[str, Any]:
         "trials": rows,
         "best": best,
     }
-    if figure and any(r["value"] is not None for r in rows):
+    if any(r["value"] is not None for r in rows):
         out["plot"] = str(plot(out, folder / "report.png"))
     return out
 
@@ -79,37 +79,6 @@ def _row(folder: Path, plan: Plan, trial: Any) -> dict[str, Any]:
         "error": trial.user_attrs.get("zoo.error"),
         "history": {int(k): v for k, v in sorted(trial.intermediate_values.items())},
     }
-
-
-def table(data: dict[str, Any]) -> str:
-    """The report as ``zoo sweep`` prints it: one row per trial, best first, then the best trial's directory."""
-    from zoo.cli.output import table as grid
-
-    keys = [p.split("=", 1)[0] for p in data["params"]]
-    metric = data["metric"]
-    rows = []
-    for r in data["trials"]:
-        value = "—" if r["value"] is None else f"{r['value']:.4f}" + (f" ± {r['std']:.4f}" if r["std"] else "")
-        if r["value"] is None and r["history"]:
-            epoch, last = max(r["history"].items())
-            value = f"({last:.4f} @{epoch})"
-        epochs = "—" if r["epochs"] is None else str(r["epochs"])
-        seconds = "—" if r["seconds"] is None else f"{r['seconds']:.1f}"
-        rows.append((str(r["number"]), r["state"], *(_show(r["params"].get(k)) for k in keys), value, epochs, seconds))
-    lines = grid([("trial", "state", *keys, metric, "epochs", "seconds"), *rows], left=2)
-    best = data["best"]
-    tail = [f"best: trial {best['number']} in {best['dirs'][0]}" if best and best["dirs"] else "best: none yet"]
-    if data.get("plot"):
-        tail.append(f"report figure: {data['plot']}")
-    failed = [r for r in data["trials"] if r["error"]]
-    tail += [f"trial {r['number']} failed: {r['error']}" for r in failed]
-    return "\n".join([lines, "", *tail])
-
-
-def _show(value: Any) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def plot(data: dict[str, Any], path: Path) -> Path:
@@ -145,7 +114,7 @@ def plot(data: dict[str, Any], path: Path) -> Path:
         if spec.log or (spec.kind == "choice" and numbers and numbers[0] > 0 and numbers[-1] >= 10 * numbers[0]):
             ax.set_xscale("log")
         if spec.kind in ("choice", "int") and numbers and len(numbers) <= 12:
-            ax.set_xticks(numbers, [_show(x) for x in numbers])
+            ax.set_xticks(numbers, [f"{x:.4g}" for x in numbers])
             ax.minorticks_off()
         ax.set_xlabel(spec.key)
         ax.set_title(spec.key)
