@@ -69,8 +69,8 @@ def sweep_command(
 
     \b
     Examples:
-      zoo sweep shakespeare_lstm --param model.hidden_size=choice(128,256) --param trainer.lr=choice(0.003,0.01)
-      zoo sweep recipes/jay_gru_heldout.yaml --param trainer.lr=loguniform(1e-4,1e-1) --trials 12 --prune
+      zoo sweep shakespeare_lstm --param 'model.hidden_size=choice(128,256)' --param 'trainer.lr=choice(0.003,0.01)'
+      zoo sweep recipes/jay_gru_heldout.yaml --param 'trainer.lr=loguniform(1e-4,1e-1)' --trials 12 --prune
       zoo sweep --report sweeps/shakespeare_lstm
     """
     from zoo.experiments.study import optuna_module
