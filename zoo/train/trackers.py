@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from zoo.errors import Interrupted, StopRun
@@ -35,7 +35,7 @@ class Trackers:
     :param loggers: ``(name, logger)`` pairs in the order they are told of the run.
     """
 
-    def __init__(self, loggers: list[tuple[str, Logger]] = ()):  # type: ignore[assignment]
+    def __init__(self, loggers: Sequence[tuple[str, Logger]] = ()):
         self._loggers = dict(loggers)
         self.steps = 0  # the optimizer steps of the last record passed on: where a checkpoint taken now stands
 
