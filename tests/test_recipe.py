@@ -139,6 +139,8 @@ def test_set_reaches_a_logger_named_in_a_list():
     data = apply_overrides({"loggers": ["tensorboard", "mlflow"]}, {"loggers.mlflow.tracking_uri": "http://x"})
     assert data["loggers"] == {"tensorboard": {}, "mlflow": {"tracking_uri": "http://x"}}
     assert apply_overrides({}, {"loggers.tensorboard.batches": True}) == {"loggers": {"tensorboard": {"batches": True}}}
+    with pytest.raises(UsageError, match="--set loggers.mlflow.x: loggers is not a mapping"):
+        apply_overrides({"loggers": [{"mlflow": {}}]}, {"loggers.mlflow.x": 1})
 
 
 def test_unreadable_recipes_are_one_line(tmp_path):

@@ -208,7 +208,7 @@ def apply_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[s
                 node[part] = {}
             elif isinstance(node[part], str) and part in SECTIONS:
                 node[part] = {"name": node[part]}  # backend: auto -> {name: auto}
-            elif i == 0 and part == LOGGERS and isinstance(node[part], (str, list)):
+            elif i == 0 and part == LOGGERS and _names(node[part]):
                 node[part] = _logger_mapping(node[part])  # [mlflow] -> {mlflow: {}}, to set a logger's option
             node = node[part]
             if not isinstance(node, dict):
@@ -219,7 +219,12 @@ def apply_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[s
     return recipe
 
 
-def _logger_mapping(value: str | list[Any]) -> dict[Any, Any]:
+def _names(value: Any) -> bool:
+    """Whether a ``loggers`` value is a name or a list of names."""
+    return isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
+def _logger_mapping(value: str | list[str]) -> dict[str, dict[str, Any]]:
     """A ``loggers`` list (or a single name) as the mapping of each name to no options."""
     return {name: {} for name in ([value] if isinstance(value, str) else value)}
 
@@ -229,10 +234,13 @@ def _logger_values(value: Any, problems: list[str]) -> dict[str, dict[str, Any]]
     to its options (empty or null for none)."""
     if value is None:
         return {}
-    if isinstance(value, (str, list)):
-        bad = [(i, v) for i, v in enumerate([value] if isinstance(value, str) else value) if not isinstance(v, str)]
-        problems += [f"{LOGGERS}[{i}]: expected a logger name, got {v!r}" for i, v in bad]
-        value = _logger_mapping(value) if not bad else {}
+    if isinstance(value, list) and not _names(value):
+        problems += [
+            f"{LOGGERS}[{i}]: expected a logger name, got {v!r}" for i, v in enumerate(value) if not isinstance(v, str)
+        ]
+        return {}
+    if _names(value):
+        value = _logger_mapping(value)
     if not isinstance(value, dict):
         problems.append(f"{LOGGERS}: expected a list of logger names or a mapping of each to options, got {value!r}")
         return {}
