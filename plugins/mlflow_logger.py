@@ -66,6 +66,7 @@ class MlflowLogger(Logger):
         lacks up to the checkpoint."""
         import mlflow
         from mlflow import MlflowClient
+        from mlflow.entities import Param
 
         if state and state.get("run_id"):
             self._uri = self.options.tracking_uri or state.get("tracking_uri") or mlflow.get_tracking_uri()
@@ -85,8 +86,6 @@ class MlflowLogger(Logger):
             experiment, run_name=self.options.run_name or run.run_dir.name, tags={"zoo.run_dir": str(run.run_dir)}
         )
         self._run_id = created.info.run_id
-        from mlflow.entities import Param
-
         params = [Param(k, "null" if v is None else str(v)) for k, v in run.params.items()]
         for i in range(0, len(params), _PARAMS_PER_CALL):
             self._client.log_batch(self._run_id, params=params[i : i + _PARAMS_PER_CALL])
