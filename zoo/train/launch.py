@@ -3,7 +3,7 @@
 The workers are ``python -m zoo run ...`` with the same arguments, started by the elastic
 agent that ``torchrun --standalone`` uses (a rendezvous on localhost, no restarts). Ctrl-C
 reaches the agent, which passes it on to every worker once; the workers agree on the batch
-to stop after, rank 0 writes a checkpoint, and they exit 130.
+to stop after, rank 0 writes a checkpoint, and they exit 130; so does the agent, at once.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import uuid
+from typing import NoReturn
 
 from zoo.errors import Reported, RunError
 from zoo.train.distributed import LAUNCHED
@@ -56,9 +57,19 @@ def launch(nproc: int, args: list[str], run_dir: str) -> None:
     try:
         elastic_launch(config, entrypoint=sys.executable)("-m", "zoo", "run", *args)
     except SignalException:  # the workers stopped at an agreed batch, and rank 0 said where to continue
-        raise Reported(130, "interrupted") from None
+        _exit_now(130)
     except ChildFailedError as exc:
         raise _failure(exc.failures, run_dir, nproc) from None
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End this process at once with ``code``, its output flushed. After a signal, the agent's rendezvous store keeps a
+    C++ thread that the interpreter's shutdown can meet still running, which aborts the process (``terminate called
+    without an active exception``, exit -6: seen once under load); the workers have already written their checkpoint
+    and said where to continue, so nothing is left to do here."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _failure(failures: dict, run_dir: str, nproc: int) -> Exception:
