@@ -42,8 +42,8 @@ class TensorBoardLogger(Logger):
     """Each record's numbers as scalars at its optimizer step, the resolved recipe and each epoch's samples as text,
     and at the end the hyperparameters (the flattened recipe) with the saved weights' metrics (``final/...``).
 
-    A resumed run writes on in the same folder, telling TensorBoard to purge every event at or after the step it
-    resumes from (``purge_step``), so that what a killed process logged after its checkpoint is not shown twice; a
+    A resumed run writes on in the same folder, telling TensorBoard to purge every event past the step of the checkpoint
+    it resumes from (``purge_step``), so that what a killed process logged after its checkpoint is not shown twice; a
     fresh run purges from step 0, so that a run started again with ``--overwrite`` replaces the old curves.
     """
 
