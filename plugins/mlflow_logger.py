@@ -12,11 +12,10 @@ import importlib.util
 import time
 from typing import Any
 
-from zoo.plugin import Logger, RunEnd, RunStart, UsageError, hookimpl, option
+from zoo.plugin import Logger, RunEnd, RunStart, UsageError, hookimpl, measures, option
 
 __all__ = ["MlflowLogger", "MlflowOptions"]
 
-_POSITION = ("epoch", "batch", "steps")  # where a record stands: the step, not a metric
 _STATUS = {"finished": "FINISHED", "interrupted": "KILLED", "failed": "FAILED"}
 _PARAMS_PER_CALL = 100  # MLflow's limit on the params of one log_batch
 
@@ -97,11 +96,8 @@ class MlflowLogger(Logger):
         now, step = int(time.time() * 1000), record["steps"]
         metrics = [
             Metric(key, float(value), now, step)
-            for key, value in record.items()
-            if key not in _POSITION
-            and isinstance(value, (int, float))
-            and not isinstance(value, bool)
-            and (key, step) not in self._logged
+            for key, value in measures(record).items()
+            if (key, step) not in self._logged
         ]
         if metrics:
             self._client.log_batch(self._run_id, metrics=metrics)

@@ -12,11 +12,10 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from zoo.plugin import Logger, RunEnd, RunStart, UsageError, hookimpl, option
+from zoo.plugin import Logger, RunEnd, RunStart, UsageError, hookimpl, measures, option
 
 __all__ = ["TensorBoardLogger", "TensorBoardOptions", "tag"]
 
-_POSITION = ("epoch", "batch", "steps")  # where a record stands, not what it measured
 _SPEED = ("tokens_per_s", "seconds", "valid_seconds")
 
 
@@ -78,9 +77,8 @@ class TensorBoardLogger(Logger):
 
     def log(self, record: dict[str, Any]) -> None:
         """Every number of ``record`` (``lr``, ``loss``, ``valid_loss``, ...) as a scalar at its step."""
-        for key, value in record.items():
-            if key not in _POSITION and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self._writer.add_scalar(tag(key), value, record["steps"])
+        for key, value in measures(record).items():
+            self._writer.add_scalar(tag(key), value, record["steps"])
 
     def samples(self, epoch: int, steps: int, lines: list[str]) -> None:
         """The epoch's generated text, at its step."""
@@ -92,7 +90,7 @@ class TensorBoardLogger(Logger):
             return
         if run.status == "finished" and self._run is not None:
             hparams = {k: "null" if v is None else v for k, v in self._run.params.items()}
-            final = {f"final/{k}": v for k, v in run.metrics.items() if k not in _POSITION}
+            final = {f"final/{k}": v for k, v in measures(run.metrics).items()}
             self._writer.add_hparams(hparams, final, run_name=".")
         self._writer.close()
         self._writer = None

@@ -42,6 +42,7 @@ __all__ = [
     "Logger",
     "RunStart",
     "RunEnd",
+    "measures",
 ]
 
 
@@ -561,6 +562,16 @@ class RunEnd:
     status: str
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     files: dict[str, Path] = dataclasses.field(default_factory=dict)
+
+
+def measures(record: dict[str, Any]) -> dict[str, float]:
+    """What a metrics record measured: its numbers, without ``epoch``, ``batch`` and ``steps`` (where it stands) or
+    ``None``; what a tracker logs under the record's step."""
+    return {
+        key: value
+        for key, value in record.items()
+        if key not in ("epoch", "batch", "steps") and isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 @runtime_checkable

@@ -17,10 +17,11 @@ between versions. The built-in plugins (``plugins/``) import from here too, as a
   is the empty one; raise :class:`UsageError` (one line a user can act on), :class:`RunError` (a run failed) or
   :class:`Interrupted` (a run stopped on a signal, resumable).
 - **Helpers**: a dataset finds its corpus file with :func:`fetch` and reads text with :func:`read_text` (or checks a
-  user's path with :func:`check_regular`); a logger writes a file whole or not at all with :func:`write_text`; a trainer
-  scores a split with :func:`score` and runs prediction loops under :func:`prediction_scope`; a predictor reuses the
-  default predictor's :func:`generate_batch`, :func:`perplexity` and :func:`label`, refuses bidirectional models with
-  :func:`check_unidirectional`, and reads an empty prefix as :data:`NO_INPUT` (the all-zero input).
+  user's path with :func:`check_regular`); a logger takes a record's numbers with :func:`measures` and writes a file
+  whole or not at all with :func:`write_text`; a trainer scores a split with :func:`score` and runs prediction loops
+  under :func:`prediction_scope`; a predictor reuses the default predictor's :func:`generate_batch`, :func:`perplexity`
+  and :func:`label`, refuses bidirectional models with :func:`check_unidirectional`, and reads an empty prefix as
+  :data:`NO_INPUT` (the all-zero input).
 - **Trainers** train through the :class:`Session` that ``TrainContext.session`` opens (:class:`Position` is where
   training stands), and check the state they keep in a checkpoint with :func:`integer`, :func:`number` and
   :func:`check_tensor`, which raise :class:`Damage` (:func:`show` quotes a bad value in its message).
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
         TrainContext,
         Trainer,
         TrainSettings,
+        measures,
     )
     from zoo.nn.cell import Array, Cell, NpState, State
     from zoo.nn.evaluate import score
@@ -89,6 +91,7 @@ __all__ = [
     "Logger",
     "RunStart",
     "RunEnd",
+    "measures",
     "Corpus",
     "Vocab",
     "TrainContext",
@@ -136,6 +139,7 @@ _HOMES = {
         "Logger",
         "RunStart",
         "RunEnd",
+        "measures",
         "Corpus",
         "TrainContext",
         "TrainSettings",

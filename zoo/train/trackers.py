@@ -96,8 +96,12 @@ class Trackers:
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps: ``steps`` and, under ``loggers``, each logger's own state (JSON values)."""
         states: dict[str, Any] = {}
+
+        def keep(name: str, logger: Logger) -> None:
+            states[name] = logger.state_dict()
+
         for name, logger in list(self._loggers.items()):
-            self._call(name, lambda logger=logger, name=name: states.__setitem__(name, logger.state_dict()))
+            self._call(name, lambda name=name, logger=logger: keep(name, logger))
         return {"steps": self.steps, "loggers": states}
 
     def _call(self, name: str, action: Callable[[], None]) -> None:
